@@ -1,0 +1,43 @@
+//! Code generation. Never fails: every error was reported before.
+
+pub(crate) mod client;
+pub(crate) mod fallback;
+pub(crate) mod server;
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::quote;
+
+use crate::model::Service;
+
+pub(crate) fn expand(service: &Service) -> TokenStream {
+    let item = &service.item;
+    let service_impl = server::impl_service(service);
+    let client = client::struct_client(service);
+    quote! {
+        #item
+        #[doc(hidden)]
+        const _: () = {
+            #service_impl
+        };
+        #client
+    }
+}
+
+/// `tokens` with every span set to `span`, so that a type error inside generated code that
+/// names the runtime (`#krate::...`) is reported on the user's token, not on the attribute.
+pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(group) = &tree {
+                let mut respanned =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(span);
+                tree = TokenTree::Group(respanned);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
+}

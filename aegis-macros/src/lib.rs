@@ -1,0 +1,60 @@
+//! Procedural macros for [aegis](https://docs.rs/aegis). Use them through the `aegis` crate:
+//! `#[aegis::service]`, `#[aegis::rpc]`. The documentation lives on the re-exports there.
+
+mod ctxt;
+mod expand;
+mod krate;
+mod model;
+mod naming;
+mod parse;
+mod service;
+mod symbol;
+mod validate;
+
+use proc_macro::TokenStream;
+
+/// Turns an inherent `impl` block into an aegis service.
+///
+/// ```
+/// # use serde::{Deserialize, Serialize};
+/// #[derive(Serialize, Deserialize)]
+/// struct Hello { name: String }
+/// #[derive(Serialize, Deserialize)]
+/// struct Greeting { text: String }
+///
+/// struct Greeter;
+///
+/// #[aegis::service(name = "greeter", version = "1.0.0")]
+/// impl Greeter {
+///     /// Greets by name.
+///     #[rpc]
+///     async fn hello(&self, req: Hello) -> Result<Greeting, aegis::RpcError> {
+///         Ok(Greeting { text: format!("hello, {}", req.name) })
+///     }
+/// }
+/// // Generated: `impl aegis::Service for Greeter` and `GreeterClient` with
+/// // `async fn hello(&self, req: Hello) -> Result<Greeting, aegis::Error>`.
+/// ```
+///
+/// Arguments:
+/// - `name = "..."` (required): the service name, `^[a-z][a-z0-9-]*[a-z0-9]$`;
+/// - `version = "x.y.z"` (required);
+/// - `crate = "path"`: where the `aegis` crate is, when renamed in `Cargo.toml`.
+///
+/// Handler methods are `async fn` taking `&self`, optionally `&aegis::RequestContext`, and at
+/// most one payload (`serde::de::DeserializeOwned` + `serde::Serialize`), returning
+/// `Result<T, E>` with `T: Serialize + DeserializeOwned` and `E: aegis::IntoRpcError`. Their
+/// futures must be `Send`. Every such rule is checked at compile time, on your tokens.
+#[proc_macro_attribute]
+pub fn service(args: TokenStream, input: TokenStream) -> TokenStream {
+    service::expand(args.into(), input.into()).into()
+}
+
+/// Marks a method of a `#[service]` impl block as an RPC handler served by every instance.
+///
+/// `#[rpc]` uses the method's name on the wire; `#[rpc(name = "...")]` overrides it
+/// (`^[a-z][a-z0-9_]*$`). Only meaningful inside `#[service]`: anywhere else it is an error.
+#[proc_macro_attribute]
+pub fn rpc(args: TokenStream, input: TokenStream) -> TokenStream {
+    service::outside_service(symbol::RPC, args.into(), input.into()).into()
+}

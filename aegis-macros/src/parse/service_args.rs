@@ -1,0 +1,87 @@
+//! `#[service(name = "...", version = "...", crate = "...")]`.
+
+use proc_macro2::{Span, TokenStream};
+
+use crate::ctxt::Ctxt;
+use crate::krate::CratePath;
+use crate::naming::{is_valid_service_name, is_valid_version};
+use crate::parse::{name_value_args, str_arg};
+use crate::symbol::{CRATE, NAME, SERVICE, VERSION};
+
+const KNOWN: &[&str] = &[NAME, VERSION, CRATE];
+
+pub(crate) struct ServiceArgs {
+    pub(crate) name: Option<syn::LitStr>,
+    pub(crate) version: Option<syn::LitStr>,
+    pub(crate) krate: CratePath,
+}
+
+impl ServiceArgs {
+    /// Parses and validates the arguments; missing `name`/`version` are reported at `span`.
+    pub(crate) fn from_tokens(cx: &Ctxt, tokens: TokenStream, span: Span) -> syn::Result<Self> {
+        let mut args = ServiceArgs {
+            name: None,
+            version: None,
+            krate: CratePath::default(),
+        };
+        let mut seen: Vec<String> = Vec::new();
+        for meta in name_value_args(tokens)? {
+            let arg = match str_arg(&meta, SERVICE, KNOWN) {
+                Ok(arg) => arg,
+                Err((key, error)) => {
+                    cx.syn_error(error);
+                    seen.extend(key.map(|k| k.to_string()));
+                    continue;
+                }
+            };
+            let key = arg.key.to_string();
+            if seen.contains(&key) {
+                cx.error_spanned_by(&arg.key, format!("duplicate `#[service]` argument `{key}`"));
+                continue;
+            }
+            seen.push(key.clone());
+            match key.as_str() {
+                NAME => {
+                    if !is_valid_service_name(&arg.value.value()) {
+                        cx.error_spanned_by(
+                            &arg.value,
+                            "invalid service name: use lowercase letters, digits and `-`, \
+                             start with a letter, end with a letter or digit (e.g. `order-service`)",
+                        );
+                    }
+                    args.name = Some(arg.value);
+                }
+                VERSION => {
+                    if !is_valid_version(&arg.value.value()) {
+                        cx.error_spanned_by(
+                            &arg.value,
+                            "invalid service version: expected `x.y.z`, e.g. `1.0.0`",
+                        );
+                    }
+                    args.version = Some(arg.value);
+                }
+                // CRATE, the only other key `str_arg` lets through.
+                _ => match arg.value.parse::<syn::Path>() {
+                    Ok(path) => args.krate = CratePath::new(path),
+                    Err(_) => cx.error_spanned_by(
+                        &arg.value,
+                        "`crate` must be a path to the aegis crate, e.g. `crate = \"my_aegis\"`",
+                    ),
+                },
+            }
+        }
+        if args.name.is_none() && !seen.iter().any(|k| k == NAME) {
+            cx.error_at(
+                span,
+                "missing `name` in `#[service]`, e.g. `#[service(name = \"orders\", version = \"1.0.0\")]`",
+            );
+        }
+        if args.version.is_none() && !seen.iter().any(|k| k == VERSION) {
+            cx.error_at(
+                span,
+                "missing `version` in `#[service]`, e.g. `#[service(name = \"orders\", version = \"1.0.0\")]`",
+            );
+        }
+        Ok(args)
+    }
+}

@@ -1,0 +1,13 @@
+//! Attribute and argument names, in one place.
+
+pub(crate) const SERVICE: &str = "service";
+pub(crate) const RPC: &str = "rpc";
+pub(crate) const NAME: &str = "name";
+pub(crate) const VERSION: &str = "version";
+pub(crate) const CRATE: &str = "crate";
+
+/// The method attributes `#[service]` consumes.
+pub(crate) const METHOD_ATTRIBUTES: &[&str] = &[RPC];
+
+/// Names of the generated client's own methods; handlers may not reuse them.
+pub(crate) const CLIENT_RESERVED: &[&str] = &["new", "with_timeout", "with_codec", "core"];

@@ -1,0 +1,1 @@
+//! The in-memory backend: same semantics as NATS, inside one process.

@@ -1,0 +1,3 @@
+//! Adapters implementing the ports: the in-memory backend (always built).
+
+pub mod memory;

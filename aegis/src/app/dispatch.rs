@@ -1,0 +1,203 @@
+//! One request through one handler: decode, run (bounded, panics caught), encode the reply.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::FutureExt;
+use serde::Serialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
+
+use crate::codec::Codec;
+use crate::domain::envelope::{
+    ERROR_CODE_HEADER, ERROR_HEADER, RpcRequest, RpcResponse, codes,
+};
+use crate::ports::Headers;
+use crate::rpc::{HandlerOutput, IntoRpcError, RequestContext, RpcError};
+use crate::InstanceId;
+
+/// An incoming request for one method, not yet decoded.
+pub struct Call {
+    pub(crate) payload: Bytes,
+    pub(crate) codec: Codec,
+    pub(crate) headers: Headers,
+    pub(crate) method: &'static str,
+    pub(crate) instance_id: InstanceId,
+    pub(crate) handler_timeout: Duration,
+    pub(crate) correlation_id: Option<String>,
+}
+
+impl fmt::Debug for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("method", &self.method)
+            .field("codec", &self.codec)
+            .field("len", &self.payload.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An encoded reply, ready to publish.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub(crate) payload: Bytes,
+    pub(crate) headers: Headers,
+    /// The error, for statistics; `None` on success.
+    pub(crate) error: Option<RpcError>,
+}
+
+/// Why a handler produced no output.
+#[derive(Debug)]
+pub enum HandlerFailure {
+    /// It ran past its deadline.
+    TimedOut(Duration),
+    /// It panicked.
+    Panicked(String),
+}
+
+impl Call {
+    /// Decodes the envelope and its params as `P`; on failure, the BAD_REQUEST reply to send.
+    pub fn decode<P: DeserializeOwned>(&mut self) -> Result<(RequestContext, P), Reply> {
+        let mut request: RpcRequest<P> = match self.codec.decode(&self.payload) {
+            Ok(request) => request,
+            Err(error) => {
+                // Decode again without params to answer with the right correlation id.
+                let correlation = self
+                    .codec
+                    .decode::<RpcRequest<IgnoredAny>>(&self.payload)
+                    .ok()
+                    .map(|r| r.message_id);
+                self.correlation_id = correlation;
+                let message = match error {
+                    crate::Error::BadRequest { message } => message,
+                    other => other.to_string(),
+                };
+                return Err(self.error(RpcError::bad_request(format!(
+                    "cannot decode request for `{}`: {message}",
+                    self.method
+                ))));
+            }
+        };
+        self.correlation_id = Some(request.message_id.clone());
+        let params = match request.take_params() {
+            Ok(params) => params,
+            Err(message) => {
+                return Err(self.error(RpcError::bad_request(format!(
+                    "cannot decode params for `{}`: {message}",
+                    self.method
+                ))));
+            }
+        };
+        let timeout = Duration::try_from_secs_f64(request.timeout)
+            .unwrap_or(self.handler_timeout)
+            .min(self.handler_timeout);
+        let context = RequestContext {
+            message_id: request.message_id,
+            trace_id: request.trace_id,
+            source: request.source,
+            method: self.method,
+            instance_id: self.instance_id.clone(),
+            deadline: Instant::now() + timeout,
+            headers: std::mem::take(&mut self.headers),
+        };
+        Ok((context, params))
+    }
+
+    /// Encodes the handler's outcome as the reply.
+    pub fn reply<R>(&self, outcome: Result<R, HandlerFailure>) -> Reply
+    where
+        R: HandlerOutput,
+        R::Ok: Serialize,
+        R::Err: IntoRpcError,
+    {
+        match outcome {
+            Ok(output) => match output.into_result() {
+                Ok(value) => self.success(&value),
+                Err(error) => self.error(error.into_rpc_error()),
+            },
+            Err(failure) => self.failure(failure),
+        }
+    }
+
+    pub(crate) fn failure(&self, failure: HandlerFailure) -> Reply {
+        self.error(match failure {
+            HandlerFailure::TimedOut(after) => RpcError::new(
+                codes::TIMEOUT,
+                format!("handler `{}` timed out after {after:?}", self.method),
+            ),
+            HandlerFailure::Panicked(message) => RpcError::internal(format!(
+                "handler `{}` panicked: {message}",
+                self.method
+            )),
+        })
+    }
+
+    fn success<T: Serialize>(&self, value: &T) -> Reply {
+        let response = RpcResponse::ok(self.correlation_id.clone(), value);
+        match self.codec.encode(&response) {
+            Ok(bytes) => Reply {
+                payload: bytes.into(),
+                headers: Headers::new(),
+                error: None,
+            },
+            Err(error) => self.error(RpcError::internal(format!(
+                "cannot encode the result of `{}`: {error}",
+                self.method
+            ))),
+        }
+    }
+
+    pub(crate) fn error(&self, error: RpcError) -> Reply {
+        error_reply(self.codec, self.correlation_id.clone(), error)
+    }
+}
+
+/// An error response in `codec`, with the code and message also in the NATS micro headers.
+pub(crate) fn error_reply(codec: Codec, correlation_id: Option<String>, error: RpcError) -> Reply {
+    let response = RpcResponse::<()>::err(correlation_id, error.code(), error.message());
+    // Encoding a response made of strings cannot fail; keep a valid reply regardless.
+    let payload = codec
+        .encode(&response)
+        .unwrap_or_else(|_| br#"{"success":false,"error":"INTERNAL: encode failed"}"#.to_vec());
+    let mut headers = Headers::new();
+    headers.insert(ERROR_CODE_HEADER, error.code().to_string());
+    headers.insert(ERROR_HEADER, error.message().to_owned());
+    Reply {
+        payload: payload.into(),
+        headers,
+        error: Some(error),
+    }
+}
+
+/// Runs a handler future until the request's deadline, catching panics.
+///
+/// Returns an opaque `Send` future, so a non-`Send` handler is reported once, here.
+pub fn guard<'a, F>(
+    context: &RequestContext,
+    handler: F,
+) -> impl Future<Output = Result<F::Output, HandlerFailure>> + Send + 'a
+where
+    F: Future + Send + 'a,
+{
+    let budget = context.deadline.saturating_duration_since(Instant::now());
+    async move {
+        match tokio::time::timeout(budget, AssertUnwindSafe(handler).catch_unwind()).await {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(panic)) => Err(HandlerFailure::Panicked(panic_message(&*panic))),
+            Err(_) => Err(HandlerFailure::TimedOut(budget)),
+        }
+    }
+}
+
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        String::from("(non-string panic payload)")
+    }
+}

@@ -1,0 +1,432 @@
+//! The running service: start (hooks, subscriptions), dispatch loop, graceful stop.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, SelectAll};
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{Mutex, watch};
+
+use crate::app::dispatch::{Call, Reply, error_reply, panic_message};
+use crate::app::lifecycle::LifecycleState;
+use crate::app::service::Service;
+use crate::backend::Backend;
+use crate::codec::Codec;
+use crate::domain::envelope::codes;
+use crate::domain::names::{validate_method_name, validate_service_name, validate_version};
+use crate::domain::subject::{rpc_queue_group, rpc_subject};
+use crate::ports::{BoxFuture, Message, MessageBus};
+use crate::rpc::RpcError;
+use crate::{Error, InstanceId, Result};
+
+/// Settings of one service instance.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    instance_id: Option<InstanceId>,
+    max_concurrency: usize,
+    handler_timeout: Duration,
+    drain_timeout: Duration,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            instance_id: None,
+            max_concurrency: 1024,
+            handler_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ServiceConfig {
+    /// Defaults: generated instance id, 1024 concurrent handlers, 30 s handler timeout,
+    /// 10 s drain timeout.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses `id` as the instance id instead of `{service}-{8 hex}`.
+    pub fn instance_id(mut self, id: InstanceId) -> Self {
+        self.instance_id = Some(id);
+        self
+    }
+
+    /// At most `n` handlers run at once (further requests wait in the subscription).
+    pub fn max_concurrency(mut self, n: usize) -> Self {
+        self.max_concurrency = n.max(1);
+        self
+    }
+
+    /// The longest a handler may run; the caller's own timeout shortens it further.
+    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
+        self.handler_timeout = timeout;
+        self
+    }
+
+    /// How long a graceful stop waits for in-flight handlers before cancelling them.
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+}
+
+type Hook<S> = Box<dyn FnOnce(Arc<S>) -> BoxFuture<'static, Result<()>> + Send>;
+
+/// Builds and starts one instance of a service.
+///
+/// ```
+/// # use aegis::{Backend, ServiceBuilder, ServiceConfig};
+/// # struct Greeter;
+/// # #[aegis::service(name = "greeter", version = "1.0.0")]
+/// # impl Greeter {}
+/// # #[tokio::main] async fn main() -> aegis::Result<()> {
+/// let backend = Backend::in_memory();
+/// let handle = ServiceBuilder::new(Greeter)
+///     .config(ServiceConfig::new().drain_timeout(std::time::Duration::from_secs(2)))
+///     .on_start(|_greeter| async { println!("warming caches"); Ok(()) })
+///     .start(&backend)
+///     .await?;
+/// handle.stop().await?;
+/// # Ok(()) }
+/// ```
+pub struct ServiceBuilder<S: Service> {
+    service: Arc<S>,
+    config: ServiceConfig,
+    on_start: Vec<Hook<S>>,
+    on_stop: Vec<Hook<S>>,
+}
+
+impl<S: Service> fmt::Debug for ServiceBuilder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceBuilder")
+            .field("service", &S::NAME)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Service> ServiceBuilder<S> {
+    /// A builder for `service` with the default configuration.
+    pub fn new(service: S) -> Self {
+        Self::from_arc(Arc::new(service))
+    }
+
+    /// Like [`new`](Self::new), for a service you keep a handle to.
+    pub fn from_arc(service: Arc<S>) -> Self {
+        ServiceBuilder {
+            service,
+            config: ServiceConfig::default(),
+            on_start: Vec::new(),
+            on_stop: Vec::new(),
+        }
+    }
+
+    /// Replaces the configuration.
+    pub fn config(mut self, config: ServiceConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Runs `hook` while STARTING, before any request is accepted; an error fails the start.
+    pub fn on_start<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: FnOnce(Arc<S>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        self.on_start.push(Box::new(move |s| Box::pin(hook(s))));
+        self
+    }
+
+    /// Runs `hook` while STOPPING, after in-flight requests have drained; an error ends the
+    /// service in FAILED.
+    pub fn on_stop<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: FnOnce(Arc<S>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        self.on_stop.push(Box::new(move |s| Box::pin(hook(s))));
+        self
+    }
+
+    /// Starts the service on `backend` and returns once it serves (state STARTED).
+    pub async fn start(self, backend: &Backend) -> Result<ServiceHandle> {
+        let ServiceBuilder {
+            service,
+            config,
+            on_start,
+            on_stop,
+        } = self;
+        validate_service_name(S::NAME)?;
+        validate_version(S::VERSION)?;
+        let instance_id = config
+            .instance_id
+            .clone()
+            .unwrap_or_else(|| InstanceId::generate(S::NAME));
+        let (state, _) = watch::channel(LifecycleState::Initializing);
+        let shared = Arc::new(Shared {
+            service: S::NAME,
+            version: S::VERSION,
+            instance_id: instance_id.clone(),
+            state,
+            stop: Mutex::new(None),
+            in_flight: AtomicUsize::new(0),
+        });
+        let handle = ServiceHandle {
+            shared: Arc::clone(&shared),
+        };
+        shared.transition(LifecycleState::Starting);
+
+        let fail = |error: Error| {
+            tracing::error!(service = S::NAME, instance = %instance_id, %error, "start failed");
+            shared.transition(LifecycleState::Failed);
+            error
+        };
+        for hook in on_start {
+            if let Err(error) = run_hook(hook, &service).await {
+                return Err(fail(error));
+            }
+        }
+        let bus = Arc::clone(backend.bus());
+        let mut subscriptions = SelectAll::new();
+        for spec in S::__methods() {
+            if let Err(error) = validate_method_name(spec.name) {
+                return Err(fail(error));
+            }
+            let subject = rpc_subject(S::NAME, spec.name);
+            match bus.subscribe(&subject, Some(&rpc_queue_group(S::NAME))).await {
+                Ok(sub) => subscriptions.push(sub.map(move |m| (spec.name, m)).boxed()),
+                Err(error) => return Err(fail(error)),
+            }
+        }
+
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let dispatcher = Dispatcher {
+            service: Arc::clone(&service),
+            bus,
+            config: config.clone(),
+            shared: Arc::clone(&shared),
+        };
+        let task = tokio::spawn(async move {
+            dispatcher.run(subscriptions, stop_rx).await;
+            let mut failed = false;
+            for hook in on_stop {
+                if let Err(error) = run_hook(hook, &service).await {
+                    tracing::error!(service = S::NAME, %error, "on_stop hook failed");
+                    failed = true;
+                }
+            }
+            failed
+        });
+        *shared.stop.lock().await = Some(Stopper { stop_tx, task });
+        shared.transition(LifecycleState::Started);
+        Ok(handle)
+    }
+}
+
+async fn run_hook<S>(hook: Hook<S>, service: &Arc<S>) -> Result<()> {
+    match AssertUnwindSafe(hook(Arc::clone(service))).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => Err(Error::Closed(format!(
+            "lifecycle hook panicked: {}",
+            panic_message(&*panic)
+        ))),
+    }
+}
+
+struct Stopper {
+    stop_tx: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<bool>,
+}
+
+struct Shared {
+    service: &'static str,
+    version: &'static str,
+    instance_id: InstanceId,
+    state: watch::Sender<LifecycleState>,
+    stop: Mutex<Option<Stopper>>,
+    in_flight: AtomicUsize,
+}
+
+impl Shared {
+    fn transition(&self, to: LifecycleState) {
+        let from = self.state.send_replace(to);
+        tracing::info!(service = self.service, instance = %self.instance_id, %from, %to, "lifecycle");
+    }
+}
+
+/// A running service instance. Cheap to clone; dropping it does not stop the service.
+#[derive(Clone)]
+pub struct ServiceHandle {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for ServiceHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceHandle")
+            .field("service", &self.shared.service)
+            .field("instance_id", &self.shared.instance_id)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl ServiceHandle {
+    /// The service name.
+    pub fn service_name(&self) -> &'static str {
+        self.shared.service
+    }
+
+    /// The service version.
+    pub fn version(&self) -> &'static str {
+        self.shared.version
+    }
+
+    /// This instance's id.
+    pub fn instance_id(&self) -> &InstanceId {
+        &self.shared.instance_id
+    }
+
+    /// The current lifecycle state.
+    pub fn state(&self) -> LifecycleState {
+        *self.shared.state.borrow()
+    }
+
+    /// A receiver that sees every later state change.
+    pub fn state_changes(&self) -> watch::Receiver<LifecycleState> {
+        self.shared.state.subscribe()
+    }
+
+    /// Handlers running right now.
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Stops gracefully: stop intake, wait for in-flight handlers (bounded by the drain
+    /// timeout), run `on_stop` hooks, then STOPPED (FAILED if a hook failed).
+    ///
+    /// Idempotent: later calls wait for the same outcome.
+    pub async fn stop(&self) -> Result<()> {
+        let stopper = self.shared.stop.lock().await.take();
+        if let Some(Stopper { stop_tx, task }) = stopper {
+            self.shared.transition(LifecycleState::Stopping);
+            let _ = stop_tx.send(());
+            let failed = task.await.unwrap_or(true);
+            self.shared.transition(if failed {
+                LifecycleState::Failed
+            } else {
+                LifecycleState::Stopped
+            });
+        }
+        let mut changes = self.state_changes();
+        let state = *changes
+            .wait_for(|s| s.is_terminal())
+            .await
+            .map_err(|_| Error::Closed(String::from("service state dropped")))?;
+        match state {
+            LifecycleState::Failed => Err(Error::Closed(format!(
+                "service `{}` stopped with a failure",
+                self.shared.service
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+struct Dispatcher<S> {
+    service: Arc<S>,
+    bus: Arc<dyn MessageBus>,
+    config: ServiceConfig,
+    shared: Arc<Shared>,
+}
+
+impl<S: Service> Dispatcher<S> {
+    /// Polls the handlers inside this task (no task per request), at most `max_concurrency`
+    /// at a time.
+    async fn run(
+        &self,
+        mut subscriptions: SelectAll<futures::stream::BoxStream<'static, (&'static str, Message)>>,
+        mut stop: tokio::sync::oneshot::Receiver<()>,
+    ) {
+        let mut in_flight = FuturesUnordered::new();
+        loop {
+            let room = in_flight.len() < self.config.max_concurrency;
+            tokio::select! {
+                biased;
+                _ = &mut stop => break,
+                Some(()) = in_flight.next(), if !in_flight.is_empty() => {
+                    self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+                }
+                next = subscriptions.next(), if room => match next {
+                    Some((method, message)) => {
+                        self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+                        in_flight.push(self.handle(method, message));
+                    }
+                    None => break,
+                },
+            }
+        }
+        // Stop intake first: dropping the subscriptions unsubscribes them.
+        drop(subscriptions);
+        let drain = async {
+            while in_flight.next().await.is_some() {
+                self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+            }
+        };
+        if tokio::time::timeout(self.config.drain_timeout, drain).await.is_err() {
+            tracing::warn!(
+                service = S::NAME,
+                cancelled = in_flight.len(),
+                "drain timeout: cancelling in-flight handlers"
+            );
+            self.shared.in_flight.store(0, Ordering::Relaxed);
+        }
+    }
+
+    fn handle(&self, method: &'static str, message: Message) -> impl Future<Output = ()> + use<S> {
+        let codec = Codec::detect(&message.payload);
+        let call = Call {
+            payload: message.payload,
+            codec,
+            headers: message.headers,
+            method,
+            instance_id: self.shared.instance_id.clone(),
+            handler_timeout: self.config.handler_timeout,
+            correlation_id: None,
+        };
+        let reply_to = message.reply;
+        let bus = Arc::clone(&self.bus);
+        let handler = S::__dispatch(&self.service, method, call);
+        async move {
+            // Panics inside the handler are caught by `guard`; this catches the rest
+            // (e.g. a panicking `Serialize` impl).
+            let reply = match AssertUnwindSafe(handler).catch_unwind().await {
+                Ok(reply) => reply,
+                Err(panic) => panic_reply(codec, method, &*panic),
+            };
+            if let Some(error) = &reply.error {
+                tracing::debug!(method, code = error.code(), message = error.message(), "error reply");
+            }
+            if let Some(reply_to) = reply_to {
+                let message = Message {
+                    subject: reply_to,
+                    reply: None,
+                    headers: reply.headers,
+                    payload: reply.payload,
+                };
+                if let Err(error) = bus.publish(message).await {
+                    tracing::warn!(method, %error, "could not publish reply");
+                }
+            }
+        }
+    }
+}
+
+fn panic_reply(codec: Codec, method: &'static str, panic: &(dyn std::any::Any + Send)) -> Reply {
+    let message = format!("handler `{method}` panicked: {}", panic_message(panic));
+    error_reply(codec, None, RpcError::new(codes::INTERNAL, message))
+}

@@ -1,0 +1,68 @@
+//! A backend: the set of adapters a service or client runs on.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::adapters::memory::{MemoryBus, MemoryKvBuckets};
+use crate::app::host::{ServiceBuilder, ServiceHandle};
+use crate::app::service::Service;
+use crate::ports::{Clock, KvBuckets, MessageBus, SystemClock};
+use crate::Result;
+
+/// The adapters behind services and clients: a message bus, KV buckets and a clock.
+///
+/// Cheap to clone. [`Backend::in_memory`] is the embedded default: same semantics as NATS,
+/// inside one process.
+#[derive(Clone)]
+pub struct Backend {
+    bus: Arc<dyn MessageBus>,
+    kv: Arc<dyn KvBuckets>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backend").finish_non_exhaustive()
+    }
+}
+
+impl Backend {
+    /// A fresh in-memory backend (its own bus and buckets, the system clock).
+    pub fn in_memory() -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        Backend {
+            bus: Arc::new(MemoryBus::new()),
+            kv: Arc::new(MemoryKvBuckets::new(Arc::clone(&clock))),
+            clock,
+        }
+    }
+
+    /// A backend from explicit adapters.
+    pub fn from_parts(
+        bus: Arc<dyn MessageBus>,
+        kv: Arc<dyn KvBuckets>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Backend { bus, kv, clock }
+    }
+
+    /// The message bus.
+    pub fn bus(&self) -> &Arc<dyn MessageBus> {
+        &self.bus
+    }
+
+    /// The KV buckets.
+    pub fn kv(&self) -> &Arc<dyn KvBuckets> {
+        &self.kv
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Starts `service` with the default configuration; see [`ServiceBuilder`] for more.
+    pub async fn serve<S: Service>(&self, service: S) -> Result<ServiceHandle> {
+        ServiceBuilder::new(service).start(self).await
+    }
+}

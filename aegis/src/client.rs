@@ -1,0 +1,171 @@
+//! The engine of generated `{Type}Client`s: envelopes, timeouts, error mapping.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::backend::Backend;
+use crate::codec::Codec;
+use crate::domain::envelope::{
+    ERROR_CODE_HEADER, RpcRequest, RpcResponse, codes, from_null, new_id, timestamp_now,
+};
+use crate::domain::subject::rpc_subject;
+use crate::ports::{Headers, Message, MessageBus};
+use crate::{Error, Result};
+
+/// Default per-call timeout (the Python SDK's).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Calls the methods of one service. Generated clients wrap it; cheap to clone.
+#[derive(Clone)]
+pub struct ClientCore {
+    bus: Arc<dyn MessageBus>,
+    service: &'static str,
+    timeout: Duration,
+    codec: Codec,
+    source: Option<Arc<str>>,
+}
+
+impl fmt::Debug for ClientCore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCore")
+            .field("service", &self.service)
+            .field("timeout", &self.timeout)
+            .field("codec", &self.codec)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientCore {
+    /// A client of `service` on `backend`: 5 s timeout, MessagePack.
+    pub fn new(backend: &Backend, service: &'static str) -> Self {
+        ClientCore {
+            bus: Arc::clone(backend.bus()),
+            service,
+            timeout: DEFAULT_TIMEOUT,
+            codec: Codec::default(),
+            source: None,
+        }
+    }
+
+    /// The per-call timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Sets the per-call timeout.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// Sets the request codec (replies come back in the same codec).
+    pub fn set_codec(&mut self, codec: Codec) {
+        self.codec = codec;
+    }
+
+    /// Sets the `source` field of requests (who is calling).
+    pub fn set_source(&mut self, source: impl Into<Arc<str>>) {
+        self.source = Some(source.into());
+    }
+
+    /// Calls `method` with `params` and decodes the result.
+    pub async fn call<P, R>(&self, method: &str, params: &P) -> Result<R>
+    where
+        P: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let message_id = new_id();
+        let request = RpcRequest {
+            message_id: message_id.clone(),
+            trace_id: new_id(),
+            correlation_id: None,
+            timestamp: timestamp_now(),
+            source: self.source.as_deref().map(str::to_owned),
+            target: Some(self.service.to_owned()),
+            method: method.to_owned(),
+            params: Some(params),
+            timeout: self.timeout.as_secs_f64(),
+        };
+        let payload = self.codec.encode(&request)?;
+        let subject = rpc_subject(self.service, method);
+        let message = Message {
+            subject,
+            reply: None,
+            headers: Headers::new(),
+            payload: payload.into(),
+        };
+        let reply = self.bus.request(message, self.timeout).await?;
+        decode_reply(&reply)
+    }
+}
+
+/// Decodes a reply envelope (from aegis or Python) into `R` or the matching [`Error`].
+pub(crate) fn decode_reply<R: DeserializeOwned>(reply: &Message) -> Result<R> {
+    let codec = Codec::detect(&reply.payload);
+    let typed: Result<RpcResponse<R>> = codec.decode(&reply.payload);
+    match typed {
+        Ok(response) if response.success => match response.result {
+            Some(result) => Ok(result),
+            None => from_null().map_err(|e| Error::bad_request(format!("reply: {e}"))),
+        },
+        Ok(response) => Err(remote_error(reply, response.error.as_deref())),
+        Err(typed_error) => {
+            // The result did not fit `R`: a failure, or Python's nested NOT_ACTIVE form.
+            let loose: RpcResponse<serde_json::Value> = codec.decode(&reply.payload)?;
+            if !loose.success {
+                return Err(remote_error(reply, loose.error.as_deref()));
+            }
+            if let Some(nested) = loose.result.as_ref().and_then(nested_not_active) {
+                return Err(nested);
+            }
+            Err(Error::bad_request(format!(
+                "cannot decode reply: {typed_error}"
+            )))
+        }
+    }
+}
+
+/// Python's `SingleActiveService` answers standbys with a successful envelope whose result is
+/// `{"success": false, "error": "NOT_ACTIVE", "message": ...}`.
+fn nested_not_active(result: &serde_json::Value) -> Option<Error> {
+    let map = result.as_object()?;
+    let failed = map.get("success")?.as_bool() == Some(false);
+    let error = map.get("error")?.as_str()?;
+    (failed && error.contains("NOT_ACTIVE")).then(|| Error::NotActive {
+        message: map
+            .get("message")
+            .and_then(|m| m.as_str())
+            .unwrap_or(error)
+            .to_owned(),
+    })
+}
+
+/// Maps an error reply to an [`Error`]: the code from the header when present, else from the
+/// `"{NAME}: message"` prefix, else 500 with the whole string (Python's `str(exception)`).
+fn remote_error(reply: &Message, error: Option<&str>) -> Error {
+    let text = error.unwrap_or("unknown error");
+    let (prefix_code, message) = match text.split_once(": ") {
+        Some((name, rest)) => match codes::from_name(name) {
+            Some(code) => (Some(code), rest),
+            None => (None, text),
+        },
+        None => (codes::from_name(text), text),
+    };
+    let header_code = reply
+        .headers
+        .get(ERROR_CODE_HEADER)
+        .and_then(|c| c.parse::<u16>().ok());
+    let code = header_code.or(prefix_code).unwrap_or(codes::INTERNAL);
+    let message = message.to_owned();
+    if code == codes::NOT_ACTIVE || text.starts_with("NOT_ACTIVE") {
+        Error::NotActive { message }
+    } else if code == codes::BAD_REQUEST {
+        Error::BadRequest { message }
+    } else {
+        Error::Remote { code, message }
+    }
+}
+

@@ -1,0 +1,5 @@
+//! Plain value types, no I/O: names, subjects, envelopes.
+
+pub mod envelope;
+pub mod names;
+pub mod subject;

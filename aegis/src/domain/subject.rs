@@ -1,0 +1,109 @@
+//! Subject grammar: validation, wildcard matching and the subjects aegis uses.
+
+use crate::{Error, Result};
+
+/// Checks a subject or subscription pattern: non-empty `.`-separated tokens without
+/// whitespace; with `allow_wildcards`, a token may be `*`, and the last token may be `>`.
+pub fn validate_subject(subject: &str, allow_wildcards: bool) -> Result<()> {
+    let what = if allow_wildcards {
+        "subject pattern"
+    } else {
+        "subject"
+    };
+    if subject.is_empty() {
+        return Err(Error::invalid(what, "must not be empty"));
+    }
+    let mut tokens = subject.split('.').peekable();
+    while let Some(token) = tokens.next() {
+        if token.is_empty() {
+            return Err(Error::invalid(
+                what,
+                format!("`{subject}` has an empty token"),
+            ));
+        }
+        if token.chars().any(char::is_whitespace) {
+            return Err(Error::invalid(
+                what,
+                format!("`{subject}` contains whitespace"),
+            ));
+        }
+        let wildcard = token == "*" || token == ">";
+        if wildcard && !allow_wildcards {
+            return Err(Error::invalid(
+                what,
+                format!("`{subject}` contains a wildcard"),
+            ));
+        }
+        if token == ">" && tokens.peek().is_some() {
+            return Err(Error::invalid(
+                what,
+                format!("`{subject}`: `>` must be the last token"),
+            ));
+        }
+        if !wildcard && (token.contains('*') || token.contains('>')) {
+            return Err(Error::invalid(
+                what,
+                format!("`{subject}`: `*` and `>` must be whole tokens"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `true` when `subject` (no wildcards) matches `pattern` (NATS rules: `*` is one token,
+/// a trailing `>` is one or more tokens).
+pub fn subject_matches(pattern: &str, subject: &str) -> bool {
+    let mut pattern_tokens = pattern.split('.');
+    let mut subject_tokens = subject.split('.');
+    loop {
+        match (pattern_tokens.next(), subject_tokens.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(_)) => {}
+            (Some(p), Some(s)) if p == s => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// `rpc.{service}.{method}`: the load-balanced subject of an RPC method.
+pub fn rpc_subject(service: &str, method: &str) -> String {
+    format!("rpc.{service}.{method}")
+}
+
+/// `rpc.{service}`: the queue group shared by every instance (and method) of a service.
+pub fn rpc_queue_group(service: &str) -> String {
+    format!("rpc.{service}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_like_nats() {
+        assert!(subject_matches("a.b", "a.b"));
+        assert!(!subject_matches("a.b", "a.b.c"));
+        assert!(!subject_matches("a.b.c", "a.b"));
+        assert!(subject_matches("a.*", "a.b"));
+        assert!(!subject_matches("a.*", "a.b.c"));
+        assert!(subject_matches("a.*.c", "a.x.c"));
+        assert!(subject_matches("a.>", "a.b"));
+        assert!(subject_matches("a.>", "a.b.c"));
+        assert!(!subject_matches("a.>", "a"));
+        assert!(subject_matches(">", "a"));
+        assert!(subject_matches("*", "a"));
+        assert!(!subject_matches("*", "a.b"));
+    }
+
+    #[test]
+    fn validation_rejects_malformed_subjects() {
+        assert!(validate_subject("rpc.svc.echo", false).is_ok());
+        assert!(validate_subject("events.*.created", true).is_ok());
+        assert!(validate_subject("events.>", true).is_ok());
+        for bad in ["", "a..b", ".a", "a.", "a b", "a.>.b", "a.b*", "a.>x"] {
+            assert!(validate_subject(bad, true).is_err(), "{bad:?} accepted");
+        }
+        assert!(validate_subject("a.*", false).is_err());
+    }
+}

@@ -1,0 +1,88 @@
+//! The one error type that crosses module boundaries.
+
+use std::time::Duration;
+
+/// Result alias used throughout aegis.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in aegis, as kinds a caller can match on.
+///
+/// Transport details stay private to the adapters; what reaches you is one of these variants.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Nobody is subscribed to the subject (NATS answers a request at once with 503).
+    #[error("no responders for `{subject}`")]
+    NoResponders {
+        /// The request subject.
+        subject: String,
+    },
+    /// No reply arrived in time.
+    #[error("request to `{subject}` timed out after {after:?}")]
+    Timeout {
+        /// The request subject.
+        subject: String,
+        /// The timeout that elapsed.
+        after: Duration,
+    },
+    /// The instance that answered is a standby; retry to reach the active one.
+    #[error("NOT_ACTIVE: {message}")]
+    NotActive {
+        /// Explanation from the instance.
+        message: String,
+    },
+    /// The request could not be decoded or failed validation.
+    #[error("bad request: {message}")]
+    BadRequest {
+        /// What was wrong with it.
+        message: String,
+    },
+    /// The remote handler returned an error.
+    #[error("remote error {code}: {message}")]
+    Remote {
+        /// Numeric code (the `Nats-Service-Error-Code` convention: 4xx caller, 5xx service).
+        code: u16,
+        /// Human-readable message.
+        message: String,
+    },
+    /// A KV compare-and-set failed: the key exists, or its revision moved on.
+    #[error("kv conflict on `{key}`")]
+    Conflict {
+        /// The key.
+        key: String,
+    },
+    /// A name, subject or configuration value is invalid.
+    #[error("invalid {what}: {message}")]
+    Invalid {
+        /// What was being validated ("service name", "version", ...).
+        what: &'static str,
+        /// Why it was rejected.
+        message: String,
+    },
+    /// The component was already stopped or closed.
+    #[error("closed: {0}")]
+    Closed(String),
+    /// The transport failed (connection lost, server error, ...).
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+impl Error {
+    pub(crate) fn invalid(what: &'static str, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            what,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Error::BadRequest {
+            message: message.into(),
+        }
+    }
+
+    /// `true` for errors worth retrying against another instance: no responders or not active.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::NoResponders { .. } | Error::NotActive { .. })
+    }
+}

@@ -1,0 +1,40 @@
+//! Aegis: NATS microservices as annotated `impl` blocks.
+//!
+//! See the crate README for the tour. In short: annotate an inherent `impl` with
+//! [`#[service]`](macro@service), mark methods with [`#[rpc]`](macro@rpc), start it on a
+//! [`Backend`], and call it through the generated `{Type}Client`.
+#![warn(missing_docs)]
+
+pub mod adapters;
+mod app;
+mod backend;
+mod client;
+mod codec;
+pub mod domain;
+mod error;
+pub mod ports;
+mod rpc;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use app::host::{ServiceBuilder, ServiceConfig, ServiceHandle};
+pub use app::lifecycle::LifecycleState;
+pub use app::service::{MethodKind, MethodSpec, Service};
+pub use backend::Backend;
+pub use client::DEFAULT_TIMEOUT;
+pub use codec::Codec;
+pub use domain::names::InstanceId;
+pub use error::{Error, Result};
+pub use rpc::{HandlerOutput, IntoRpcError, RequestContext, RpcError};
+
+#[cfg(feature = "macros")]
+pub use aegis_macros::{rpc, service};
+
+// Not public API: used by code that `#[aegis::service]` generates; may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::macro_support::*;
+    pub use ::serde;
+}
+
+mod macro_support;

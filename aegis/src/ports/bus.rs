@@ -1,0 +1,121 @@
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::Stream;
+
+use super::BoxFuture;
+use crate::Result;
+
+/// Message headers: an ordered list of name/value pairs (names compare case-sensitively, as NATS).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(Vec<(String, String)>);
+
+impl Headers {
+    /// No headers.
+    pub const fn new() -> Self {
+        Headers(Vec::new())
+    }
+
+    /// Appends a header.
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.0.push((name.into(), value.into()));
+    }
+
+    /// First value of `name`, if any.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `true` when there are no headers.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// All headers in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+}
+
+/// A message as delivered to a subscriber or returned as a reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// Subject the message was published to.
+    pub subject: String,
+    /// Where to send a reply, for requests.
+    pub reply: Option<String>,
+    /// Headers (possibly empty).
+    pub headers: Headers,
+    /// Body.
+    pub payload: Bytes,
+}
+
+impl Message {
+    /// A message without reply subject or headers.
+    pub fn new(subject: impl Into<String>, payload: impl Into<Bytes>) -> Self {
+        Message {
+            subject: subject.into(),
+            reply: None,
+            headers: Headers::new(),
+            payload: payload.into(),
+        }
+    }
+}
+
+/// Core messaging, with NATS semantics.
+///
+/// Contract (checked by `testing::bus`):
+/// - `subscribe` with a queue group delivers each message to exactly one member of the group;
+///   plain subscribers each get every message;
+/// - subjects are `.`-separated tokens; `*` matches one token, `>` one or more trailing tokens;
+/// - `request` fails at once with [`crate::Error::NoResponders`] when nobody is subscribed,
+///   and with [`crate::Error::Timeout`] when no reply arrives in time;
+/// - a dropped [`Subscription`] stops receiving (it unsubscribes).
+pub trait MessageBus: Send + Sync + 'static {
+    /// Publishes a message (its `reply` field is sent along as the reply subject).
+    fn publish(&self, message: Message) -> BoxFuture<'_, Result<()>>;
+
+    /// Sends a request and waits for the first reply.
+    fn request(&self, message: Message, timeout: Duration) -> BoxFuture<'_, Result<Message>>;
+
+    /// Subscribes to `subject` (wildcards allowed), optionally as a member of `queue_group`.
+    fn subscribe(
+        &self,
+        subject: &str,
+        queue_group: Option<&str>,
+    ) -> BoxFuture<'_, Result<Subscription>>;
+}
+
+/// A stream of messages for one subscription. Dropping it unsubscribes.
+pub struct Subscription {
+    inner: Pin<Box<dyn Stream<Item = Message> + Send>>,
+}
+
+impl Subscription {
+    /// Wraps an adapter's stream; the stream must unsubscribe when dropped.
+    pub fn new(stream: impl Stream<Item = Message> + Send + 'static) -> Self {
+        Subscription {
+            inner: Box::pin(stream),
+        }
+    }
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription").finish_non_exhaustive()
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Message;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}

@@ -1,0 +1,15 @@
+//! Ports: the small traits every backend implements. They depend on nothing transport-specific.
+//!
+//! Each trait carries the minimum contract; the same conformance suite
+//! ([`crate::testing`], feature `testing`) runs against every adapter.
+
+mod bus;
+mod clock;
+mod kv;
+
+pub use bus::{Headers, Message, MessageBus, Subscription};
+pub use clock::{Clock, SystemClock};
+pub use kv::{BucketConfig, KvBuckets, KvEntry, KvOperation, KvStore, KvWatch};
+
+/// A boxed, `Send` future, the return type of every port method (keeps the ports dyn-compatible).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

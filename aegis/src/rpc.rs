@@ -1,0 +1,198 @@
+//! What handlers see and return: request context, handler errors, handler outputs.
+
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::fmt;
+use std::time::Instant;
+
+use crate::domain::envelope::codes;
+use crate::ports::Headers;
+use crate::{Error, InstanceId};
+
+/// An error a handler returns to its caller: a numeric code and a message.
+///
+/// Codes follow the NATS micro convention (4xx: the caller's fault, 5xx: the service's).
+/// On the wire the code travels in the `Nats-Service-Error-Code` header and as the symbolic
+/// prefix of the envelope's `error` string (`"NOT_FOUND: no such order"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcError {
+    code: u16,
+    message: Cow<'static, str>,
+}
+
+impl RpcError {
+    /// An error with `code` and `message`.
+    pub fn new(code: u16, message: impl Into<Cow<'static, str>>) -> Self {
+        RpcError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400: the request was invalid.
+    pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(codes::BAD_REQUEST, message)
+    }
+
+    /// 404: the requested thing does not exist.
+    pub fn not_found(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(codes::NOT_FOUND, message)
+    }
+
+    /// 500: the handler failed.
+    pub fn internal(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(codes::INTERNAL, message)
+    }
+
+    /// The numeric code.
+    pub fn code(&self) -> u16 {
+        self.code
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for RpcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", codes::name(self.code), self.message)
+    }
+}
+
+impl std::error::Error for RpcError {}
+
+/// Turns a handler's error type into an [`RpcError`].
+///
+/// Implemented for [`RpcError`], [`Error`], strings and boxed errors; implement it for your
+/// own error types to choose the code (the default for foreign errors is 500).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be returned as an error from an aegis handler",
+    label = "handler error type",
+    note = "implement `aegis::IntoRpcError` for `{Self}` (pick a code, e.g. `RpcError::new(404, self.to_string())`), or return `aegis::RpcError`"
+)]
+pub trait IntoRpcError {
+    /// The error as code and message.
+    fn into_rpc_error(self) -> RpcError;
+}
+
+impl IntoRpcError for RpcError {
+    fn into_rpc_error(self) -> RpcError {
+        self
+    }
+}
+
+impl IntoRpcError for Error {
+    fn into_rpc_error(self) -> RpcError {
+        match self {
+            Error::BadRequest { message } => RpcError::bad_request(message),
+            Error::Remote { code, message } => RpcError::new(code, message),
+            Error::NotActive { message } => RpcError::new(codes::NOT_ACTIVE, message),
+            other => RpcError::internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoRpcError for String {
+    fn into_rpc_error(self) -> RpcError {
+        RpcError::internal(self)
+    }
+}
+
+impl IntoRpcError for &'static str {
+    fn into_rpc_error(self) -> RpcError {
+        RpcError::internal(self)
+    }
+}
+
+impl IntoRpcError for Box<dyn std::error::Error + Send + Sync> {
+    fn into_rpc_error(self) -> RpcError {
+        RpcError::internal(self.to_string())
+    }
+}
+
+impl IntoRpcError for Infallible {
+    fn into_rpc_error(self) -> RpcError {
+        match self {}
+    }
+}
+
+/// The return type of a handler: `Result<T, E>` with `T: Serialize` and `E: IntoRpcError`.
+#[diagnostic::on_unimplemented(
+    message = "aegis handlers must return `Result<T, E>`, found `{Self}`",
+    label = "not a `Result`",
+    note = "`T` must implement `serde::Serialize` and `E` must implement `aegis::IntoRpcError`"
+)]
+pub trait HandlerOutput {
+    /// The success type, sent as the response's `result`.
+    type Ok;
+    /// The error type.
+    type Err;
+    /// The output as a `Result`.
+    fn into_result(self) -> Result<Self::Ok, Self::Err>;
+}
+
+impl<T, E> HandlerOutput for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+    fn into_result(self) -> Result<T, E> {
+        self
+    }
+}
+
+/// What a handler knows about the request it serves.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub(crate) message_id: String,
+    pub(crate) trace_id: String,
+    pub(crate) source: Option<String>,
+    pub(crate) method: &'static str,
+    pub(crate) instance_id: InstanceId,
+    pub(crate) deadline: Instant,
+    pub(crate) headers: Headers,
+}
+
+impl RequestContext {
+    /// The request's `message_id` (the response's `correlation_id`).
+    pub fn message_id(&self) -> &str {
+        &self.message_id
+    }
+
+    /// The request's `trace_id`.
+    pub fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+
+    /// The caller, when it said who it is.
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
+    /// The method being served.
+    pub fn method(&self) -> &'static str {
+        self.method
+    }
+
+    /// The id of the instance serving the request.
+    pub fn instance_id(&self) -> &InstanceId {
+        &self.instance_id
+    }
+
+    /// When the handler's time is up (the smaller of the caller's timeout and the service's
+    /// handler timeout); after it, the caller gets a TIMEOUT error.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The W3C `traceparent` header, if the caller sent one.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.headers
+            .get(crate::domain::envelope::TRACEPARENT_HEADER)
+    }
+
+    /// All request headers.
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+}

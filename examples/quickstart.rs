@@ -1,0 +1,131 @@
+//! Quickstart: a service and its typed client on the in-memory backend (no server needed).
+//!
+//! Run with `cargo run --example quickstart`.
+
+use std::time::Duration;
+
+use aegis::{Backend, Codec, Error, RequestContext, RpcError, ServiceBuilder};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Hello {
+    name: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Greeting {
+    text: String,
+    served_by: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Nap {
+    millis: u64,
+}
+
+/// A greeter that counts the greetings it gave.
+#[derive(Default)]
+struct Greeter {
+    greeted: std::sync::atomic::AtomicU64,
+}
+
+#[aegis::service(name = "greeter", version = "1.0.0")]
+impl Greeter {
+    /// Greets by name; an empty name is the caller's mistake.
+    #[rpc]
+    async fn hello(&self, ctx: &RequestContext, req: Hello) -> Result<Greeting, RpcError> {
+        if req.name.is_empty() {
+            return Err(RpcError::bad_request("name must not be empty"));
+        }
+        self.greeted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Greeting {
+            text: format!("hello, {}", req.name),
+            served_by: ctx.instance_id().to_string(),
+        })
+    }
+
+    /// How many greetings so far.
+    #[rpc(name = "count")]
+    async fn greeted(&self) -> Result<u64, RpcError> {
+        Ok(self.greeted.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Sleeps, to show timeouts.
+    #[rpc]
+    async fn nap(&self, req: Nap) -> Result<(), RpcError> {
+        tokio::time::sleep(Duration::from_millis(req.millis)).await;
+        Ok(())
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let backend = Backend::in_memory();
+
+    let service = ServiceBuilder::new(Greeter::default())
+        .on_start(|_| async {
+            println!("[service] on_start hook ran");
+            Ok(())
+        })
+        .start(&backend)
+        .await?;
+    println!(
+        "[service] {} v{} instance {} is {}",
+        service.service_name(),
+        service.version(),
+        service.instance_id(),
+        service.state()
+    );
+
+    let client = GreeterClient::new(&backend);
+
+    let greeting = client.hello(Hello { name: "Ada".into() }).await?;
+    println!(
+        "[client] hello(Ada)          -> {:?} (by {})",
+        greeting.text, greeting.served_by
+    );
+
+    let json = client.with_codec(Codec::Json);
+    let greeting = json
+        .hello(Hello {
+            name: "Grace".into(),
+        })
+        .await?;
+    println!("[client] hello(Grace), JSON  -> {:?}", greeting.text);
+
+    match client
+        .hello(Hello {
+            name: String::new(),
+        })
+        .await
+    {
+        Err(Error::BadRequest { message }) => {
+            println!("[client] hello(\"\")            -> bad request: {message}")
+        }
+        other => panic!("expected a bad request, got {other:?}"),
+    }
+
+    let quick = client.with_timeout(Duration::from_millis(100));
+    match quick.nap(Nap { millis: 2_000 }).await {
+        Err(Error::Timeout { after, .. }) => {
+            println!("[client] nap(2s), 100ms budget -> timed out after {after:?}")
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+
+    println!(
+        "[client] count()             -> {}",
+        client.greeted().await?
+    );
+
+    service.stop().await?;
+    println!("[service] stopped: state is {}", service.state());
+    match client.greeted().await {
+        Err(Error::NoResponders { subject }) => {
+            println!("[client] count() after stop  -> no responders on {subject}")
+        }
+        other => panic!("expected no responders, got {other:?}"),
+    }
+    Ok(())
+}

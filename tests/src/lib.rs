@@ -1,0 +1,1 @@
+//! Behaviour tests for aegis live in `tests/`.

@@ -1,0 +1,1 @@
+//! `aegis` renamed in Cargo.toml: see `tests/ui.rs`.

@@ -1,0 +1,1 @@
+//! Compile-time tests for the aegis macros; see `tests/ui.rs`.

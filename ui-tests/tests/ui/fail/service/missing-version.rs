@@ -1,0 +1,7 @@
+// `version` is required.
+struct S;
+
+#[aegis::service(name = "svc")]
+impl S {}
+
+fn main() {}

@@ -1,0 +1,7 @@
+// Arguments take string literals.
+struct S;
+
+#[aegis::service(name = svc, version = "1.0.0")]
+impl S {}
+
+fn main() {}
