@@ -3,11 +3,11 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::Result;
 use crate::adapters::memory::{MemoryBus, MemoryKvBuckets};
 use crate::app::host::{ServiceBuilder, ServiceHandle};
 use crate::app::service::Service;
 use crate::ports::{Clock, KvBuckets, MessageBus, SystemClock};
-use crate::Result;
 
 /// The adapters behind services and clients: a message bus, KV buckets and a clock.
 ///

@@ -168,4 +168,3 @@ fn remote_error(reply: &Message, error: Option<&str>) -> Error {
         Error::Remote { code, message }
     }
 }
-

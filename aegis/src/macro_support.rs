@@ -20,7 +20,9 @@ pub type NoPayload = ::serde::de::IgnoredAny;
 /// The reply for a method name the service does not have.
 pub fn unknown_method(call: Call) -> Reply {
     let method = call.method;
-    call.error(crate::RpcError::not_found(format!("unknown method `{method}`")))
+    call.error(crate::RpcError::not_found(format!(
+        "unknown method `{method}`"
+    )))
 }
 
 /// A boxed dispatch future.

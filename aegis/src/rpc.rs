@@ -179,8 +179,8 @@ impl RequestContext {
         &self.instance_id
     }
 
-    /// When the handler's time is up (the smaller of the caller's timeout and the service's
-    /// handler timeout); after it, the caller gets a TIMEOUT error.
+    /// When the handler is cancelled: shortly (100 ms) after the caller's own timeout, or at
+    /// the service's handler timeout if that comes first (then the caller gets a 504 reply).
     pub fn deadline(&self) -> Instant {
         self.deadline
     }

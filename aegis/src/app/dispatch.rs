@@ -11,13 +11,14 @@ use futures::FutureExt;
 use serde::Serialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
+use crate::InstanceId;
 use crate::codec::Codec;
-use crate::domain::envelope::{
-    ERROR_CODE_HEADER, ERROR_HEADER, RpcRequest, RpcResponse, codes,
-};
+use crate::domain::envelope::{ERROR_CODE_HEADER, ERROR_HEADER, RpcRequest, RpcResponse, codes};
 use crate::ports::Headers;
 use crate::rpc::{HandlerOutput, IntoRpcError, RequestContext, RpcError};
-use crate::InstanceId;
+
+/// How long after the caller's timeout a handler is cancelled.
+const CALLER_GRACE: Duration = Duration::from_millis(100);
 
 /// An incoming request for one method, not yet decoded.
 pub struct Call {
@@ -91,8 +92,10 @@ impl Call {
                 ))));
             }
         };
+        // The caller gives up at its own timeout; cancel a little later, so that a slow
+        // handler is reported once, as the caller's timeout, not raced by our TIMEOUT reply.
         let timeout = Duration::try_from_secs_f64(request.timeout)
-            .unwrap_or(self.handler_timeout)
+            .map_or(self.handler_timeout, |caller| caller + CALLER_GRACE)
             .min(self.handler_timeout);
         let context = RequestContext {
             message_id: request.message_id,
@@ -128,10 +131,9 @@ impl Call {
                 codes::TIMEOUT,
                 format!("handler `{}` timed out after {after:?}", self.method),
             ),
-            HandlerFailure::Panicked(message) => RpcError::internal(format!(
-                "handler `{}` panicked: {message}",
-                self.method
-            )),
+            HandlerFailure::Panicked(message) => {
+                RpcError::internal(format!("handler `{}` panicked: {message}", self.method))
+            }
         })
     }
 

@@ -198,7 +198,10 @@ impl<S: Service> ServiceBuilder<S> {
                 return Err(fail(error));
             }
             let subject = rpc_subject(S::NAME, spec.name);
-            match bus.subscribe(&subject, Some(&rpc_queue_group(S::NAME))).await {
+            match bus
+                .subscribe(&subject, Some(&rpc_queue_group(S::NAME)))
+                .await
+            {
                 Ok(sub) => subscriptions.push(sub.map(move |m| (spec.name, m)).boxed()),
                 Err(error) => return Err(fail(error)),
             }
@@ -229,7 +232,10 @@ impl<S: Service> ServiceBuilder<S> {
 }
 
 async fn run_hook<S>(hook: Hook<S>, service: &Arc<S>) -> Result<()> {
-    match AssertUnwindSafe(hook(Arc::clone(service))).catch_unwind().await {
+    match AssertUnwindSafe(hook(Arc::clone(service)))
+        .catch_unwind()
+        .await
+    {
         Ok(result) => result,
         Err(panic) => Err(Error::Closed(format!(
             "lifecycle hook panicked: {}",
@@ -377,7 +383,10 @@ impl<S: Service> Dispatcher<S> {
                 self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
             }
         };
-        if tokio::time::timeout(self.config.drain_timeout, drain).await.is_err() {
+        if tokio::time::timeout(self.config.drain_timeout, drain)
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 service = S::NAME,
                 cancelled = in_flight.len(),
@@ -409,7 +418,12 @@ impl<S: Service> Dispatcher<S> {
                 Err(panic) => panic_reply(codec, method, &*panic),
             };
             if let Some(error) = &reply.error {
-                tracing::debug!(method, code = error.code(), message = error.message(), "error reply");
+                tracing::debug!(
+                    method,
+                    code = error.code(),
+                    message = error.message(),
+                    "error reply"
+                );
             }
             if let Some(reply_to) = reply_to {
                 let message = Message {

@@ -83,7 +83,9 @@ impl InstanceId {
         } else {
             Err(Error::invalid(
                 "instance id",
-                format!("`{id}` must be letters, digits, `_` and `-`, starting with a letter or digit"),
+                format!(
+                    "`{id}` must be letters, digits, `_` and `-`, starting with a letter or digit"
+                ),
             ))
         }
     }
@@ -115,7 +117,9 @@ mod tests {
         for ok in ["echo-service", "ab", "order-processor2"] {
             assert!(validate_service_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a", "Echo", "echo-", "-echo", "1echo", "echo_svc", "echo.svc"] {
+        for bad in [
+            "", "a", "Echo", "echo-", "-echo", "1echo", "echo_svc", "echo.svc",
+        ] {
             assert!(validate_service_name(bad).is_err(), "{bad}");
         }
     }

@@ -54,8 +54,12 @@ pub trait KvStore: Send + Sync + 'static {
     fn create<'a>(&'a self, key: &'a str, value: Bytes) -> BoxFuture<'a, Result<u64>>;
 
     /// Writes `value` only if `revision` is the latest revision of `key`.
-    fn update<'a>(&'a self, key: &'a str, value: Bytes, revision: u64)
-    -> BoxFuture<'a, Result<u64>>;
+    fn update<'a>(
+        &'a self,
+        key: &'a str,
+        value: Bytes,
+        revision: u64,
+    ) -> BoxFuture<'a, Result<u64>>;
 
     /// Deletes `key`, only if its latest revision is `revision` when one is given.
     fn delete<'a>(&'a self, key: &'a str, revision: Option<u64>) -> BoxFuture<'a, Result<()>>;

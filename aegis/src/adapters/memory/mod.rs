@@ -1,1 +1,9 @@
 //! The in-memory backend: same semantics as NATS, inside one process.
+
+mod bus;
+mod clock;
+mod kv;
+
+pub use bus::MemoryBus;
+pub use clock::ManualClock;
+pub use kv::{MemoryKv, MemoryKvBuckets};

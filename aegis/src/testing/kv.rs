@@ -1,0 +1,221 @@
+//! Conformance of [`KvBuckets`] / [`KvStore`] adapters.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+
+use super::{DEADLINE, unique};
+use crate::Error;
+use crate::ports::{BucketConfig, KvBuckets, KvOperation, KvStore};
+
+async fn open(buckets: &dyn KvBuckets, config: BucketConfig) -> Arc<dyn KvStore> {
+    let name = config.name.clone();
+    buckets
+        .open_bucket(config)
+        .await
+        .unwrap_or_else(|e| panic!("open bucket {name}: {e}"))
+}
+
+async fn fresh(buckets: &dyn KvBuckets) -> Arc<dyn KvStore> {
+    open(buckets, BucketConfig::new(unique("conf_"))).await
+}
+
+fn is_conflict<T: std::fmt::Debug>(result: &Result<T, Error>) -> bool {
+    matches!(result, Err(Error::Conflict { .. }))
+}
+
+/// `put` returns strictly increasing, bucket-wide revisions; `get` returns the latest value.
+pub async fn put_get_and_revisions(buckets: &dyn KvBuckets) {
+    let kv = fresh(buckets).await;
+    let r1 = kv.put("a", Bytes::from_static(b"1")).await.expect("put");
+    let r2 = kv.put("b", Bytes::from_static(b"2")).await.expect("put");
+    let r3 = kv.put("a", Bytes::from_static(b"3")).await.expect("put");
+    assert!(
+        r1 < r2 && r2 < r3,
+        "revisions increase across keys: {r1} {r2} {r3}"
+    );
+    let a = kv.get("a").await.expect("get").expect("a exists");
+    assert_eq!(a.value.as_ref(), b"3");
+    assert_eq!(a.revision, r3);
+    assert_eq!(a.operation, KvOperation::Put);
+    assert_eq!(kv.get("missing").await.expect("get"), None);
+}
+
+/// `create` fails on a live key and succeeds over a deleted one.
+pub async fn create_conflicts_on_live_keys(buckets: &dyn KvBuckets) {
+    let kv = fresh(buckets).await;
+    let first = kv
+        .create("lease", Bytes::from_static(b"a"))
+        .await
+        .expect("create");
+    assert!(is_conflict(
+        &kv.create("lease", Bytes::from_static(b"b")).await
+    ));
+    kv.delete("lease", Some(first)).await.expect("delete");
+    assert_eq!(kv.get("lease").await.expect("get"), None);
+    let again = kv
+        .create("lease", Bytes::from_static(b"c"))
+        .await
+        .expect("create over tombstone");
+    assert!(again > first);
+}
+
+/// `update` succeeds only with the key's latest revision.
+pub async fn update_requires_the_latest_revision(buckets: &dyn KvBuckets) {
+    let kv = fresh(buckets).await;
+    let r1 = kv
+        .create("k", Bytes::from_static(b"1"))
+        .await
+        .expect("create");
+    let r2 = kv
+        .update("k", Bytes::from_static(b"2"), r1)
+        .await
+        .expect("update with latest");
+    assert!(
+        is_conflict(&kv.update("k", Bytes::from_static(b"x"), r1).await),
+        "stale revision"
+    );
+    let r3 = kv
+        .update("k", Bytes::from_static(b"3"), r2)
+        .await
+        .expect("update with latest");
+    assert_eq!(kv.get("k").await.expect("get").expect("k").revision, r3);
+    // Another key's write moves the bucket revision but not this key's.
+    kv.put("other", Bytes::new()).await.expect("put");
+    kv.update("k", Bytes::from_static(b"4"), r3)
+        .await
+        .expect("still latest for k");
+}
+
+/// `delete` with a revision succeeds only with the latest one.
+pub async fn delete_requires_the_latest_revision(buckets: &dyn KvBuckets) {
+    let kv = fresh(buckets).await;
+    let r1 = kv.put("k", Bytes::from_static(b"1")).await.expect("put");
+    let r2 = kv.put("k", Bytes::from_static(b"2")).await.expect("put");
+    assert!(
+        is_conflict(&kv.delete("k", Some(r1)).await),
+        "stale revision"
+    );
+    assert!(kv.get("k").await.expect("get").is_some());
+    kv.delete("k", Some(r2)).await.expect("delete with latest");
+    assert_eq!(kv.get("k").await.expect("get"), None);
+}
+
+/// `keys` lists keys with a live value only.
+pub async fn keys_lists_live_keys(buckets: &dyn KvBuckets) {
+    let kv = fresh(buckets).await;
+    kv.put("svc.a", Bytes::from_static(b"1"))
+        .await
+        .expect("put");
+    kv.put("svc.b", Bytes::from_static(b"2"))
+        .await
+        .expect("put");
+    kv.put("svc.c", Bytes::from_static(b"3"))
+        .await
+        .expect("put");
+    kv.delete("svc.b", None).await.expect("delete");
+    let mut keys = kv.keys().await.expect("keys");
+    keys.sort();
+    assert_eq!(keys, ["svc.a", "svc.c"]);
+}
+
+/// A watch sees every later change of matching keys, puts and deletes, in revision order, and
+/// nothing of other keys.
+pub async fn watch_sees_changes_in_revision_order(buckets: &dyn KvBuckets) {
+    let kv = fresh(buckets).await;
+    let mut watch = kv.watch("watched.>").await.expect("watch");
+    let writers = (0..4).map(|w| {
+        let kv = Arc::clone(&kv);
+        tokio::spawn(async move {
+            for i in 0..10 {
+                let key = format!("watched.w{w}.k{}", i % 3);
+                if i % 4 == 3 {
+                    kv.delete(&key, None).await.expect("delete");
+                } else {
+                    kv.put(&key, Bytes::from(format!("{w}-{i}")))
+                        .await
+                        .expect("put");
+                }
+                kv.put(&format!("ignored.w{w}"), Bytes::new())
+                    .await
+                    .expect("put");
+            }
+        })
+    });
+    for writer in writers.collect::<Vec<_>>() {
+        writer.await.expect("writer");
+    }
+    let mut last = 0;
+    for n in 0..40 {
+        let entry = tokio::time::timeout(DEADLINE, watch.next())
+            .await
+            .unwrap_or_else(|_| panic!("watch stalled after {n} of 40 changes"))
+            .expect("watch open")
+            .expect("watch entry");
+        assert!(entry.key.starts_with("watched."), "saw {}", entry.key);
+        assert!(
+            entry.revision > last,
+            "revision order: {} after {last}",
+            entry.revision
+        );
+        last = entry.revision;
+        match entry.operation {
+            KvOperation::Put => assert!(!entry.value.is_empty()),
+            KvOperation::Delete | KvOperation::Purge => assert!(entry.value.is_empty()),
+        }
+    }
+    // One more change proves nothing else was queued in between.
+    let sentinel = kv
+        .put("watched.sentinel", Bytes::from_static(b"s"))
+        .await
+        .expect("put");
+    let entry = tokio::time::timeout(DEADLINE, watch.next())
+        .await
+        .expect("sentinel")
+        .expect("open")
+        .expect("entry");
+    assert_eq!(
+        (entry.key.as_str(), entry.revision),
+        ("watched.sentinel", sentinel)
+    );
+}
+
+/// With `max_age`, a value disappears once it is older than that; the key can be created
+/// again.
+pub async fn values_expire_after_max_age(buckets: &dyn KvBuckets) {
+    let max_age = Duration::from_secs(1);
+    let kv = open(
+        buckets,
+        BucketConfig::new(unique("conf_ttl_")).max_age(max_age),
+    )
+    .await;
+    let written = Instant::now();
+    kv.create("lease", Bytes::from_static(b"a"))
+        .await
+        .expect("create");
+    let present = kv.get("lease").await.expect("get").is_some();
+    assert!(
+        present || written.elapsed() >= max_age,
+        "value missing right after put"
+    );
+    let deadline = Instant::now() + max_age + DEADLINE;
+    loop {
+        if kv.get("lease").await.expect("get").is_none() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "value outlived max_age by {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await; // polling interval, not a wait for an outcome
+    }
+    assert!(
+        written.elapsed() >= max_age,
+        "value vanished before max_age"
+    );
+    kv.create("lease", Bytes::from_static(b"b"))
+        .await
+        .expect("create after expiry");
+}

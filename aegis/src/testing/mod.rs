@@ -1,0 +1,77 @@
+//! The conformance suite: the contract of every port, as functions any adapter can run.
+//!
+//! Each function takes the port, panics with a clear message on a violation, and uses its
+//! own random subjects and bucket names, so that many can run at once against one server.
+//! [`bus_conformance_tests!`](crate::bus_conformance_tests) and
+//! [`kv_conformance_tests!`](crate::kv_conformance_tests) expand to one `#[tokio::test]` per
+//! function for a given adapter:
+//!
+//! ```ignore
+//! aegis::bus_conformance_tests!(aegis::adapters::memory::MemoryBus::new());
+//! aegis::kv_conformance_tests!(aegis::adapters::memory::MemoryKvBuckets::default());
+//! ```
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+pub mod bus;
+pub mod kv;
+
+use std::time::Duration;
+
+/// How long a conformance check waits for something that must happen.
+pub const DEADLINE: Duration = Duration::from_secs(5);
+
+/// `prefix` plus a random suffix: a subject token or bucket name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{:016x}", rand::random::<u64>())
+}
+
+/// One `#[tokio::test]` per bus conformance function, each on a fresh `$make`
+/// (an expression evaluating to something that implements `MessageBus`; it may `.await`).
+#[macro_export]
+macro_rules! bus_conformance_tests {
+    ($make:expr) => {
+        $crate::__conformance_tests!(bus, $make;
+            plain_subscribers_each_get_every_message,
+            queue_group_delivers_each_message_to_one_member,
+            distinct_queue_groups_each_get_every_message,
+            single_token_wildcard,
+            multi_token_wildcard,
+            request_reply_round_trip,
+            no_responders_fails_fast,
+            request_times_out,
+            dropped_subscription_stops_receiving,
+            invalid_subjects_are_rejected,
+        );
+    };
+}
+
+/// One `#[tokio::test]` per KV conformance function, each on a fresh `$make`
+/// (an expression evaluating to something that implements `KvBuckets`; it may `.await`).
+#[macro_export]
+macro_rules! kv_conformance_tests {
+    ($make:expr) => {
+        $crate::__conformance_tests!(kv, $make;
+            put_get_and_revisions,
+            create_conflicts_on_live_keys,
+            update_requires_the_latest_revision,
+            delete_requires_the_latest_revision,
+            keys_lists_live_keys,
+            watch_sees_changes_in_revision_order,
+            values_expire_after_max_age,
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_tests {
+    ($module:ident, $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let adapter = $make;
+                $crate::testing::$module::$name(&adapter).await;
+            }
+        )*
+    };
+}
