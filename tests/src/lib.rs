@@ -1,1 +1,3 @@
-//! Behaviour tests for aegis live in `tests/`.
+//! Behaviour tests for aegis live in `tests/`; this library holds their harness.
+
+pub mod nats_server;

@@ -15,6 +15,9 @@
 pub mod bus;
 pub mod kv;
 
+#[doc(hidden)]
+pub use crate::__port;
+
 use std::time::Duration;
 
 /// How long a conformance check waits for something that must happen.
@@ -25,12 +28,37 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{:016x}", rand::random::<u64>())
 }
 
+/// What a conformance test runs on: the adapter itself, or a fixture that owns it together with
+/// what it needs (a server process, say).
+pub trait BusFixture {
+    /// The bus under test.
+    fn bus(&self) -> &dyn crate::ports::MessageBus;
+}
+
+impl<T: crate::ports::MessageBus> BusFixture for T {
+    fn bus(&self) -> &dyn crate::ports::MessageBus {
+        self
+    }
+}
+
+/// Like [`BusFixture`], for KV buckets.
+pub trait KvFixture {
+    /// The buckets under test.
+    fn buckets(&self) -> &dyn crate::ports::KvBuckets;
+}
+
+impl<T: crate::ports::KvBuckets> KvFixture for T {
+    fn buckets(&self) -> &dyn crate::ports::KvBuckets {
+        self
+    }
+}
+
 /// One `#[tokio::test]` per bus conformance function, each on a fresh `$make`
-/// (an expression evaluating to something that implements `MessageBus`; it may `.await`).
+/// (an expression evaluating to a [`BusFixture`]; it may `.await`).
 #[macro_export]
 macro_rules! bus_conformance_tests {
     ($make:expr) => {
-        $crate::__conformance_tests!(bus, $make;
+        $crate::__conformance_tests!(bus, bus, $make;
             plain_subscribers_each_get_every_message,
             queue_group_delivers_each_message_to_one_member,
             distinct_queue_groups_each_get_every_message,
@@ -46,11 +74,11 @@ macro_rules! bus_conformance_tests {
 }
 
 /// One `#[tokio::test]` per KV conformance function, each on a fresh `$make`
-/// (an expression evaluating to something that implements `KvBuckets`; it may `.await`).
+/// (an expression evaluating to a [`KvFixture`]; it may `.await`).
 #[macro_export]
 macro_rules! kv_conformance_tests {
     ($make:expr) => {
-        $crate::__conformance_tests!(kv, $make;
+        $crate::__conformance_tests!(kv, buckets, $make;
             put_get_and_revisions,
             create_conflicts_on_live_keys,
             update_requires_the_latest_revision,
@@ -65,13 +93,24 @@ macro_rules! kv_conformance_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_tests {
-    ($module:ident, $make:expr; $($name:ident),* $(,)?) => {
+    ($module:ident, $port:ident, $make:expr; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let adapter = $make;
-                $crate::testing::$module::$name(&adapter).await;
+                let fixture = $make;
+                $crate::testing::$module::$name($crate::testing::__port!($port, &fixture)).await;
             }
         )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __port {
+    (bus, $fixture:expr) => {
+        $crate::testing::BusFixture::bus($fixture)
+    };
+    (buckets, $fixture:expr) => {
+        $crate::testing::KvFixture::buckets($fixture)
     };
 }

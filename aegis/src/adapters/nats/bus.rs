@@ -1,0 +1,137 @@
+//! [`MessageBus`] on NATS core.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use super::connect::ConnectionStats;
+use super::error;
+use crate::Result;
+use crate::domain::subject::validate_subject;
+use crate::ports::{BoxFuture, Headers, Message, MessageBus, Subscription};
+
+/// The message bus on a NATS connection. Cheap to clone.
+#[derive(Clone)]
+pub struct NatsBus {
+    client: async_nats::Client,
+    stats: Arc<ConnectionStats>,
+}
+
+impl fmt::Debug for NatsBus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsBus")
+            .field("state", &self.client.connection_state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NatsBus {
+    pub(super) fn new(client: async_nats::Client, stats: Arc<ConnectionStats>) -> Self {
+        NatsBus { client, stats }
+    }
+
+    /// Connection events so far.
+    pub fn stats(&self) -> &ConnectionStats {
+        &self.stats
+    }
+
+    /// The underlying async-nats client.
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// The server's maximum payload size, in bytes.
+    pub fn max_payload(&self) -> usize {
+        self.client.server_info().max_payload
+    }
+}
+
+fn to_nats_headers(headers: &Headers) -> async_nats::HeaderMap {
+    let mut map = async_nats::HeaderMap::new();
+    for (name, value) in headers.iter() {
+        map.append(name, value);
+    }
+    map
+}
+
+fn from_nats(message: async_nats::Message) -> Message {
+    let mut headers = Headers::new();
+    if let Some(map) = &message.headers {
+        for (name, values) in map.iter() {
+            for value in values {
+                headers.insert(AsRef::<str>::as_ref(name), value.as_str());
+            }
+        }
+    }
+    Message {
+        subject: message.subject.to_string(),
+        reply: message.reply.map(|r| r.to_string()),
+        headers,
+        payload: message.payload,
+    }
+}
+
+impl MessageBus for NatsBus {
+    fn publish(&self, message: Message) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            validate_subject(&message.subject, false)?;
+            let headers = to_nats_headers(&message.headers);
+            let subject = message.subject;
+            let result = match message.reply {
+                Some(reply) => {
+                    self.client
+                        .publish_with_reply_and_headers(
+                            subject.clone(),
+                            reply,
+                            headers,
+                            message.payload,
+                        )
+                        .await
+                }
+                None => {
+                    self.client
+                        .publish_with_headers(subject.clone(), headers, message.payload)
+                        .await
+                }
+            };
+            result.map_err(|e| error::transport(&format!("publish to `{subject}`"), e))
+        })
+    }
+
+    fn request(&self, message: Message, timeout: Duration) -> BoxFuture<'_, Result<Message>> {
+        Box::pin(async move {
+            validate_subject(&message.subject, false)?;
+            let mut request = async_nats::Request::new()
+                .payload(message.payload)
+                .timeout(Some(timeout));
+            if !message.headers.is_empty() {
+                request = request.headers(to_nats_headers(&message.headers));
+            }
+            self.client
+                .send_request(message.subject.clone(), request)
+                .await
+                .map(from_nats)
+                .map_err(|e| error::request(e, &message.subject, timeout))
+        })
+    }
+
+    fn subscribe(
+        &self,
+        subject: &str,
+        queue_group: Option<&str>,
+    ) -> BoxFuture<'_, Result<Subscription>> {
+        let subject = subject.to_owned();
+        let queue_group = queue_group.map(str::to_owned);
+        Box::pin(async move {
+            validate_subject(&subject, true)?;
+            let subscriber = match queue_group {
+                Some(group) => self.client.queue_subscribe(subject.clone(), group).await,
+                None => self.client.subscribe(subject.clone()).await,
+            }
+            .map_err(|e| error::transport(&format!("subscribe to `{subject}`"), e))?;
+            Ok(Subscription::new(subscriber.map(from_nats)))
+        })
+    }
+}

@@ -1,0 +1,269 @@
+//! Connection options and connection-event accounting.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::error::transport;
+use super::{NatsBus, NatsKvBuckets};
+use crate::Result;
+use crate::backend::Backend;
+use crate::ports::SystemClock;
+
+/// The server used when neither `NATS_URL` nor an explicit URL is given.
+pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
+
+#[derive(Debug, Clone)]
+enum Auth {
+    None,
+    UserPassword(String, String),
+    Token(String),
+    NKey(String),
+    CredentialsFile(PathBuf),
+}
+
+/// How to connect to NATS. Defaults: ping every 5 s, reconnect forever with jittered
+/// exponential backoff (up to 5 s), keep retrying the first connect too.
+#[derive(Debug, Clone)]
+pub struct NatsOptions {
+    url: String,
+    name: Option<String>,
+    auth: Auth,
+    root_certificates: Vec<PathBuf>,
+    client_certificate: Option<(PathBuf, PathBuf)>,
+    require_tls: bool,
+    ping_interval: Duration,
+    retry_initial_connect: bool,
+    max_reconnect_delay: Duration,
+}
+
+impl NatsOptions {
+    /// Options for `url` (comma-separated for several servers).
+    pub fn new(url: impl Into<String>) -> Self {
+        NatsOptions {
+            url: url.into(),
+            name: None,
+            auth: Auth::None,
+            root_certificates: Vec::new(),
+            client_certificate: None,
+            require_tls: false,
+            ping_interval: Duration::from_secs(5),
+            retry_initial_connect: true,
+            max_reconnect_delay: Duration::from_secs(5),
+        }
+    }
+
+    /// Options for `$NATS_URL`, or `nats://127.0.0.1:4222` when unset.
+    pub fn from_env() -> Self {
+        Self::new(std::env::var("NATS_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned()))
+    }
+
+    /// The client name shown by the server (`nats server report connections`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Authenticates with user and password.
+    pub fn user_password(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.auth = Auth::UserPassword(user.into(), password.into());
+        self
+    }
+
+    /// Authenticates with a token.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.auth = Auth::Token(token.into());
+        self
+    }
+
+    /// Authenticates with an NKey seed.
+    pub fn nkey(mut self, seed: impl Into<String>) -> Self {
+        self.auth = Auth::NKey(seed.into());
+        self
+    }
+
+    /// Authenticates with a `.creds` file (JWT + NKey).
+    pub fn credentials_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.auth = Auth::CredentialsFile(path.into());
+        self
+    }
+
+    /// Trusts the CA certificates in `path` (PEM).
+    pub fn root_certificates(mut self, path: impl Into<PathBuf>) -> Self {
+        self.root_certificates.push(path.into());
+        self
+    }
+
+    /// Presents a client certificate (mutual TLS).
+    pub fn client_certificate(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.client_certificate = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// Refuses to connect without TLS.
+    pub fn require_tls(mut self, required: bool) -> Self {
+        self.require_tls = required;
+        self
+    }
+
+    /// How often the client pings the server (a dead connection is noticed after two misses).
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.ping_interval = interval;
+        self
+    }
+
+    /// Whether `connect` keeps trying while the server is unreachable (default) or fails.
+    pub fn retry_initial_connect(mut self, retry: bool) -> Self {
+        self.retry_initial_connect = retry;
+        self
+    }
+
+    /// Connects and returns a backend: the NATS bus, JetStream KV, the system clock.
+    pub async fn connect(self) -> Result<Backend> {
+        let (bus, kv) = self.connect_parts().await?;
+        Ok(Backend::from_parts(
+            Arc::new(bus),
+            Arc::new(kv),
+            Arc::new(SystemClock),
+        ))
+    }
+
+    /// Connects and returns the adapters themselves.
+    pub async fn connect_parts(self) -> Result<(NatsBus, NatsKvBuckets)> {
+        let stats = Arc::new(ConnectionStats::default());
+        let mut options = match &self.auth {
+            Auth::None => async_nats::ConnectOptions::new(),
+            Auth::UserPassword(user, password) => {
+                async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone())
+            }
+            Auth::Token(token) => async_nats::ConnectOptions::with_token(token.clone()),
+            Auth::NKey(seed) => async_nats::ConnectOptions::with_nkey(seed.clone()),
+            Auth::CredentialsFile(path) => async_nats::ConnectOptions::with_credentials_file(path)
+                .await
+                .map_err(|e| transport("reading credentials", e))?,
+        };
+        if let Some(name) = &self.name {
+            options = options.name(name);
+        }
+        for path in &self.root_certificates {
+            options = options.add_root_certificates(path.clone());
+        }
+        if let Some((cert, key)) = &self.client_certificate {
+            options = options.add_client_certificate(cert.clone(), key.clone());
+        }
+        let max_delay = self.max_reconnect_delay;
+        options = options
+            .require_tls(self.require_tls)
+            .ping_interval(self.ping_interval)
+            .max_reconnects(None)
+            .reconnect_delay_callback(move |attempts| reconnect_delay(attempts, max_delay))
+            .event_callback({
+                let stats = Arc::clone(&stats);
+                move |event| {
+                    stats.record(&event);
+                    async {}
+                }
+            });
+        if self.retry_initial_connect {
+            options = options.retry_on_initial_connect();
+        }
+        let client = options
+            .connect(self.url.as_str())
+            .await
+            .map_err(|e| transport(&format!("connecting to {}", self.url), e))?;
+        let bus = NatsBus::new(client.clone(), Arc::clone(&stats));
+        let kv = NatsKvBuckets::new(client);
+        Ok((bus, kv))
+    }
+}
+
+/// Exponential backoff from 50 ms, capped, with ±50 % jitter so that a fleet does not
+/// reconnect in lockstep.
+fn reconnect_delay(attempts: usize, max: Duration) -> Duration {
+    let exponent = u32::try_from(attempts.min(16)).unwrap_or(16);
+    let base = Duration::from_millis(50)
+        .saturating_mul(1 << exponent)
+        .min(max);
+    base.mul_f64(0.5 + rand::random::<f64>())
+}
+
+/// Connection events seen so far (each is also logged with `tracing`).
+#[derive(Debug, Default)]
+pub struct ConnectionStats {
+    connects: AtomicU64,
+    disconnects: AtomicU64,
+    slow_consumers: AtomicU64,
+    lame_duck: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl ConnectionStats {
+    fn record(&self, event: &async_nats::Event) {
+        use async_nats::Event;
+        let counter = match event {
+            Event::Connected => {
+                tracing::info!("nats: connected");
+                &self.connects
+            }
+            Event::Disconnected => {
+                tracing::warn!("nats: disconnected");
+                &self.disconnects
+            }
+            Event::SlowConsumer(sid) => {
+                tracing::warn!(sid, "nats: slow consumer, messages dropped");
+                &self.slow_consumers
+            }
+            Event::LameDuckMode => {
+                tracing::warn!("nats: server entered lame duck mode");
+                &self.lame_duck
+            }
+            other => {
+                tracing::warn!(event = %other, "nats: connection event");
+                &self.errors
+            }
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Successful (re)connections.
+    pub fn connects(&self) -> u64 {
+        self.connects.load(Ordering::Relaxed)
+    }
+
+    /// Lost connections.
+    pub fn disconnects(&self) -> u64 {
+        self.disconnects.load(Ordering::Relaxed)
+    }
+
+    /// Slow-consumer events (messages dropped by the client).
+    pub fn slow_consumers(&self) -> u64 {
+        self.slow_consumers.load(Ordering::Relaxed)
+    }
+
+    /// Lame-duck notices from the server.
+    pub fn lame_duck(&self) -> u64 {
+        self.lame_duck.load(Ordering::Relaxed)
+    }
+
+    /// Server or client errors.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_delay_grows_is_capped_and_jittered() {
+        let max = Duration::from_secs(5);
+        for attempts in 0..40 {
+            let d = reconnect_delay(attempts, max);
+            assert!(d <= max.mul_f64(1.5), "{attempts}: {d:?}");
+            assert!(d >= Duration::from_millis(25), "{attempts}: {d:?}");
+        }
+        assert!(reconnect_delay(30, max) >= Duration::from_millis(2500));
+    }
+}

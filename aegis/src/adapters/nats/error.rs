@@ -1,0 +1,58 @@
+//! async-nats errors, mapped into `aegis::Error` (they never leave the adapter as such).
+
+use std::time::Duration;
+
+use async_nats::RequestErrorKind;
+use async_nats::jetstream::kv::{CreateErrorKind, UpdateErrorKind};
+
+use crate::Error;
+
+pub(super) fn request(error: async_nats::RequestError, subject: &str, timeout: Duration) -> Error {
+    match error.kind() {
+        RequestErrorKind::TimedOut => Error::Timeout {
+            subject: subject.to_owned(),
+            after: timeout,
+        },
+        RequestErrorKind::NoResponders => Error::NoResponders {
+            subject: subject.to_owned(),
+        },
+        RequestErrorKind::MaxPayloadExceeded => Error::BadRequest {
+            message: format!("request to `{subject}` is too large: {error}"),
+        },
+        RequestErrorKind::InvalidSubject => {
+            Error::invalid("subject", format!("`{subject}`: {error}"))
+        }
+        _ => Error::Transport(format!("request to `{subject}`: {error}")),
+    }
+}
+
+pub(super) fn transport(context: &str, error: impl std::fmt::Display) -> Error {
+    Error::Transport(format!("{context}: {error}"))
+}
+
+pub(super) fn create(error: async_nats::jetstream::kv::CreateError, key: &str) -> Error {
+    match error.kind() {
+        CreateErrorKind::AlreadyExists => Error::Conflict {
+            key: key.to_owned(),
+        },
+        CreateErrorKind::InvalidKey => invalid_key(key),
+        _ => transport("kv create", error),
+    }
+}
+
+pub(super) fn update(error: async_nats::jetstream::kv::UpdateError, key: &str) -> Error {
+    match error.kind() {
+        UpdateErrorKind::WrongLastRevision => Error::Conflict {
+            key: key.to_owned(),
+        },
+        UpdateErrorKind::InvalidKey => invalid_key(key),
+        _ => transport("kv update", error),
+    }
+}
+
+pub(super) fn invalid_key(key: &str) -> Error {
+    Error::invalid(
+        "kv key",
+        format!("`{key}` must be `[-/_=.a-zA-Z0-9]+`, not starting or ending with `.`"),
+    )
+}

@@ -1,0 +1,17 @@
+//! The NATS backend (async-nats): core request/reply and JetStream KV.
+//!
+//! ```no_run
+//! # async fn run() -> aegis::Result<()> {
+//! // NATS_URL, or nats://127.0.0.1:4222
+//! let backend = aegis::adapters::nats::NatsOptions::from_env().connect().await?;
+//! # Ok(()) }
+//! ```
+
+mod bus;
+mod connect;
+mod error;
+mod kv;
+
+pub use bus::NatsBus;
+pub use connect::{ConnectionStats, DEFAULT_URL, NatsOptions};
+pub use kv::NatsKvBuckets;
