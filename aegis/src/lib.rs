@@ -25,7 +25,7 @@ pub use client::DEFAULT_TIMEOUT;
 pub use codec::Codec;
 pub use domain::names::InstanceId;
 pub use error::{Error, Result};
-pub use rpc::{HandlerOutput, IntoRpcError, RequestContext, RpcError};
+pub use rpc::{HandlerOutput, IntoRpcError, Payload, Reply, RequestContext, RpcError};
 
 #[cfg(feature = "macros")]
 pub use aegis_macros::{rpc, service};

@@ -9,7 +9,7 @@ pub use ::std::sync::Arc;
 pub use ::std::time::Duration;
 pub use ::std::vec::Vec;
 
-pub use crate::app::dispatch::{Call, HandlerFailure, Reply, guard};
+pub use crate::app::dispatch::{Call, EncodedReply, HandlerFailure, guard};
 pub use crate::app::service::{MethodKind, MethodSpec};
 pub use crate::client::ClientCore;
 pub use crate::ports::BoxFuture;
@@ -18,7 +18,7 @@ pub use crate::ports::BoxFuture;
 pub type NoPayload = ::serde::de::IgnoredAny;
 
 /// The reply for a method name the service does not have.
-pub fn unknown_method(call: Call) -> Reply {
+pub fn unknown_method(call: Call) -> EncodedReply {
     let method = call.method;
     call.error(crate::RpcError::not_found(format!(
         "unknown method `{method}`"
@@ -26,9 +26,9 @@ pub fn unknown_method(call: Call) -> Reply {
 }
 
 /// A boxed dispatch future.
-pub fn boxed<F>(future: F) -> BoxFuture<'static, Reply>
+pub fn boxed<F>(future: F) -> BoxFuture<'static, EncodedReply>
 where
-    F: Future<Output = Reply> + Send + 'static,
+    F: Future<Output = EncodedReply> + Send + 'static,
 {
     Box::pin(future)
 }

@@ -196,3 +196,31 @@ impl RequestContext {
         &self.headers
     }
 }
+
+/// A handler's payload: decoded from the request's `params`.
+///
+/// Implemented for every `serde::de::DeserializeOwned + Send` type; the generated client also
+/// needs `serde::Serialize` to send it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the payload of an aegis handler",
+    label = "needs `serde::Deserialize`",
+    note = "derive it: `#[derive(serde::Serialize, serde::Deserialize)]` (the generated client serializes the payload)"
+)]
+pub trait Payload: serde::de::DeserializeOwned + Send + 'static {}
+
+#[diagnostic::do_not_recommend]
+impl<T: serde::de::DeserializeOwned + Send + 'static> Payload for T {}
+
+/// A handler's success value: sent as the response's `result`.
+///
+/// Implemented for every `serde::Serialize` type; the generated client also needs
+/// `serde::de::DeserializeOwned` to decode it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the result of an aegis handler",
+    label = "needs `serde::Serialize`",
+    note = "derive it: `#[derive(serde::Serialize, serde::Deserialize)]` (the generated client deserializes the result)"
+)]
+pub trait Reply: serde::Serialize {}
+
+#[diagnostic::do_not_recommend]
+impl<T: serde::Serialize + ?Sized> Reply for T {}

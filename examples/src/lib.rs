@@ -1,1 +1,4 @@
-//! Runnable examples for aegis; see the `[[example]]` entries.
+//! Runnable examples for aegis (see the `[[example]]` entries), and the service definitions
+//! that several of them share.
+
+pub mod echo;

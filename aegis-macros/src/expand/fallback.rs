@@ -39,7 +39,7 @@ pub(crate) fn expand(service: &Service, errors: syn::Error) -> TokenStream {
                     _: &#private::Arc<Self>,
                     _: &str,
                     call: #private::Call,
-                ) -> #private::BoxFuture<'static, #private::Reply> {
+                ) -> #private::BoxFuture<'static, #private::EncodedReply> {
                     #private::boxed(async move { #private::unknown_method(call) })
                 }
             }

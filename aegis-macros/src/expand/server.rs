@@ -32,7 +32,7 @@ pub(crate) fn impl_service(service: &Service) -> TokenStream {
                 this: &#private::Arc<Self>,
                 method: &str,
                 call: #private::Call,
-            ) -> #private::BoxFuture<'static, #private::Reply> {
+            ) -> #private::BoxFuture<'static, #private::EncodedReply> {
                 #[allow(unused_variables)]
                 let this = this;
                 match method {

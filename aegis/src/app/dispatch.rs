@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::FutureExt;
 use serde::Serialize;
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::IgnoredAny;
 
 use crate::InstanceId;
 use crate::codec::Codec;
 use crate::domain::envelope::{ERROR_CODE_HEADER, ERROR_HEADER, RpcRequest, RpcResponse, codes};
 use crate::ports::Headers;
-use crate::rpc::{HandlerOutput, IntoRpcError, RequestContext, RpcError};
+use crate::rpc::{HandlerOutput, IntoRpcError, Payload, RequestContext, RpcError};
 
 /// How long after the caller's timeout a handler is cancelled.
 const CALLER_GRACE: Duration = Duration::from_millis(100);
@@ -43,7 +43,7 @@ impl fmt::Debug for Call {
 
 /// An encoded reply, ready to publish.
 #[derive(Debug, Clone)]
-pub struct Reply {
+pub struct EncodedReply {
     pub(crate) payload: Bytes,
     pub(crate) headers: Headers,
     /// The error, for statistics; `None` on success.
@@ -61,7 +61,7 @@ pub enum HandlerFailure {
 
 impl Call {
     /// Decodes the envelope and its params as `P`; on failure, the BAD_REQUEST reply to send.
-    pub fn decode<P: DeserializeOwned>(&mut self) -> Result<(RequestContext, P), Reply> {
+    pub fn decode<P: Payload>(&mut self) -> Result<(RequestContext, P), EncodedReply> {
         let mut request: RpcRequest<P> = match self.codec.decode(&self.payload) {
             Ok(request) => request,
             Err(error) => {
@@ -110,10 +110,10 @@ impl Call {
     }
 
     /// Encodes the handler's outcome as the reply.
-    pub fn reply<R>(&self, outcome: Result<R, HandlerFailure>) -> Reply
+    pub fn reply<R>(&self, outcome: Result<R, HandlerFailure>) -> EncodedReply
     where
         R: HandlerOutput,
-        R::Ok: Serialize,
+        R::Ok: crate::rpc::Reply,
         R::Err: IntoRpcError,
     {
         match outcome {
@@ -125,7 +125,7 @@ impl Call {
         }
     }
 
-    pub(crate) fn failure(&self, failure: HandlerFailure) -> Reply {
+    pub(crate) fn failure(&self, failure: HandlerFailure) -> EncodedReply {
         self.error(match failure {
             HandlerFailure::TimedOut(after) => RpcError::new(
                 codes::TIMEOUT,
@@ -137,10 +137,10 @@ impl Call {
         })
     }
 
-    fn success<T: Serialize>(&self, value: &T) -> Reply {
+    fn success<T: Serialize>(&self, value: &T) -> EncodedReply {
         let response = RpcResponse::ok(self.correlation_id.clone(), value);
         match self.codec.encode(&response) {
-            Ok(bytes) => Reply {
+            Ok(bytes) => EncodedReply {
                 payload: bytes.into(),
                 headers: Headers::new(),
                 error: None,
@@ -152,13 +152,17 @@ impl Call {
         }
     }
 
-    pub(crate) fn error(&self, error: RpcError) -> Reply {
+    pub(crate) fn error(&self, error: RpcError) -> EncodedReply {
         error_reply(self.codec, self.correlation_id.clone(), error)
     }
 }
 
 /// An error response in `codec`, with the code and message also in the NATS micro headers.
-pub(crate) fn error_reply(codec: Codec, correlation_id: Option<String>, error: RpcError) -> Reply {
+pub(crate) fn error_reply(
+    codec: Codec,
+    correlation_id: Option<String>,
+    error: RpcError,
+) -> EncodedReply {
     let response = RpcResponse::<()>::err(correlation_id, error.code(), error.message());
     // Encoding a response made of strings cannot fail; keep a valid reply regardless.
     let payload = codec
@@ -167,7 +171,7 @@ pub(crate) fn error_reply(codec: Codec, correlation_id: Option<String>, error: R
     let mut headers = Headers::new();
     headers.insert(ERROR_CODE_HEADER, error.code().to_string());
     headers.insert(ERROR_HEADER, error.message().to_owned());
-    Reply {
+    EncodedReply {
         payload: payload.into(),
         headers,
         error: Some(error),

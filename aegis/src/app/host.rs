@@ -5,18 +5,20 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use futures::stream::{FuturesUnordered, SelectAll};
+use futures::stream::{BoxStream, FuturesUnordered, SelectAll};
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{Mutex, watch};
+use tracing::Instrument;
 
-use crate::app::dispatch::{Call, Reply, error_reply, panic_message};
+use crate::app::control::{self, ControlKind, EndpointStats, Identity};
+use crate::app::dispatch::{Call, EncodedReply, error_reply, panic_message};
 use crate::app::lifecycle::LifecycleState;
 use crate::app::service::Service;
 use crate::backend::Backend;
 use crate::codec::Codec;
-use crate::domain::envelope::codes;
+use crate::domain::envelope::{TRACEPARENT_HEADER, codes, timestamp_now};
 use crate::domain::names::{validate_method_name, validate_service_name, validate_version};
 use crate::domain::subject::{rpc_queue_group, rpc_subject};
 use crate::ports::{BoxFuture, Message, MessageBus};
@@ -168,10 +170,19 @@ impl<S: Service> ServiceBuilder<S> {
             .clone()
             .unwrap_or_else(|| InstanceId::generate(S::NAME));
         let (state, _) = watch::channel(LifecycleState::Initializing);
+        let methods = S::__methods();
+        for spec in &methods {
+            validate_method_name(spec.name)?;
+        }
         let shared = Arc::new(Shared {
             service: S::NAME,
             version: S::VERSION,
             instance_id: instance_id.clone(),
+            started: timestamp_now(),
+            endpoints: methods
+                .iter()
+                .map(|spec| (spec.name, EndpointStats::default()))
+                .collect(),
             state,
             stop: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
@@ -192,17 +203,20 @@ impl<S: Service> ServiceBuilder<S> {
             }
         }
         let bus = Arc::clone(backend.bus());
-        let mut subscriptions = SelectAll::new();
-        for spec in S::__methods() {
-            if let Err(error) = validate_method_name(spec.name) {
-                return Err(fail(error));
-            }
+        let mut subscriptions: Intake = SelectAll::new();
+        for (index, spec) in methods.iter().enumerate() {
             let subject = rpc_subject(S::NAME, spec.name);
             match bus
                 .subscribe(&subject, Some(&rpc_queue_group(S::NAME)))
                 .await
             {
-                Ok(sub) => subscriptions.push(sub.map(move |m| (spec.name, m)).boxed()),
+                Ok(sub) => subscriptions.push(sub.map(move |m| (Route::Method(index), m)).boxed()),
+                Err(error) => return Err(fail(error)),
+            }
+        }
+        for (subject, kind) in control::subjects(S::NAME, instance_id.as_str()) {
+            match bus.subscribe(&subject, None).await {
+                Ok(sub) => subscriptions.push(sub.map(move |m| (Route::Control(kind), m)).boxed()),
                 Err(error) => return Err(fail(error)),
             }
         }
@@ -249,10 +263,22 @@ struct Stopper {
     task: tokio::task::JoinHandle<bool>,
 }
 
+/// Where an incoming message goes.
+#[derive(Clone, Copy)]
+enum Route {
+    /// The handler at this index of `Shared::endpoints`.
+    Method(usize),
+    Control(ControlKind),
+}
+
+type Intake = SelectAll<BoxStream<'static, (Route, Message)>>;
+
 struct Shared {
     service: &'static str,
     version: &'static str,
     instance_id: InstanceId,
+    started: String,
+    endpoints: Vec<(&'static str, EndpointStats)>,
     state: watch::Sender<LifecycleState>,
     stop: Mutex<Option<Stopper>>,
     in_flight: AtomicUsize,
@@ -353,11 +379,7 @@ struct Dispatcher<S> {
 impl<S: Service> Dispatcher<S> {
     /// Polls the handlers inside this task (no task per request), at most `max_concurrency`
     /// at a time.
-    async fn run(
-        &self,
-        mut subscriptions: SelectAll<futures::stream::BoxStream<'static, (&'static str, Message)>>,
-        mut stop: tokio::sync::oneshot::Receiver<()>,
-    ) {
+    async fn run(&self, mut subscriptions: Intake, mut stop: tokio::sync::oneshot::Receiver<()>) {
         let mut in_flight = FuturesUnordered::new();
         loop {
             let room = in_flight.len() < self.config.max_concurrency;
@@ -368,10 +390,12 @@ impl<S: Service> Dispatcher<S> {
                     self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
                 }
                 next = subscriptions.next(), if room => match next {
-                    Some((method, message)) => {
+                    Some((Route::Method(index), message)) => {
                         self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
-                        in_flight.push(self.handle(method, message));
+                        in_flight.push(self.handle(index, message));
                     }
+                    // Cheap and rare: answered inline.
+                    Some((Route::Control(kind), message)) => self.control(kind, message).await,
                     None => break,
                 },
             }
@@ -396,8 +420,32 @@ impl<S: Service> Dispatcher<S> {
         }
     }
 
-    fn handle(&self, method: &'static str, message: Message) -> impl Future<Output = ()> + use<S> {
+    async fn control(&self, kind: ControlKind, message: Message) {
+        let Some(reply_to) = message.reply else {
+            return;
+        };
+        let identity = Identity {
+            service: self.shared.service,
+            version: self.shared.version,
+            instance_id: self.shared.instance_id.as_str(),
+            started: &self.shared.started,
+            endpoints: &self.shared.endpoints,
+        };
+        let reply = Message::new(reply_to, control::respond(kind, &identity));
+        if let Err(error) = self.bus.publish(reply).await {
+            tracing::warn!(%error, "could not answer a control request");
+        }
+    }
+
+    fn handle(&self, index: usize, message: Message) -> impl Future<Output = ()> + use<S> {
+        let method = self.shared.endpoints[index].0;
         let codec = Codec::detect(&message.payload);
+        let span = tracing::debug_span!(
+            "rpc",
+            service = S::NAME,
+            method,
+            traceparent = message.headers.get(TRACEPARENT_HEADER),
+        );
         let call = Call {
             payload: message.payload,
             codec,
@@ -409,6 +457,8 @@ impl<S: Service> Dispatcher<S> {
         };
         let reply_to = message.reply;
         let bus = Arc::clone(&self.bus);
+        let shared = Arc::clone(&self.shared);
+        let started = Instant::now();
         let handler = S::__dispatch(&self.service, method, call);
         async move {
             // Panics inside the handler are caught by `guard`; this catches the rest
@@ -417,30 +467,60 @@ impl<S: Service> Dispatcher<S> {
                 Ok(reply) => reply,
                 Err(panic) => panic_reply(codec, method, &*panic),
             };
-            if let Some(error) = &reply.error {
-                tracing::debug!(
-                    method,
-                    code = error.code(),
-                    message = error.message(),
-                    "error reply"
-                );
+            let error = reply.error.as_ref().map(|e| (e.code(), e.message()));
+            shared.endpoints[index].1.record(started.elapsed(), error);
+            if let Some((code, message)) = error {
+                tracing::debug!(code, message, "error reply");
             }
             if let Some(reply_to) = reply_to {
-                let message = Message {
-                    subject: reply_to,
-                    reply: None,
-                    headers: reply.headers,
-                    payload: reply.payload,
-                };
-                if let Err(error) = bus.publish(message).await {
-                    tracing::warn!(method, %error, "could not publish reply");
-                }
+                publish_reply(&*bus, reply_to, reply, codec, method).await;
             }
         }
+        .instrument(span)
     }
 }
 
-fn panic_reply(codec: Codec, method: &'static str, panic: &(dyn std::any::Any + Send)) -> Reply {
+/// Publishes a reply; one the transport refuses (larger than the server's `max_payload`,
+/// say) is replaced by an error reply, so that the caller is not left to time out.
+async fn publish_reply(
+    bus: &dyn MessageBus,
+    reply_to: String,
+    reply: EncodedReply,
+    codec: Codec,
+    method: &'static str,
+) {
+    let message = Message {
+        subject: reply_to.clone(),
+        reply: None,
+        headers: reply.headers,
+        payload: reply.payload,
+    };
+    let Err(error) = bus.publish(message).await else {
+        return;
+    };
+    tracing::warn!(method, %error, "could not publish reply");
+    let code = match error {
+        Error::BadRequest { .. } => codes::PAYLOAD_TOO_LARGE,
+        _ => codes::INTERNAL,
+    };
+    let message = format!("the reply of `{method}` could not be sent: {error}");
+    let fallback = error_reply(codec, None, RpcError::new(code, message));
+    let message = Message {
+        subject: reply_to,
+        reply: None,
+        headers: fallback.headers,
+        payload: fallback.payload,
+    };
+    if let Err(error) = bus.publish(message).await {
+        tracing::warn!(method, %error, "could not publish the error reply either");
+    }
+}
+
+fn panic_reply(
+    codec: Codec,
+    method: &'static str,
+    panic: &(dyn std::any::Any + Send),
+) -> EncodedReply {
     let message = format!("handler `{method}` panicked: {}", panic_message(panic));
     error_reply(codec, None, RpcError::new(codes::INTERNAL, message))
 }

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use crate::app::dispatch::{Call, Reply};
+use crate::app::dispatch::{Call, EncodedReply};
 use crate::ports::BoxFuture;
 
 /// A service definition. `#[aegis::service]` implements it; do not implement it by hand.
@@ -18,7 +18,7 @@ pub trait Service: Send + Sync + 'static {
     fn __methods() -> Vec<MethodSpec>;
 
     #[doc(hidden)]
-    fn __dispatch(this: &Arc<Self>, method: &str, call: Call) -> BoxFuture<'static, Reply>;
+    fn __dispatch(this: &Arc<Self>, method: &str, call: Call) -> BoxFuture<'static, EncodedReply>;
 }
 
 /// What kind of handler a method is.

@@ -124,19 +124,25 @@ pub async fn keys_lists_live_keys(buckets: &dyn KvBuckets) {
 /// A watch sees every later change of matching keys, puts and deletes, in revision order, and
 /// nothing of other keys.
 pub async fn watch_sees_changes_in_revision_order(buckets: &dyn KvBuckets) {
+    const WRITERS: usize = 4;
+    const CHANGES: usize = 10;
+    // What writer `w` does at step `i`: the key, and the value put (`None` for a delete).
+    fn change(w: usize, i: usize) -> (String, Option<String>) {
+        let key = format!("watched.w{w}.k{}", i % 3);
+        (key, (i % 4 != 3).then(|| format!("{w}-{i}")))
+    }
+
     let kv = fresh(buckets).await;
     let mut watch = kv.watch("watched.>").await.expect("watch");
-    let writers = (0..4).map(|w| {
+    let writers = (0..WRITERS).map(|w| {
         let kv = Arc::clone(&kv);
         tokio::spawn(async move {
-            for i in 0..10 {
-                let key = format!("watched.w{w}.k{}", i % 3);
-                if i % 4 == 3 {
-                    kv.delete(&key, None).await.expect("delete");
-                } else {
-                    kv.put(&key, Bytes::from(format!("{w}-{i}")))
-                        .await
-                        .expect("put");
+            for i in 0..CHANGES {
+                match change(w, i) {
+                    (key, None) => kv.delete(&key, None).await.expect("delete"),
+                    (key, Some(value)) => {
+                        kv.put(&key, Bytes::from(value)).await.expect("put");
+                    }
                 }
                 kv.put(&format!("ignored.w{w}"), Bytes::new())
                     .await
@@ -148,23 +154,39 @@ pub async fn watch_sees_changes_in_revision_order(buckets: &dyn KvBuckets) {
         writer.await.expect("writer");
     }
     let mut last = 0;
-    for n in 0..40 {
+    let mut per_writer: Vec<Vec<(String, Option<String>)>> = vec![Vec::new(); WRITERS];
+    for n in 0..WRITERS * CHANGES {
         let entry = tokio::time::timeout(DEADLINE, watch.next())
             .await
-            .unwrap_or_else(|_| panic!("watch stalled after {n} of 40 changes"))
+            .unwrap_or_else(|_| panic!("watch stalled after {n} of {} changes", WRITERS * CHANGES))
             .expect("watch open")
             .expect("watch entry");
-        assert!(entry.key.starts_with("watched."), "saw {}", entry.key);
         assert!(
             entry.revision > last,
             "revision order: {} after {last}",
             entry.revision
         );
         last = entry.revision;
-        match entry.operation {
-            KvOperation::Put => assert!(!entry.value.is_empty()),
-            KvOperation::Delete | KvOperation::Purge => assert!(entry.value.is_empty()),
-        }
+        let writer = entry
+            .key
+            .strip_prefix("watched.w")
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|w| w.parse::<usize>().ok())
+            .filter(|&w| w < WRITERS)
+            .unwrap_or_else(|| panic!("watch saw a key it does not match: {}", entry.key));
+        let value = match entry.operation {
+            KvOperation::Put => Some(String::from_utf8_lossy(&entry.value).into_owned()),
+            KvOperation::Delete | KvOperation::Purge => {
+                assert!(entry.value.is_empty(), "a delete carries no value");
+                None
+            }
+        };
+        per_writer[writer].push((entry.key, value));
+    }
+    // Each writer's changes are sequential, so the watch must show them in that order.
+    for (w, seen) in per_writer.iter().enumerate() {
+        let expected: Vec<_> = (0..CHANGES).map(|i| change(w, i)).collect();
+        assert_eq!(seen, &expected, "changes of writer {w}");
     }
     // One more change proves nothing else was queued in between.
     let sentinel = kv

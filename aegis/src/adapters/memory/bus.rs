@@ -71,8 +71,10 @@ impl MemoryBus {
     /// Delivers `message`; returns how many subscribers (or inboxes) it reached.
     fn deliver(&self, message: Message) -> usize {
         let mut table = self.table();
+        // A reply goes to its waiting request and, as on NATS, to any subscriber matching it.
+        let mut reached = 0;
         if let Some(inbox) = table.inboxes.remove(&message.subject) {
-            return usize::from(inbox.send(message).is_ok());
+            reached += usize::from(inbox.send(message.clone()).is_ok());
         }
         let mut plain = Vec::new();
         let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
@@ -100,7 +102,7 @@ impl MemoryBus {
             *table.cursors.entry(group).or_insert(0) += 1;
             chosen.push(index);
         }
-        let reached = chosen.len();
+        reached += chosen.len();
         for index in chosen {
             let sub = &table.subscriptions[index];
             if sub.sender.try_send(message.clone()).is_err()
@@ -113,7 +115,21 @@ impl MemoryBus {
     }
 
     fn unsubscribe(&self, id: u64) {
-        self.table().subscriptions.retain(|s| s.id != id);
+        let mut table = self.table();
+        let Some(position) = table.subscriptions.iter().position(|s| s.id == id) else {
+            return;
+        };
+        let removed = table.subscriptions.remove(position);
+        // Forget the round-robin cursor of a group that has no members left.
+        if let Some(group) = removed.queue_group {
+            let still_used = table
+                .subscriptions
+                .iter()
+                .any(|s| s.queue_group.as_deref() == Some(group.as_str()));
+            if !still_used {
+                table.cursors.remove(&group);
+            }
+        }
     }
 }
 
@@ -215,5 +231,97 @@ impl Stream for Receiver {
 impl Drop for Receiver {
     fn drop(&mut self) {
         self.bus.unsubscribe(self.id);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use futures::{FutureExt, StreamExt};
+
+    fn drain(sub: &mut Subscription) -> Vec<Message> {
+        let mut all = Vec::new();
+        // Unconstrained: tokio's coop budget would otherwise make a long drain stop early.
+        while let Some(Some(message)) = tokio::task::unconstrained(sub.next()).now_or_never() {
+            all.push(message);
+        }
+        all
+    }
+
+    #[tokio::test]
+    async fn queue_groups_are_balanced_round_robin() {
+        let bus = MemoryBus::new();
+        let mut members = Vec::new();
+        for _ in 0..3 {
+            members.push(bus.subscribe("work", Some("g")).await.unwrap());
+        }
+        // A wildcard member of the same group shares the group's turns.
+        members.push(bus.subscribe("*", Some("g")).await.unwrap());
+        for i in 0..400u16 {
+            bus.publish(Message::new("work", i.to_be_bytes().to_vec()))
+                .await
+                .unwrap();
+        }
+        let counts: Vec<usize> = members.iter_mut().map(|m| drain(m).len()).collect();
+        assert_eq!(counts, [100, 100, 100, 100]);
+    }
+
+    #[tokio::test]
+    async fn replies_also_reach_matching_subscribers() {
+        let bus = MemoryBus::new();
+        let mut responder = bus.subscribe("svc", None).await.unwrap();
+        let mut spy = bus.subscribe("_INBOX.>", None).await.unwrap();
+        let serve = async {
+            let request = responder.next().await.unwrap();
+            let reply = Message::new(request.reply.unwrap(), b"pong".to_vec());
+            bus.publish(reply).await.unwrap();
+        };
+        let (reply, ()) = tokio::join!(
+            bus.request(
+                Message::new("svc", b"ping".to_vec()),
+                Duration::from_secs(5)
+            ),
+            serve
+        );
+        assert_eq!(reply.unwrap().payload.as_ref(), b"pong");
+        assert_eq!(drain(&mut spy).len(), 1);
+        assert!(bus.table().inboxes.is_empty(), "inbox cleaned up");
+    }
+
+    #[tokio::test]
+    async fn dropping_the_last_member_forgets_the_group() {
+        let bus = MemoryBus::new();
+        let sub = bus.subscribe("a", Some("g")).await.unwrap();
+        bus.publish(Message::new("a", b"x".to_vec())).await.unwrap();
+        assert_eq!(bus.table().cursors.len(), 1);
+        drop(sub);
+        assert!(bus.table().subscriptions.is_empty());
+        assert!(bus.table().cursors.is_empty());
+        let result = bus
+            .request(Message::new("a", b"x".to_vec()), Duration::from_secs(5))
+            .await;
+        assert_eq!(
+            result,
+            Err(Error::NoResponders {
+                subject: "a".to_owned()
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_subscriber_drops_messages_without_blocking_others() {
+        let bus = MemoryBus::new();
+        let mut slow = bus.subscribe("a", None).await.unwrap();
+        let mut fast = bus.subscribe("a", None).await.unwrap();
+        for _ in 0..SUBSCRIBER_CAPACITY + 10 {
+            bus.publish(Message::new("a", Bytes::new())).await.unwrap();
+            if let Some(Some(_)) = tokio::task::unconstrained(fast.next()).now_or_never() {
+                continue;
+            }
+            panic!("fast subscriber starved");
+        }
+        assert_eq!(drain(&mut slow).len(), SUBSCRIBER_CAPACITY);
     }
 }

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream_lite::UnboundedReceiverStream;
 
@@ -155,7 +154,11 @@ impl MemoryKv {
         };
         // Sent under the lock that assigned the revision: watchers see revision order.
         state.watchers.retain(|(pattern, tx)| {
-            !subject_matches(pattern, key) || tx.send(Ok(entry.clone())).is_ok()
+            if subject_matches(pattern, key) {
+                tx.send(Ok(entry.clone())).is_ok()
+            } else {
+                !tx.is_closed()
+            }
         });
         let written = self.clock.now();
         state
@@ -253,7 +256,7 @@ impl KvStore for MemoryKv {
         let result = validate_subject(pattern, true).map(|()| {
             let (tx, rx) = mpsc::unbounded_channel();
             self.state().watchers.push((pattern.to_owned(), tx));
-            KvWatch::new(UnboundedReceiverStream(rx).boxed())
+            KvWatch::new(UnboundedReceiverStream(rx))
         });
         Box::pin(async move { result })
     }
@@ -282,6 +285,7 @@ mod tokio_stream_lite {
 mod tests {
     use super::*;
     use crate::adapters::memory::ManualClock;
+    use futures::{FutureExt, StreamExt};
 
     fn bucket(clock: &ManualClock, max_age: Option<Duration>) -> Arc<MemoryKv> {
         let buckets = MemoryKvBuckets::new(Arc::new(clock.clone()));
@@ -345,5 +349,65 @@ mod tests {
                 .bucket(BucketConfig::new("service_registry"))
                 .is_ok()
         );
+    }
+
+    #[tokio::test]
+    async fn a_tombstone_is_the_latest_revision() {
+        let clock = ManualClock::new();
+        let kv = bucket(&clock, None);
+        let put = kv.put("k", Bytes::from_static(b"v")).await.unwrap();
+        kv.delete("k", Some(put)).await.unwrap();
+        // The tombstone took the next revision; the old one is stale now.
+        assert!(matches!(
+            kv.update("k", Bytes::new(), put).await,
+            Err(Error::Conflict { .. })
+        ));
+        assert!(matches!(
+            kv.delete("k", Some(put)).await,
+            Err(Error::Conflict { .. })
+        ));
+        // As on NATS, updating over the tombstone with its revision succeeds.
+        let revised = kv
+            .update("k", Bytes::from_static(b"w"), put + 1)
+            .await
+            .unwrap();
+        assert_eq!(revised, put + 2);
+        assert_eq!(kv.get("k").await.unwrap().unwrap().value.as_ref(), b"w");
+    }
+
+    #[tokio::test]
+    async fn reopening_a_bucket_shares_it_and_watch_reports_operations() {
+        let clock = ManualClock::new();
+        let buckets = MemoryKvBuckets::new(Arc::new(clock));
+        let first = buckets.open_bucket(BucketConfig::new("b")).await.unwrap();
+        let second = buckets.open_bucket(BucketConfig::new("b")).await.unwrap();
+        let mut watch = second.watch("a.*").await.unwrap();
+        first.put("a.x", Bytes::from_static(b"1")).await.unwrap();
+        first.put("b.x", Bytes::from_static(b"2")).await.unwrap();
+        first.delete("a.x", None).await.unwrap();
+        let seen: Vec<(String, u64, KvOperation)> = (0..2)
+            .map(|_| {
+                let entry = watch.next().now_or_never().unwrap().unwrap().unwrap();
+                (entry.key, entry.revision, entry.operation)
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("a.x".to_owned(), 1, KvOperation::Put),
+                ("a.x".to_owned(), 3, KvOperation::Delete)
+            ]
+        );
+        assert!(watch.next().now_or_never().is_none());
+        assert_eq!(second.get("b.x").await.unwrap().unwrap().revision, 2);
+    }
+
+    #[tokio::test]
+    async fn dropped_watchers_are_forgotten() {
+        let clock = ManualClock::new();
+        let kv = bucket(&clock, None);
+        drop(kv.watch("x.>").await.unwrap());
+        kv.put("other", Bytes::new()).await.unwrap();
+        assert!(kv.state().watchers.is_empty());
     }
 }

@@ -96,7 +96,7 @@ impl MessageBus for NatsBus {
                         .await
                 }
             };
-            result.map_err(|e| error::transport(&format!("publish to `{subject}`"), e))
+            result.map_err(|e| error::publish(e, &subject))
         })
     }
 

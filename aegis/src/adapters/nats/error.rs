@@ -26,6 +26,15 @@ pub(super) fn request(error: async_nats::RequestError, subject: &str, timeout: D
     }
 }
 
+pub(super) fn publish(error: async_nats::PublishError, subject: &str) -> Error {
+    match error.kind() {
+        async_nats::client::PublishErrorKind::MaxPayloadExceeded => Error::BadRequest {
+            message: format!("message to `{subject}` is too large: {error}"),
+        },
+        _ => transport(&format!("publish to `{subject}`"), error),
+    }
+}
+
 pub(super) fn transport(context: &str, error: impl std::fmt::Display) -> Error {
     Error::Transport(format!("{context}: {error}"))
 }

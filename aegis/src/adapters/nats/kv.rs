@@ -172,8 +172,19 @@ impl KvStore for NatsKv {
                 .watch(pattern)
                 .await
                 .map_err(|e| error::transport("kv watch", e))?;
-            Ok(KvWatch::new(watch.map(|item| {
-                item.map(entry).map_err(|e| error::transport("kv watch", e))
+            // The ordered consumer behind the watch is recreated after a reconnect and may
+            // deliver a revision again: pass each revision once, in order.
+            let mut last = 0;
+            Ok(KvWatch::new(watch.filter_map(move |item| {
+                let item = match item {
+                    Ok(e) if e.revision <= last => None,
+                    Ok(e) => {
+                        last = e.revision;
+                        Some(Ok(entry(e)))
+                    }
+                    Err(e) => Some(Err(error::transport("kv watch", e))),
+                };
+                std::future::ready(item)
             })))
         })
     }

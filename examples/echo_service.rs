@@ -1,0 +1,59 @@
+//! `echo-service` 1.0.0 on NATS.
+//!
+//! Contract (used from outside the project): reads `NATS_URL` (default
+//! `nats://127.0.0.1:4222`); `--instance-id ID` optional; rpc `echo` with params
+//! `{"message": string}` returns `{"echo": same string, "instance_id": ...}`; rpc `status`
+//! returns `{"instance_id": ..., "status": "healthy"}`; prints one line when ready; stops
+//! gracefully on SIGINT or SIGTERM and exits 0.
+//!
+//! ```sh
+//! cargo run --example echo_service -- --instance-id echo-1
+//! ```
+
+use aegis::adapters::nats::NatsOptions;
+use aegis::{InstanceId, ServiceBuilder, ServiceConfig};
+use aegis_examples::echo::EchoService;
+use tokio::signal::unix::{SignalKind, signal};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = ServiceConfig::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--instance-id" => {
+                let id = args.next().ok_or("--instance-id needs a value")?;
+                config = config.instance_id(InstanceId::new(id)?);
+            }
+            other => {
+                return Err(
+                    format!("unknown argument `{other}` (expected --instance-id ID)").into(),
+                );
+            }
+        }
+    }
+
+    let options = NatsOptions::from_env().name("echo-service");
+    let backend = options.connect().await?;
+    let service = ServiceBuilder::new(EchoService)
+        .config(config)
+        .start(&backend)
+        .await?;
+    println!(
+        "echo-service {} ready (instance {})",
+        service.version(),
+        service.instance_id()
+    );
+
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    service.stop().await?;
+    Ok(())
+}
