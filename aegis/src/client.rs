@@ -71,8 +71,9 @@ impl ClientCore {
         self.source = Some(source.into());
     }
 
-    /// Calls `method` with `params` and decodes the result.
-    pub async fn call<P, R>(&self, method: &str, params: &P) -> Result<R>
+    /// Calls `method` on `subject` (its `rpc.{service}.{method}`, computed by the macro) with
+    /// `params` and decodes the result.
+    pub async fn call<P, R>(&self, method: &str, subject: &str, params: &P) -> Result<R>
     where
         P: Serialize + ?Sized,
         R: DeserializeOwned,
@@ -90,9 +91,9 @@ impl ClientCore {
             timeout: self.timeout.as_secs_f64(),
         };
         let payload = self.codec.encode(&request)?;
-        let subject = rpc_subject(self.service, method);
+        debug_assert_eq!(subject, rpc_subject(self.service, method));
         let message = Message {
-            subject,
+            subject: subject.to_owned(),
             reply: None,
             headers: Headers::new(),
             payload: payload.into(),

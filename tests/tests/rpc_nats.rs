@@ -160,6 +160,10 @@ async fn python_shaped_requests_get_python_shaped_replies() {
             "18ad6234-6dc1-41b3-896a-0ad403f71f59"
         );
         assert_eq!(
+            value["trace_id"], "231b81c9-49ef-4256-9aee-8bec5ce89a61",
+            "the reply stays in the caller's trace"
+        );
+        assert_eq!(
             value["result"],
             json!({"echo": "hello", "instance_id": "echo-1"})
         );

@@ -114,11 +114,12 @@ fn python_response_decodes_in_both_codecs() {
 fn our_envelopes_have_exactly_the_reference_keys() {
     let response = RpcResponse::ok(
         Some("m1".to_owned()),
+        None,
         EchoParams {
             message: "x".into(),
         },
     );
-    let error = RpcResponse::<()>::err(Some("m1".to_owned()), 503, "standby");
+    let error = RpcResponse::<()>::err(Some("m1".to_owned()), None, 503, "standby");
     for codec in [Codec::Json, Codec::MsgPack] {
         for bytes in [
             codec.encode(&response).expect("encode"),

@@ -70,6 +70,7 @@ fn client_method(service: &Service, private: &TokenStream, handler: &Handler) ->
     let cfgs = &handler.cfgs;
     let ident = &handler.ident;
     let wire_name = &handler.wire_name;
+    let subject = format!("rpc.{}.{wire_name}", service.name);
     let docs = if handler.docs.iter().any(|a| a.path().is_ident("doc")) {
         let docs = &handler.docs;
         quote!(#(#docs)*)
@@ -107,7 +108,7 @@ fn client_method(service: &Service, private: &TokenStream, handler: &Handler) ->
         #(#cfgs)*
         #docs
         pub async fn #ident(&self, #param) -> #ret {
-            self.core.call(#wire_name, #payload).await
+            self.core.call(#wire_name, #subject, #payload).await
         }
     }
 }

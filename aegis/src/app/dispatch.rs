@@ -29,6 +29,8 @@ pub struct Call {
     pub(crate) instance_id: InstanceId,
     pub(crate) handler_timeout: Duration,
     pub(crate) correlation_id: Option<String>,
+    /// The request's trace id, carried into the response (Python starts a new one).
+    pub(crate) trace_id: Option<String>,
 }
 
 impl fmt::Debug for Call {
@@ -83,6 +85,7 @@ impl Call {
             }
         };
         self.correlation_id = Some(request.message_id.clone());
+        self.trace_id = Some(request.trace_id.clone());
         let params = match request.take_params() {
             Ok(params) => params,
             Err(message) => {
@@ -138,7 +141,7 @@ impl Call {
     }
 
     fn success<T: Serialize>(&self, value: &T) -> EncodedReply {
-        let response = RpcResponse::ok(self.correlation_id.clone(), value);
+        let response = RpcResponse::ok(self.correlation_id.clone(), self.trace_id.clone(), value);
         match self.codec.encode(&response) {
             Ok(bytes) => EncodedReply {
                 payload: bytes.into(),
@@ -153,17 +156,18 @@ impl Call {
     }
 
     pub(crate) fn error(&self, error: RpcError) -> EncodedReply {
-        error_reply(self.codec, self.correlation_id.clone(), error)
+        let ids = (self.correlation_id.clone(), self.trace_id.clone());
+        error_reply(self.codec, ids, error)
     }
 }
 
 /// An error response in `codec`, with the code and message also in the NATS micro headers.
 pub(crate) fn error_reply(
     codec: Codec,
-    correlation_id: Option<String>,
+    (correlation_id, trace_id): (Option<String>, Option<String>),
     error: RpcError,
 ) -> EncodedReply {
-    let response = RpcResponse::<()>::err(correlation_id, error.code(), error.message());
+    let response = RpcResponse::<()>::err(correlation_id, trace_id, error.code(), error.message());
     // Encoding a response made of strings cannot fail; keep a valid reply regardless.
     let payload = codec
         .encode(&response)

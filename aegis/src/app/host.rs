@@ -454,6 +454,7 @@ impl<S: Service> Dispatcher<S> {
             instance_id: self.shared.instance_id.clone(),
             handler_timeout: self.config.handler_timeout,
             correlation_id: None,
+            trace_id: None,
         };
         let reply_to = message.reply;
         let bus = Arc::clone(&self.bus);
@@ -504,7 +505,7 @@ async fn publish_reply(
         _ => codes::INTERNAL,
     };
     let message = format!("the reply of `{method}` could not be sent: {error}");
-    let fallback = error_reply(codec, None, RpcError::new(code, message));
+    let fallback = error_reply(codec, (None, None), RpcError::new(code, message));
     let message = Message {
         subject: reply_to,
         reply: None,
@@ -522,5 +523,5 @@ fn panic_reply(
     panic: &(dyn std::any::Any + Send),
 ) -> EncodedReply {
     let message = format!("handler `{method}` panicked: {}", panic_message(panic));
-    error_reply(codec, None, RpcError::new(codes::INTERNAL, message))
+    error_reply(codec, (None, None), RpcError::new(codes::INTERNAL, message))
 }

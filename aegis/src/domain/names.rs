@@ -65,8 +65,10 @@ pub fn validate_version(version: &str) -> Result<()> {
 }
 
 /// The id of one running instance of a service: `^[a-zA-Z0-9][a-zA-Z0-9_-]*$`.
+///
+/// Cheap to clone (every request context carries one).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct InstanceId(String);
+pub struct InstanceId(std::sync::Arc<str>);
 
 impl InstanceId {
     /// Validates `id`.
@@ -79,7 +81,7 @@ impl InstanceId {
                 .iter()
                 .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-');
         if ok {
-            Ok(InstanceId(id))
+            Ok(InstanceId(id.into()))
         } else {
             Err(Error::invalid(
                 "instance id",
@@ -93,7 +95,7 @@ impl InstanceId {
     /// A fresh id in the Python SDK's form, `{service}-{8 lowercase hex}`.
     pub fn generate(service: &str) -> Self {
         let n: u32 = rand::random();
-        InstanceId(format!("{service}-{n:08x}"))
+        InstanceId(format!("{service}-{n:08x}").into())
     }
 
     /// The id as a string.

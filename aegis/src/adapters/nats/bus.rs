@@ -77,22 +77,26 @@ impl MessageBus for NatsBus {
     fn publish(&self, message: Message) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             validate_subject(&message.subject, false)?;
-            let headers = to_nats_headers(&message.headers);
             let subject = message.subject;
-            let result = match message.reply {
-                Some(reply) => {
+            let payload = message.payload;
+            // Plain PUB when there are no headers: smaller frames, and what Python peers send.
+            let result = match (message.reply, message.headers.is_empty()) {
+                (None, true) => self.client.publish(subject.clone(), payload).await,
+                (Some(reply), true) => {
                     self.client
-                        .publish_with_reply_and_headers(
-                            subject.clone(),
-                            reply,
-                            headers,
-                            message.payload,
-                        )
+                        .publish_with_reply(subject.clone(), reply, payload)
                         .await
                 }
-                None => {
+                (None, false) => {
+                    let headers = to_nats_headers(&message.headers);
                     self.client
-                        .publish_with_headers(subject.clone(), headers, message.payload)
+                        .publish_with_headers(subject.clone(), headers, payload)
+                        .await
+                }
+                (Some(reply), false) => {
+                    let headers = to_nats_headers(&message.headers);
+                    self.client
+                        .publish_with_reply_and_headers(subject.clone(), reply, headers, payload)
                         .await
                 }
             };

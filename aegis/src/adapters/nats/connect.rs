@@ -173,7 +173,7 @@ impl NatsOptions {
             .await
             .map_err(|e| transport(&format!("connecting to {}", self.url), e))?;
         let bus = NatsBus::new(client.clone(), Arc::clone(&stats));
-        let kv = NatsKvBuckets::new(client);
+        let kv = NatsKvBuckets::new(client, stats.reconnects());
         Ok((bus, kv))
     }
 }
@@ -189,8 +189,10 @@ fn reconnect_delay(attempts: usize, max: Duration) -> Duration {
 }
 
 /// Connection events seen so far (each is also logged with `tracing`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ConnectionStats {
+    /// Bumped on every (re)connect, for components that must re-establish server state.
+    reconnected: tokio::sync::watch::Sender<u64>,
     connects: AtomicU64,
     disconnects: AtomicU64,
     slow_consumers: AtomicU64,
@@ -198,12 +200,31 @@ pub struct ConnectionStats {
     errors: AtomicU64,
 }
 
+impl Default for ConnectionStats {
+    fn default() -> Self {
+        ConnectionStats {
+            reconnected: tokio::sync::watch::channel(0).0,
+            connects: AtomicU64::default(),
+            disconnects: AtomicU64::default(),
+            slow_consumers: AtomicU64::default(),
+            lame_duck: AtomicU64::default(),
+            errors: AtomicU64::default(),
+        }
+    }
+}
+
 impl ConnectionStats {
+    /// A receiver that changes on every (re)connect.
+    pub(crate) fn reconnects(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.reconnected.subscribe()
+    }
+
     fn record(&self, event: &async_nats::Event) {
         use async_nats::Event;
         let counter = match event {
             Event::Connected => {
                 tracing::info!("nats: connected");
+                self.reconnected.send_modify(|n| *n += 1);
                 &self.connects
             }
             Event::Disconnected => {

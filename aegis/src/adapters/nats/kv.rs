@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use crate::ports::{BoxFuture, BucketConfig, KvBuckets, KvEntry, KvOperation, KvS
 #[derive(Clone)]
 pub struct NatsKvBuckets {
     jetstream: jetstream::Context,
+    reconnects: tokio::sync::watch::Receiver<u64>,
 }
 
 impl fmt::Debug for NatsKvBuckets {
@@ -24,9 +26,13 @@ impl fmt::Debug for NatsKvBuckets {
 }
 
 impl NatsKvBuckets {
-    pub(super) fn new(client: async_nats::Client) -> Self {
+    pub(super) fn new(
+        client: async_nats::Client,
+        reconnects: tokio::sync::watch::Receiver<u64>,
+    ) -> Self {
         NatsKvBuckets {
             jetstream: jetstream::new(client),
+            reconnects,
         }
     }
 }
@@ -50,7 +56,8 @@ impl KvBuckets for NatsKvBuckets {
                         error::transport(&format!("creating bucket `{}`", config.name), e)
                     })?,
             };
-            Ok(Arc::new(NatsKv { store }) as Arc<dyn KvStore>)
+            let reconnects = self.reconnects.clone();
+            Ok(Arc::new(NatsKv { store, reconnects }) as Arc<dyn KvStore>)
         })
     }
 }
@@ -58,6 +65,7 @@ impl KvBuckets for NatsKvBuckets {
 /// One JetStream KV bucket.
 struct NatsKv {
     store: kv::Store,
+    reconnects: tokio::sync::watch::Receiver<u64>,
 }
 
 fn operation(op: kv::Operation) -> KvOperation {
@@ -167,25 +175,90 @@ impl KvStore for NatsKv {
     fn watch<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<KvWatch>> {
         Box::pin(async move {
             crate::domain::subject::validate_subject(pattern, true)?;
-            let watch = self
+            let first = self
                 .store
                 .watch(pattern)
                 .await
                 .map_err(|e| error::transport("kv watch", e))?;
-            // The ordered consumer behind the watch is recreated after a reconnect and may
-            // deliver a revision again: pass each revision once, in order.
-            let mut last = 0;
-            Ok(KvWatch::new(watch.filter_map(move |item| {
-                let item = match item {
-                    Ok(e) if e.revision <= last => None,
-                    Ok(e) => {
-                        last = e.revision;
-                        Some(Ok(entry(e)))
-                    }
-                    Err(e) => Some(Err(error::transport("kv watch", e))),
-                };
-                std::future::ready(item)
-            })))
+            let mut reconnects = self.reconnects.clone();
+            reconnects.mark_unchanged();
+            let state = Resuming {
+                store: self.store.clone(),
+                reconnects,
+                pattern: pattern.to_owned(),
+                last: 0,
+                watch: Some(first),
+                failures: 0,
+            };
+            Ok(KvWatch::new(futures::stream::unfold(state, Resuming::next)))
         })
+    }
+}
+
+/// A watch that survives reconnects: after every reconnect, and whenever the consumer behind
+/// it fails, it is re-created from the revision after the last one delivered, so no change
+/// is lost; revisions already delivered are skipped.
+struct Resuming {
+    store: kv::Store,
+    reconnects: tokio::sync::watch::Receiver<u64>,
+    pattern: String,
+    last: u64,
+    watch: Option<kv::Watch>,
+    failures: u32,
+}
+
+impl Resuming {
+    async fn next(mut self) -> Option<(Result<KvEntry>, Self)> {
+        loop {
+            let Some(watch) = self.watch.as_mut() else {
+                self.resubscribe().await;
+                continue;
+            };
+            let next = tokio::select! {
+                next = watch.next() => next,
+                // The server may have lost the consumer: do not wait for missed heartbeats.
+                Ok(()) = self.reconnects.changed() => {
+                    tracing::debug!(pattern = %self.pattern, "reconnected; re-creating kv watch");
+                    self.watch = None;
+                    continue;
+                }
+            };
+            match next {
+                Some(Ok(e)) if e.revision <= self.last => {}
+                Some(Ok(e)) => {
+                    self.last = e.revision;
+                    self.failures = 0;
+                    return Some((Ok(entry(e)), self));
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(pattern = %self.pattern, %error, "kv watch interrupted; resuming");
+                    self.watch = None;
+                }
+                None => self.watch = None,
+            }
+        }
+    }
+
+    async fn resubscribe(&mut self) {
+        // Back off while the server is unreachable: 100 ms doubling to 2 s.
+        if self.failures > 0 {
+            let exponent = self.failures.min(5);
+            let delay = Duration::from_millis(100 * (1 << exponent)).min(Duration::from_secs(2));
+            tokio::time::sleep(delay).await;
+        }
+        let watch = if self.last == 0 {
+            self.store.watch(&self.pattern).await
+        } else {
+            self.store
+                .watch_from_revision(&self.pattern, self.last + 1)
+                .await
+        };
+        match watch {
+            Ok(watch) => self.watch = Some(watch),
+            Err(error) => {
+                self.failures += 1;
+                tracing::debug!(pattern = %self.pattern, %error, "kv watch not re-created yet");
+            }
+        }
     }
 }
