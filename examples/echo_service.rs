@@ -4,7 +4,8 @@
 //! `nats://127.0.0.1:4222`); `--instance-id ID` optional; rpc `echo` with params
 //! `{"message": string}` returns `{"echo": same string, "instance_id": ...}`; rpc `status`
 //! returns `{"instance_id": ..., "status": "healthy"}`; prints one line when ready; stops
-//! gracefully on SIGINT or SIGTERM and exits 0.
+//! gracefully on SIGINT or SIGTERM and exits 0. Optional: `--registry-ttl-ms N` and
+//! `--heartbeat-interval-ms N` (defaults 30 000 and 10 000).
 //!
 //! ```sh
 //! cargo run --example echo_service -- --instance-id echo-1
@@ -29,10 +30,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let id = args.next().ok_or("--instance-id needs a value")?;
                 config = config.instance_id(InstanceId::new(id)?);
             }
+            "--registry-ttl-ms" => config = config.registry_ttl(millis(args.next())?),
+            "--heartbeat-interval-ms" => config = config.heartbeat_interval(millis(args.next())?),
             other => {
-                return Err(
-                    format!("unknown argument `{other}` (expected --instance-id ID)").into(),
-                );
+                return Err(format!(
+                    "unknown argument `{other}` (expected --instance-id ID, --registry-ttl-ms N, \
+                     --heartbeat-interval-ms N)"
+                )
+                .into());
             }
         }
     }
@@ -56,4 +61,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     service.stop().await?;
     Ok(())
+}
+
+fn millis(value: Option<String>) -> Result<std::time::Duration, Box<dyn std::error::Error>> {
+    let value = value.ok_or("a millisecond value is missing")?;
+    Ok(std::time::Duration::from_millis(value.parse()?))
 }

@@ -10,4 +10,10 @@ pub(crate) const CRATE: &str = "crate";
 pub(crate) const METHOD_ATTRIBUTES: &[&str] = &[RPC];
 
 /// Names of the generated client's own methods; handlers may not reuse them.
-pub(crate) const CLIENT_RESERVED: &[&str] = &["new", "with_timeout", "with_codec", "core"];
+pub(crate) const CLIENT_RESERVED: &[&str] = &[
+    "new",
+    "with_timeout",
+    "with_codec",
+    "with_discovery",
+    "core",
+];

@@ -7,7 +7,7 @@ use crate::Result;
 use crate::adapters::memory::{MemoryBus, MemoryKvBuckets};
 use crate::app::host::{ServiceBuilder, ServiceHandle};
 use crate::app::service::Service;
-use crate::ports::{Clock, KvBuckets, MessageBus, SystemClock};
+use crate::ports::{Clock, KvBuckets, MessageBus, Metrics, NoMetrics, SystemClock};
 
 /// The adapters behind services and clients: a message bus, KV buckets and a clock.
 ///
@@ -18,6 +18,7 @@ pub struct Backend {
     bus: Arc<dyn MessageBus>,
     kv: Arc<dyn KvBuckets>,
     clock: Arc<dyn Clock>,
+    metrics: Arc<dyn Metrics>,
 }
 
 impl fmt::Debug for Backend {
@@ -34,6 +35,7 @@ impl Backend {
             bus: Arc::new(MemoryBus::new()),
             kv: Arc::new(MemoryKvBuckets::new(Arc::clone(&clock))),
             clock,
+            metrics: Arc::new(NoMetrics),
         }
     }
 
@@ -43,7 +45,23 @@ impl Backend {
         kv: Arc<dyn KvBuckets>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Backend { bus, kv, clock }
+        Backend {
+            bus,
+            kv,
+            clock,
+            metrics: Arc::new(NoMetrics),
+        }
+    }
+
+    /// This backend, reporting metrics to `metrics` (e.g. [`MetricsRs`](crate::adapters::MetricsRs)).
+    pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Where metrics go (nowhere by default).
+    pub fn metrics(&self) -> &Arc<dyn Metrics> {
+        &self.metrics
     }
 
     /// The message bus.

@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::app::discovery::ServiceDiscovery;
+use crate::app::selection::{SelectionStrategy, Selector};
 use crate::backend::Backend;
 use crate::codec::Codec;
 use crate::domain::envelope::{
@@ -27,6 +29,13 @@ pub struct ClientCore {
     timeout: Duration,
     codec: Codec,
     source: Option<Arc<str>>,
+    routing: Option<Arc<Routing>>,
+}
+
+/// Discovery plus strategy: calls go to the chosen instance's own subject.
+struct Routing {
+    discovery: Arc<dyn ServiceDiscovery>,
+    selector: Selector,
 }
 
 impl fmt::Debug for ClientCore {
@@ -48,7 +57,22 @@ impl ClientCore {
             timeout: DEFAULT_TIMEOUT,
             codec: Codec::default(),
             source: None,
+            routing: None,
         }
+    }
+
+    /// Routes calls to the instance `strategy` picks among those `discovery` finds healthy,
+    /// on its per-instance subject `rpc.{service}.{method}.{instance_id}`. Without this,
+    /// calls go through the service's queue group.
+    pub fn set_routing(
+        &mut self,
+        discovery: Arc<dyn ServiceDiscovery>,
+        strategy: SelectionStrategy,
+    ) {
+        self.routing = Some(Arc::new(Routing {
+            discovery,
+            selector: Selector::new(strategy),
+        }));
     }
 
     /// The per-call timeout.
@@ -92,14 +116,41 @@ impl ClientCore {
         };
         let payload = self.codec.encode(&request)?;
         debug_assert_eq!(subject, rpc_subject(self.service, method));
-        let message = Message {
+        let payload = bytes::Bytes::from(payload);
+        let Some(routing) = &self.routing else {
+            let reply = self.send(subject.to_owned(), payload).await?;
+            return decode_reply(&reply);
+        };
+        // An instance that vanished since discovery answered: forget the cached answer and
+        // choose again, once.
+        for attempt in 0..2 {
+            let instances = routing.discovery.discover(self.service, true).await?;
+            let Some(instance) = routing.selector.select(&instances) else {
+                return Err(Error::NoResponders {
+                    subject: format!("{subject} (no healthy instance of `{}`)", self.service),
+                });
+            };
+            let direct = format!("{subject}.{}", instance.instance_id);
+            match self.send(direct, payload.clone()).await {
+                Err(Error::NoResponders { .. }) if attempt == 0 => {
+                    routing.discovery.invalidate(self.service);
+                }
+                result => return decode_reply(&result?),
+            }
+        }
+        Err(Error::NoResponders {
             subject: subject.to_owned(),
+        })
+    }
+
+    async fn send(&self, subject: String, payload: bytes::Bytes) -> Result<Message> {
+        let message = Message {
+            subject,
             reply: None,
             headers: Headers::new(),
-            payload: payload.into(),
+            payload,
         };
-        let reply = self.bus.request(message, self.timeout).await?;
-        decode_reply(&reply)
+        self.bus.request(message, self.timeout).await
     }
 }
 

@@ -17,6 +17,25 @@ mod rpc;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+/// The service registry: where running instances announce themselves.
+pub mod registry {
+    pub use crate::app::registry::{
+        KEY_PREFIX, KvServiceRegistry, REGISTRY_BUCKET, registry_key, service_of_key,
+    };
+    pub use crate::domain::instance::{InstanceStatus, ServiceInstance};
+}
+
+/// Finding instances and choosing one.
+pub mod discovery {
+    pub use crate::app::discovery::{
+        BasicServiceDiscovery, CacheConfig, CacheStats, CachedServiceDiscovery, Instances,
+        ServiceDiscovery, WatchConfig, WatchState, WatchableCacheConfig,
+        WatchableCachedServiceDiscovery,
+    };
+    pub use crate::app::selection::{SelectionStrategy, Selector};
+}
+
+pub use app::health::Health;
 pub use app::host::{ServiceBuilder, ServiceConfig, ServiceHandle};
 pub use app::lifecycle::LifecycleState;
 pub use app::service::{MethodKind, MethodSpec, Service};

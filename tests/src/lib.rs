@@ -1,3 +1,4 @@
 //! Behaviour tests for aegis live in `tests/`; this library holds their harness.
 
 pub mod nats_server;
+pub mod process;

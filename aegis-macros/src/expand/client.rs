@@ -48,6 +48,19 @@ pub(crate) fn struct_client(service: &Service) -> TokenStream {
                 Self { core }
             }
 
+            /// A copy of this client that sends each call to the instance `strategy` picks
+            /// among the healthy ones `discovery` finds (on its own subject), instead of
+            /// through the service's queue group.
+            pub fn with_discovery(
+                &self,
+                discovery: #private::Arc<dyn #krate::discovery::ServiceDiscovery>,
+                strategy: #krate::discovery::SelectionStrategy,
+            ) -> Self {
+                let mut core = ::core::clone::Clone::clone(&self.core);
+                core.set_routing(discovery, strategy);
+                Self { core }
+            }
+
             /// A copy of this client that encodes requests with `codec`.
             pub fn with_codec(&self, codec: #krate::Codec) -> Self {
                 let mut core = ::core::clone::Clone::clone(&self.core);

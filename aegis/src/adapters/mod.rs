@@ -2,5 +2,8 @@
 //! (feature `nats`, on by default).
 
 pub mod memory;
+mod metrics_rs;
 #[cfg(feature = "nats")]
 pub mod nats;
+
+pub use metrics_rs::MetricsRs;

@@ -14,13 +14,16 @@ use tracing::Instrument;
 
 use crate::app::control::{self, ControlKind, EndpointStats, Identity};
 use crate::app::dispatch::{Call, EncodedReply, error_reply, panic_message};
+use crate::app::health::{Health, HealthManager, UnhealthyCallback};
 use crate::app::lifecycle::LifecycleState;
+use crate::app::registry::KvServiceRegistry;
 use crate::app::service::Service;
 use crate::backend::Backend;
 use crate::codec::Codec;
 use crate::domain::envelope::{TRACEPARENT_HEADER, codes, timestamp_now};
+use crate::domain::instance::{InstanceStatus, ServiceInstance};
 use crate::domain::names::{validate_method_name, validate_service_name, validate_version};
-use crate::domain::subject::{rpc_queue_group, rpc_subject};
+use crate::domain::subject::{instance_subject, rpc_queue_group, rpc_subject};
 use crate::ports::{BoxFuture, Message, MessageBus};
 use crate::rpc::RpcError;
 use crate::{Error, InstanceId, Result};
@@ -32,6 +35,10 @@ pub struct ServiceConfig {
     max_concurrency: usize,
     handler_timeout: Duration,
     drain_timeout: Duration,
+    registry_ttl: Duration,
+    heartbeat_interval: Duration,
+    enable_registration: bool,
+    unhealthy_after: u32,
 }
 
 impl Default for ServiceConfig {
@@ -41,15 +48,67 @@ impl Default for ServiceConfig {
             max_concurrency: 1024,
             handler_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
+            registry_ttl: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(10),
+            enable_registration: true,
+            unhealthy_after: 3,
         }
     }
 }
 
 impl ServiceConfig {
     /// Defaults: generated instance id, 1024 concurrent handlers, 30 s handler timeout,
-    /// 10 s drain timeout.
+    /// 10 s drain timeout; registered, heartbeat every 10 s, registry TTL 30 s, unhealthy
+    /// after 3 failed heartbeats (the Python SDK's values).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How long after its last heartbeat an instance counts as gone (seed: `registry_ttl`).
+    pub fn registry_ttl(mut self, ttl: Duration) -> Self {
+        self.registry_ttl = ttl;
+        self
+    }
+
+    /// How often the registry entry is refreshed (seed: `heartbeat_interval`); must be less
+    /// than the registry TTL.
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = interval;
+        self
+    }
+
+    /// Whether the instance registers itself in the service registry (seed:
+    /// `enable_registration`).
+    pub fn enable_registration(mut self, enable: bool) -> Self {
+        self.enable_registration = enable;
+        self
+    }
+
+    /// Consecutive failed heartbeats before the instance reports itself unhealthy.
+    pub fn unhealthy_after(mut self, failures: u32) -> Self {
+        self.unhealthy_after = failures.max(1);
+        self
+    }
+
+    /// Checks the timing invariants.
+    pub fn validate(&self) -> Result<()> {
+        if self.heartbeat_interval.is_zero() {
+            return Err(Error::invalid(
+                "service config",
+                "heartbeat_interval must be positive",
+            ));
+        }
+        if self.heartbeat_interval >= self.registry_ttl {
+            return Err(Error::invalid(
+                "service config",
+                format!(
+                    "heartbeat_interval ({:?}) must be less than registry_ttl ({:?}), or a live \
+                     instance would look dead between two heartbeats",
+                    self.heartbeat_interval, self.registry_ttl
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Uses `id` as the instance id instead of `{service}-{8 hex}`.
@@ -101,6 +160,7 @@ pub struct ServiceBuilder<S: Service> {
     config: ServiceConfig,
     on_start: Vec<Hook<S>>,
     on_stop: Vec<Hook<S>>,
+    on_unhealthy: Option<UnhealthyCallback>,
 }
 
 impl<S: Service> fmt::Debug for ServiceBuilder<S> {
@@ -125,6 +185,7 @@ impl<S: Service> ServiceBuilder<S> {
             config: ServiceConfig::default(),
             on_start: Vec::new(),
             on_stop: Vec::new(),
+            on_unhealthy: None,
         }
     }
 
@@ -155,6 +216,13 @@ impl<S: Service> ServiceBuilder<S> {
         self
     }
 
+    /// Calls `callback` when heartbeats have failed `unhealthy_after` times in a row (the
+    /// instance keeps trying; [`ServiceHandle::health_changes`] shows the way back).
+    pub fn on_unhealthy(mut self, callback: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_unhealthy = Some(Arc::new(callback));
+        self
+    }
+
     /// Starts the service on `backend` and returns once it serves (state STARTED).
     pub async fn start(self, backend: &Backend) -> Result<ServiceHandle> {
         let ServiceBuilder {
@@ -162,9 +230,11 @@ impl<S: Service> ServiceBuilder<S> {
             config,
             on_start,
             on_stop,
+            on_unhealthy,
         } = self;
         validate_service_name(S::NAME)?;
         validate_version(S::VERSION)?;
+        config.validate()?;
         let instance_id = config
             .instance_id
             .clone()
@@ -184,6 +254,7 @@ impl<S: Service> ServiceBuilder<S> {
                 .map(|spec| (spec.name, EndpointStats::default()))
                 .collect(),
             state,
+            health: watch::channel(Health::Healthy).0,
             stop: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
         });
@@ -204,22 +275,64 @@ impl<S: Service> ServiceBuilder<S> {
         }
         let bus = Arc::clone(backend.bus());
         let mut subscriptions: Intake = SelectAll::new();
+        // Each method on the service's queue group, and on this instance alone (for clients
+        // that pick an instance); the control plane on plain subscriptions.
+        let mut wanted: Vec<(String, Option<String>, Route)> = Vec::new();
         for (index, spec) in methods.iter().enumerate() {
-            let subject = rpc_subject(S::NAME, spec.name);
-            match bus
-                .subscribe(&subject, Some(&rpc_queue_group(S::NAME)))
-                .await
-            {
-                Ok(sub) => subscriptions.push(sub.map(move |m| (Route::Method(index), m)).boxed()),
-                Err(error) => return Err(fail(error)),
-            }
+            let group = rpc_queue_group(S::NAME);
+            wanted.push((
+                rpc_subject(S::NAME, spec.name),
+                Some(group),
+                Route::Method(index),
+            ));
+            let direct = instance_subject(S::NAME, spec.name, instance_id.as_str());
+            wanted.push((direct, None, Route::Method(index)));
         }
         for (subject, kind) in control::subjects(S::NAME, instance_id.as_str()) {
-            match bus.subscribe(&subject, None).await {
-                Ok(sub) => subscriptions.push(sub.map(move |m| (Route::Control(kind), m)).boxed()),
+            wanted.push((subject, None, Route::Control(kind)));
+        }
+        for (subject, group, route) in wanted {
+            match bus.subscribe(&subject, group.as_deref()).await {
+                Ok(sub) => subscriptions.push(sub.map(move |m| (route, m)).boxed()),
                 Err(error) => return Err(fail(error)),
             }
         }
+
+        let heartbeat = if config.enable_registration {
+            let manager = Arc::new(HealthManager {
+                registry: KvServiceRegistry::new(backend),
+                entry: tokio::sync::Mutex::new(ServiceInstance {
+                    service_name: S::NAME.to_owned(),
+                    instance_id: instance_id.to_string(),
+                    version: S::VERSION.to_owned(),
+                    status: InstanceStatus::Active,
+                    last_heartbeat: String::new(),
+                    sticky_active_group: None,
+                    metadata: [(String::from("start_time"), shared.started.clone().into())]
+                        .into_iter()
+                        .collect(),
+                }),
+                interval: config.heartbeat_interval,
+                unhealthy_after: config.unhealthy_after,
+                clock: Arc::clone(backend.clock()),
+                metrics: Arc::clone(backend.metrics()),
+                health: shared.health.clone(),
+                on_unhealthy,
+            });
+            // A failed first registration is not fatal: the heartbeat loop keeps trying.
+            if let Err(error) = manager.beat().await {
+                tracing::warn!(service = S::NAME, %error, "registration failed; retrying with each heartbeat");
+            }
+            let (stop_heartbeat, stopped) = watch::channel(false);
+            let task = tokio::spawn(Arc::clone(&manager).run(stopped));
+            Some(Heartbeat {
+                manager,
+                stop: stop_heartbeat,
+                task,
+            })
+        } else {
+            None
+        };
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
         let dispatcher = Dispatcher {
@@ -239,7 +352,11 @@ impl<S: Service> ServiceBuilder<S> {
             }
             failed
         });
-        *shared.stop.lock().await = Some(Stopper { stop_tx, task });
+        *shared.stop.lock().await = Some(Stopper {
+            stop_tx,
+            task,
+            heartbeat,
+        });
         shared.transition(LifecycleState::Started);
         Ok(handle)
     }
@@ -261,6 +378,30 @@ async fn run_hook<S>(hook: Hook<S>, service: &Arc<S>) -> Result<()> {
 struct Stopper {
     stop_tx: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<bool>,
+    heartbeat: Option<Heartbeat>,
+}
+
+struct Heartbeat {
+    manager: Arc<HealthManager>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Heartbeat {
+    /// Stops heartbeating and removes the registry entry, so that discovery stops routing
+    /// here before intake closes.
+    async fn deregister(self, service: &'static str, instance_id: &InstanceId) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        if let Err(error) = self
+            .manager
+            .registry
+            .deregister(service, instance_id.as_str())
+            .await
+        {
+            tracing::warn!(service, %error, "could not deregister");
+        }
+    }
 }
 
 /// Where an incoming message goes.
@@ -280,6 +421,7 @@ struct Shared {
     started: String,
     endpoints: Vec<(&'static str, EndpointStats)>,
     state: watch::Sender<LifecycleState>,
+    health: watch::Sender<Health>,
     stop: Mutex<Option<Stopper>>,
     in_flight: AtomicUsize,
 }
@@ -333,6 +475,16 @@ impl ServiceHandle {
         self.shared.state.subscribe()
     }
 
+    /// Whether heartbeats get through (always healthy without registration).
+    pub fn health(&self) -> Health {
+        *self.shared.health.borrow()
+    }
+
+    /// A receiver that sees every later health change.
+    pub fn health_changes(&self) -> watch::Receiver<Health> {
+        self.shared.health.subscribe()
+    }
+
     /// Handlers running right now.
     pub fn in_flight(&self) -> usize {
         self.shared.in_flight.load(Ordering::Relaxed)
@@ -344,8 +496,18 @@ impl ServiceHandle {
     /// Idempotent: later calls wait for the same outcome.
     pub async fn stop(&self) -> Result<()> {
         let stopper = self.shared.stop.lock().await.take();
-        if let Some(Stopper { stop_tx, task }) = stopper {
+        if let Some(Stopper {
+            stop_tx,
+            task,
+            heartbeat,
+        }) = stopper
+        {
             self.shared.transition(LifecycleState::Stopping);
+            if let Some(heartbeat) = heartbeat {
+                heartbeat
+                    .deregister(self.shared.service, &self.shared.instance_id)
+                    .await;
+            }
             let _ = stop_tx.send(());
             let failed = task.await.unwrap_or(true);
             self.shared.transition(if failed {

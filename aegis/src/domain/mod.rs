@@ -1,5 +1,6 @@
 //! Plain value types, no I/O: names, subjects, envelopes.
 
 pub mod envelope;
+pub mod instance;
 pub mod names;
 pub mod subject;

@@ -71,6 +71,12 @@ pub fn rpc_subject(service: &str, method: &str) -> String {
     format!("rpc.{service}.{method}")
 }
 
+/// `rpc.{service}.{method}.{instance_id}`: the method on one instance only, for clients that
+/// select an instance (Python peers do not subscribe it).
+pub fn instance_subject(service: &str, method: &str, instance_id: &str) -> String {
+    format!("rpc.{service}.{method}.{instance_id}")
+}
+
 /// `rpc.{service}`: the queue group shared by every instance (and method) of a service.
 pub fn rpc_queue_group(service: &str) -> String {
     format!("rpc.{service}")

@@ -6,10 +6,12 @@
 mod bus;
 mod clock;
 mod kv;
+mod metrics;
 
 pub use bus::{Headers, Message, MessageBus, Subscription};
 pub use clock::{Clock, SystemClock};
 pub use kv::{BucketConfig, KvBuckets, KvEntry, KvOperation, KvStore, KvWatch};
+pub use metrics::{Metrics, NoMetrics};
 
 /// A boxed, `Send` future, the return type of every port method (keeps the ports dyn-compatible).
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

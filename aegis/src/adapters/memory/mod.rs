@@ -3,7 +3,9 @@
 mod bus;
 mod clock;
 mod kv;
+mod metrics;
 
 pub use bus::MemoryBus;
 pub use clock::ManualClock;
 pub use kv::{MemoryKv, MemoryKvBuckets};
+pub use metrics::{InMemoryMetrics, Summary};

@@ -166,9 +166,13 @@ impl KvStore for NatsKv {
                 .keys()
                 .await
                 .map_err(|e| error::transport("kv keys", e))?;
-            keys.try_collect()
+            // The listing consumer also delivers writes made while it runs: a key can come
+            // twice.
+            let unique: std::collections::BTreeSet<String> = keys
+                .try_collect()
                 .await
-                .map_err(|e| error::transport("kv keys", e))
+                .map_err(|e| error::transport("kv keys", e))?;
+            Ok(unique.into_iter().collect())
         })
     }
 

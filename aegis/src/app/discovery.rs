@@ -1,0 +1,552 @@
+//! Service discovery, composable as in the seed: [`BasicServiceDiscovery`] queries the
+//! registry, [`CachedServiceDiscovery`] adds a TTL/LRU cache with stale fallback,
+//! [`WatchableCachedServiceDiscovery`] invalidates that cache from a KV watch.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use crate::Result;
+use crate::app::registry::{KEY_PREFIX, KvServiceRegistry, service_of_key};
+use crate::backend::Backend;
+use crate::domain::instance::ServiceInstance;
+use crate::ports::{BoxFuture, Clock, Metrics, NoMetrics};
+
+/// Instances of a service, sorted by instance id; cheap to clone.
+pub type Instances = Arc<[ServiceInstance]>;
+
+/// Finds the instances of a service.
+pub trait ServiceDiscovery: Send + Sync + 'static {
+    /// The instances of `service`; with `only_healthy`, only those alive (heartbeat within
+    /// the registry TTL) and not UNHEALTHY.
+    fn discover<'a>(
+        &'a self,
+        service: &'a str,
+        only_healthy: bool,
+    ) -> BoxFuture<'a, Result<Instances>>;
+
+    /// Forgets anything cached about `service` (after a call to one of its instances failed,
+    /// say).
+    fn invalidate(&self, _service: &str) {}
+}
+
+/// Queries the registry on every call (the seed's `BasicServiceDiscovery`).
+#[derive(Clone)]
+pub struct BasicServiceDiscovery {
+    registry: KvServiceRegistry,
+    clock: Arc<dyn Clock>,
+    registry_ttl: Duration,
+}
+
+impl fmt::Debug for BasicServiceDiscovery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BasicServiceDiscovery")
+            .field("registry_ttl", &self.registry_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BasicServiceDiscovery {
+    /// Discovery on `backend`'s registry; an instance is alive while its last heartbeat is at
+    /// most `registry_ttl` old (use the services' `registry_ttl`).
+    pub fn new(backend: &Backend, registry_ttl: Duration) -> Self {
+        Self::with_registry(
+            KvServiceRegistry::new(backend),
+            Arc::clone(backend.clock()),
+            registry_ttl,
+        )
+    }
+
+    /// Discovery on an explicit registry.
+    pub fn with_registry(
+        registry: KvServiceRegistry,
+        clock: Arc<dyn Clock>,
+        registry_ttl: Duration,
+    ) -> Self {
+        BasicServiceDiscovery {
+            registry,
+            clock,
+            registry_ttl,
+        }
+    }
+
+    /// The registry it reads.
+    pub fn registry(&self) -> &KvServiceRegistry {
+        &self.registry
+    }
+}
+
+impl ServiceDiscovery for BasicServiceDiscovery {
+    fn discover<'a>(
+        &'a self,
+        service: &'a str,
+        only_healthy: bool,
+    ) -> BoxFuture<'a, Result<Instances>> {
+        Box::pin(async move {
+            let mut instances = self.registry.list_instances(service).await?;
+            if only_healthy {
+                let now = self.clock.system_time();
+                instances.retain(|i| i.is_healthy(now, self.registry_ttl));
+            }
+            Ok(instances.into())
+        })
+    }
+}
+
+/// Settings of [`CachedServiceDiscovery`] (the seed's `CacheConfig`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheConfig {
+    /// How long an answer is served from the cache.
+    pub ttl_seconds: f64,
+    /// Most services (× healthy/all) kept; the least recently used goes first.
+    pub max_entries: usize,
+    /// Whether hits, misses, stale answers and evictions go to the metrics port.
+    pub enable_metrics: bool,
+}
+
+impl Default for CacheConfig {
+    /// The seed's defaults: 10 s, 1000 entries, metrics on.
+    fn default() -> Self {
+        CacheConfig {
+            ttl_seconds: 10.0,
+            max_entries: 1000,
+            enable_metrics: true,
+        }
+    }
+}
+
+/// Cache counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Answers from a fresh entry.
+    pub hits: u64,
+    /// Answers that needed the inner discovery.
+    pub misses: u64,
+    /// Expired answers served because the inner discovery failed.
+    pub stale: u64,
+    /// Entries dropped to stay within `max_entries`.
+    pub evictions: u64,
+    /// Entries now.
+    pub size: u64,
+}
+
+struct Entry {
+    instances: Instances,
+    fetched: Instant,
+    last_used: u64,
+}
+
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<(String, bool), Entry>,
+    /// Bumped by `invalidate`: an answer fetched before it is not cached.
+    generations: HashMap<String, u64>,
+    tick: u64,
+}
+
+/// A TTL cache in front of another discovery (the seed's `CachedServiceDiscovery`):
+/// - fresh answers come from memory;
+/// - concurrent misses for one service make one query;
+/// - when the inner discovery fails, the last answer is served however old (stale fallback);
+/// - at most `max_entries` entries, least recently used evicted first;
+/// - empty answers are not cached, so a first instance is seen at once.
+pub struct CachedServiceDiscovery<D> {
+    inner: D,
+    ttl: Duration,
+    config: CacheConfig,
+    cache: Mutex<Cache>,
+    flights: Mutex<HashMap<(String, bool), Arc<tokio::sync::Mutex<()>>>>,
+    metrics: Arc<dyn Metrics>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    stale: AtomicU64,
+    evictions: AtomicU64,
+}
+
+impl<D: ServiceDiscovery> fmt::Debug for CachedServiceDiscovery<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedServiceDiscovery")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: ServiceDiscovery> CachedServiceDiscovery<D> {
+    /// A cache in front of `inner`.
+    pub fn new(inner: D, config: CacheConfig) -> Self {
+        CachedServiceDiscovery {
+            inner,
+            ttl: Duration::from_secs_f64(config.ttl_seconds.max(0.0)),
+            config,
+            cache: Mutex::default(),
+            flights: Mutex::default(),
+            metrics: Arc::new(NoMetrics),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            stale: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+        }
+    }
+
+    /// Reports cache metrics (`aegis.discovery.cache.{hits,misses,stale,evictions}`) to
+    /// `metrics` when `enable_metrics` is set.
+    pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The discovery behind the cache.
+    pub fn inner(&self) -> &D {
+        &self.inner
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> CacheStats {
+        let size = u64::try_from(self.lock().entries.len()).unwrap_or(u64::MAX);
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            stale: self.stale.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            size,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn count(&self, counter: &AtomicU64, name: &str) {
+        counter.fetch_add(1, Ordering::Relaxed);
+        if self.config.enable_metrics {
+            self.metrics.increment(name, 1);
+        }
+    }
+
+    /// A fresh cached answer, if any.
+    fn fresh(&self, key: &(String, bool)) -> Option<Instances> {
+        let mut cache = self.lock();
+        cache.tick += 1;
+        let tick = cache.tick;
+        let entry = cache.entries.get_mut(key)?;
+        if entry.fetched.elapsed() >= self.ttl {
+            return None;
+        }
+        entry.last_used = tick;
+        Some(Arc::clone(&entry.instances))
+    }
+
+    fn store(&self, key: (String, bool), generation: u64, instances: &Instances) {
+        let mut cache = self.lock();
+        if cache.generations.get(&key.0).copied().unwrap_or(0) != generation {
+            return; // invalidated while we were asking
+        }
+        if instances.is_empty() {
+            cache.entries.remove(&key);
+            return;
+        }
+        cache.tick += 1;
+        let tick = cache.tick;
+        cache.entries.insert(
+            key,
+            Entry {
+                instances: Arc::clone(instances),
+                fetched: Instant::now(),
+                last_used: tick,
+            },
+        );
+        while cache.entries.len() > self.config.max_entries.max(1) {
+            let Some(oldest) = cache
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            cache.entries.remove(&oldest);
+            drop(cache);
+            self.count(&self.evictions, "aegis.discovery.cache.evictions");
+            cache = self.lock();
+        }
+    }
+
+    async fn lookup(&self, service: &str, only_healthy: bool) -> Result<Instances> {
+        let key = (service.to_owned(), only_healthy);
+        if let Some(hit) = self.fresh(&key) {
+            self.count(&self.hits, "aegis.discovery.cache.hits");
+            return Ok(hit);
+        }
+        // One query per key at a time: later callers wait and then find it cached.
+        let flight = {
+            let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(flights.entry(key.clone()).or_default())
+        };
+        let _turn = flight.lock().await;
+        if let Some(hit) = self.fresh(&key) {
+            self.count(&self.hits, "aegis.discovery.cache.hits");
+            return Ok(hit);
+        }
+        self.count(&self.misses, "aegis.discovery.cache.misses");
+        let generation = self.lock().generations.get(service).copied().unwrap_or(0);
+        match self.inner.discover(service, only_healthy).await {
+            Ok(instances) => {
+                self.store(key, generation, &instances);
+                Ok(instances)
+            }
+            Err(error) => {
+                let stale = self
+                    .lock()
+                    .entries
+                    .get(&key)
+                    .map(|e| Arc::clone(&e.instances));
+                match stale {
+                    Some(stale) => {
+                        tracing::debug!(service, %error, "registry unavailable; serving stale instances");
+                        self.count(&self.stale, "aegis.discovery.cache.stale");
+                        Ok(stale)
+                    }
+                    None => Err(error),
+                }
+            }
+        }
+    }
+}
+
+impl<D: ServiceDiscovery> ServiceDiscovery for CachedServiceDiscovery<D> {
+    fn discover<'a>(
+        &'a self,
+        service: &'a str,
+        only_healthy: bool,
+    ) -> BoxFuture<'a, Result<Instances>> {
+        Box::pin(self.lookup(service, only_healthy))
+    }
+
+    /// Marks the entries of `service` expired (they stay as stale fallback) and discards any
+    /// answer for it still in flight.
+    fn invalidate(&self, service: &str) {
+        let mut cache = self.lock();
+        *cache.generations.entry(service.to_owned()).or_insert(0) += 1;
+        for only_healthy in [true, false] {
+            if let Some(entry) = cache.entries.get_mut(&(service.to_owned(), only_healthy)) {
+                entry.fetched = Instant::now() - self.ttl - Duration::from_millis(1);
+            }
+        }
+        drop(cache);
+        self.inner.invalidate(service);
+    }
+}
+
+/// Settings of the registry watch (the seed's `WatchConfig`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchConfig {
+    /// Whether to watch at all (without it, this is a plain TTL cache).
+    pub enabled: bool,
+    /// Seconds between attempts to (re)start the watch.
+    pub reconnect_delay: f64,
+    /// Attempts before giving up on the watch (the TTL cache keeps working).
+    pub max_reconnect_attempts: u32,
+    /// The key prefix to watch.
+    pub prefix_pattern: String,
+}
+
+impl Default for WatchConfig {
+    /// Watch on, 5 s between attempts, 10 attempts, prefix `service-instances`.
+    fn default() -> Self {
+        WatchConfig {
+            enabled: true,
+            reconnect_delay: 5.0,
+            max_reconnect_attempts: 10,
+            prefix_pattern: KEY_PREFIX.to_owned(),
+        }
+    }
+}
+
+/// Settings of [`WatchableCachedServiceDiscovery`] (the seed's `WatchableCacheConfig`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WatchableCacheConfig {
+    /// The cache.
+    pub cache: CacheConfig,
+    /// The watch.
+    pub watch: WatchConfig,
+}
+
+/// Whether the registry watch is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchState {
+    /// Starting or restarting.
+    Connecting,
+    /// Invalidating on every registry change.
+    Watching,
+    /// Gave up after `max_reconnect_attempts`; answers follow the TTL alone.
+    Failed,
+}
+
+/// A [`CachedServiceDiscovery`] whose entries are invalidated as soon as the registry changes
+/// (the seed's `WatchableCachedServiceDiscovery`): a KV watch on the registry prefix
+/// invalidates only the service whose key changed. While the watch is down it restarts
+/// with a delay, up to a maximum number of attempts; the TTL keeps answers bounded
+/// meanwhile.
+pub struct WatchableCachedServiceDiscovery<D> {
+    cached: Arc<CachedServiceDiscovery<D>>,
+    state: watch::Receiver<WatchState>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl<D> fmt::Debug for WatchableCachedServiceDiscovery<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WatchableCachedServiceDiscovery")
+            .field("state", &*self.state.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D> Drop for WatchableCachedServiceDiscovery<D> {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+impl<D: ServiceDiscovery> WatchableCachedServiceDiscovery<D> {
+    /// A watched cache in front of `inner`, watching `registry`.
+    pub fn new(inner: D, registry: KvServiceRegistry, config: WatchableCacheConfig) -> Self {
+        Self::from_cache(
+            CachedServiceDiscovery::new(inner, config.cache),
+            registry,
+            config.watch,
+        )
+    }
+
+    /// Adds the watch to an existing cache.
+    pub fn from_cache(
+        cached: CachedServiceDiscovery<D>,
+        registry: KvServiceRegistry,
+        config: WatchConfig,
+    ) -> Self {
+        let cached = Arc::new(cached);
+        let (state_tx, state) = watch::channel(WatchState::Connecting);
+        let task = config.enabled.then(|| {
+            tokio::spawn(watch_registry(
+                Arc::clone(&cached),
+                registry,
+                config,
+                state_tx,
+            ))
+        });
+        WatchableCachedServiceDiscovery {
+            cached,
+            state,
+            task,
+        }
+    }
+
+    /// The cache and its counters.
+    pub fn cache(&self) -> &CachedServiceDiscovery<D> {
+        &self.cached
+    }
+
+    /// The watch's state, and its changes.
+    pub fn watch_state(&self) -> watch::Receiver<WatchState> {
+        self.state.clone()
+    }
+}
+
+async fn watch_registry<D: ServiceDiscovery>(
+    cached: Arc<CachedServiceDiscovery<D>>,
+    registry: KvServiceRegistry,
+    config: WatchConfig,
+    state: watch::Sender<WatchState>,
+) {
+    let delay = Duration::from_secs_f64(config.reconnect_delay.max(0.0));
+    let prefix = format!("{}.", config.prefix_pattern);
+    let mut attempts = 0u32;
+    loop {
+        state.send_replace(WatchState::Connecting);
+        match registry.watch().await {
+            Ok(mut changes) => {
+                attempts = 0;
+                state.send_replace(WatchState::Watching);
+                // Changes made before the watch started were not seen: start clean.
+                invalidate_all(&cached);
+                while let Some(change) = changes.next().await {
+                    match change {
+                        Ok(entry) if entry.key.starts_with(&prefix) => {
+                            if let Some(service) = service_of_key(&entry.key) {
+                                cached.invalidate(service);
+                                if cached.config.enable_metrics {
+                                    cached
+                                        .metrics
+                                        .increment("aegis.discovery.watch.invalidations", 1);
+                                }
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::warn!(%error, "registry watch failed");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "registry watch could not start"),
+        }
+        attempts += 1;
+        if attempts > config.max_reconnect_attempts {
+            tracing::error!(
+                attempts,
+                "giving up on the registry watch; discovery follows its TTL"
+            );
+            state.send_replace(WatchState::Failed);
+            return;
+        }
+        tokio::time::sleep(delay).await;
+    }
+}
+
+fn invalidate_all<D: ServiceDiscovery>(cached: &CachedServiceDiscovery<D>) {
+    let services: Vec<String> = cached
+        .lock()
+        .entries
+        .keys()
+        .map(|(s, _)| s.clone())
+        .collect();
+    for service in services {
+        cached.invalidate(&service);
+    }
+}
+
+impl<D: ServiceDiscovery> ServiceDiscovery for WatchableCachedServiceDiscovery<D> {
+    fn discover<'a>(
+        &'a self,
+        service: &'a str,
+        only_healthy: bool,
+    ) -> BoxFuture<'a, Result<Instances>> {
+        self.cached.discover(service, only_healthy)
+    }
+
+    fn invalidate(&self, service: &str) {
+        self.cached.invalidate(service);
+    }
+}
+
+impl<T: ServiceDiscovery + ?Sized> ServiceDiscovery for Arc<T> {
+    fn discover<'a>(
+        &'a self,
+        service: &'a str,
+        only_healthy: bool,
+    ) -> BoxFuture<'a, Result<Instances>> {
+        (**self).discover(service, only_healthy)
+    }
+
+    fn invalidate(&self, service: &str) {
+        (**self).invalidate(service);
+    }
+}

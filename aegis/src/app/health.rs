@@ -1,0 +1,93 @@
+//! The health manager: heartbeats into the registry, forever, with an unhealthy state after
+//! repeated failures and a way back.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, watch};
+
+use crate::app::registry::KvServiceRegistry;
+use crate::domain::instance::{InstanceStatus, ServiceInstance};
+use crate::ports::{Clock, Metrics};
+
+/// Whether an instance's heartbeats are getting through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Health {
+    /// Heartbeats succeed.
+    Healthy,
+    /// Several consecutive heartbeats failed; the instance keeps trying.
+    Unhealthy,
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Health::Healthy => "HEALTHY",
+            Health::Unhealthy => "UNHEALTHY",
+        })
+    }
+}
+
+pub(crate) type UnhealthyCallback = Arc<dyn Fn() + Send + Sync>;
+
+pub(crate) struct HealthManager {
+    pub(crate) registry: KvServiceRegistry,
+    pub(crate) entry: Mutex<ServiceInstance>,
+    pub(crate) interval: Duration,
+    pub(crate) unhealthy_after: u32,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) metrics: Arc<dyn Metrics>,
+    pub(crate) health: watch::Sender<Health>,
+    pub(crate) on_unhealthy: Option<UnhealthyCallback>,
+}
+
+impl HealthManager {
+    /// Writes the entry with a fresh heartbeat; `Ok` when the registry took it.
+    pub(crate) async fn beat(&self) -> crate::Result<()> {
+        let mut entry = self.entry.lock().await;
+        entry.touch(self.clock.system_time());
+        entry.status = match *self.health.borrow() {
+            Health::Healthy => InstanceStatus::Active,
+            Health::Unhealthy => InstanceStatus::Unhealthy,
+        };
+        self.registry.put(&entry).await.map(drop)
+    }
+
+    /// Heartbeats every `interval` until `stop` fires. Never gives up: after
+    /// `unhealthy_after` consecutive failures the instance is UNHEALTHY (callback, metric,
+    /// status written when the registry takes it), and the first success makes it healthy
+    /// again.
+    pub(crate) async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut failures = 0u32;
+        loop {
+            tokio::select! {
+                () = self.clock.sleep(self.interval) => {}
+                _ = stop.wait_for(|stopped| *stopped) => return,
+            }
+            match self.beat().await {
+                Ok(()) => {
+                    self.metrics.increment("aegis.heartbeats.sent", 1);
+                    failures = 0;
+                    if self.health.send_replace(Health::Healthy) == Health::Unhealthy {
+                        tracing::info!("heartbeats get through again: healthy");
+                        // Publish the recovered status right away.
+                        let _ = self.beat().await;
+                    }
+                }
+                Err(error) => {
+                    self.metrics.increment("aegis.heartbeats.failed", 1);
+                    failures += 1;
+                    tracing::warn!(%error, failures, "heartbeat failed");
+                    if failures == self.unhealthy_after {
+                        self.health.send_replace(Health::Unhealthy);
+                        tracing::error!(failures, "heartbeats keep failing: unhealthy");
+                        if let Some(callback) = &self.on_unhealthy {
+                            callback();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
