@@ -135,6 +135,12 @@ pub struct CacheStats {
     pub size: u64,
 }
 
+/// Service name and `only_healthy`.
+type CacheKey = (String, bool);
+
+/// Held while one caller queries the inner discovery for a key.
+type Flight = Arc<tokio::sync::Mutex<()>>;
+
 struct Entry {
     instances: Instances,
     fetched: Instant,
@@ -160,7 +166,7 @@ pub struct CachedServiceDiscovery<D> {
     ttl: Duration,
     config: CacheConfig,
     cache: Mutex<Cache>,
-    flights: Mutex<HashMap<(String, bool), Arc<tokio::sync::Mutex<()>>>>,
+    flights: Mutex<HashMap<CacheKey, Flight>>,
     metrics: Arc<dyn Metrics>,
     hits: AtomicU64,
     misses: AtomicU64,
