@@ -4,6 +4,11 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use aegis::discovery::{
+    BasicServiceDiscovery, CacheConfig, CachedServiceDiscovery, SelectionStrategy, ServiceDiscovery,
+};
 use aegis::{Backend, Codec, Error, RequestContext, RpcError, ServiceBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -118,6 +123,33 @@ async fn main() -> Result<(), Error> {
         "[client] count()             -> {}",
         client.greeted().await?
     );
+
+    // Discovery and a strategy: a second instance, and calls that alternate between the two
+    // (each goes to the chosen instance's own subject, not through the queue group).
+    let second = ServiceBuilder::new(Greeter::default())
+        .start(&backend)
+        .await?;
+    let discovery = Arc::new(CachedServiceDiscovery::new(
+        BasicServiceDiscovery::new(&backend, Duration::from_secs(30)),
+        CacheConfig::default(),
+    ));
+    let found = discovery.discover("greeter", true).await?;
+    println!(
+        "[discovery] greeter instances  -> {:?}",
+        found
+            .iter()
+            .map(|i| i.instance_id.as_str())
+            .collect::<Vec<_>>()
+    );
+    let balanced = client.with_discovery(discovery, SelectionStrategy::RoundRobin);
+    for name in ["Alan", "Barbara", "Edsger", "Frances"] {
+        let greeting = balanced.hello(Hello { name: name.into() }).await?;
+        println!(
+            "[client] round robin {name:<8} -> served by {}",
+            greeting.served_by
+        );
+    }
+    second.stop().await?;
 
     service.stop().await?;
     println!("[service] stopped: state is {}", service.state());
