@@ -439,6 +439,7 @@ struct Flaky {
     failing: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// Also: watches fail to start while `failing` is set.
 struct FlakyKv {
     inner: Arc<dyn aegis::ports::KvStore>,
     failing: Arc<std::sync::atomic::AtomicBool>,
@@ -501,6 +502,9 @@ impl aegis::ports::KvStore for FlakyKv {
         &'a self,
         pattern: &'a str,
     ) -> BoxFuture<'a, aegis::Result<aegis::ports::KvWatch>> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Box::pin(async { Err(Error::Transport("injected failure".into())) });
+        }
         self.inner.watch(pattern)
     }
 }
@@ -555,5 +559,54 @@ async fn heartbeat_failures_make_the_instance_unhealthy_and_success_makes_it_hea
     .expect("health channel");
     let entry = raw_entry(&backend, "who-a").await.expect("registered");
     assert_eq!(entry["status"], "ACTIVE");
+    handle.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn without_a_watch_discovery_falls_back_to_its_ttl_after_the_last_attempt() {
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let memory = Backend::in_memory();
+    let kv = Arc::new(Flaky {
+        inner: aegis::adapters::memory::MemoryKvBuckets::default(),
+        failing: Arc::clone(&failing),
+    });
+    let backend = Backend::from_parts(Arc::clone(memory.bus()), kv, Arc::clone(memory.clock()));
+    let registry = KvServiceRegistry::new(&backend);
+    let config = WatchableCacheConfig {
+        cache: CacheConfig {
+            ttl_seconds: 0.05,
+            ..CacheConfig::default()
+        },
+        watch: WatchConfig {
+            reconnect_delay: 0.01,
+            max_reconnect_attempts: 3,
+            ..WatchConfig::default()
+        },
+    };
+    let discovery = WatchableCachedServiceDiscovery::new(
+        BasicServiceDiscovery::new(&backend, TTL),
+        registry,
+        config,
+    );
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        discovery
+            .watch_state()
+            .wait_for(|s| *s == WatchState::Failed),
+    )
+    .await
+    .expect("gives up after 3 attempts")
+    .expect("state channel");
+    failing.store(false, Ordering::SeqCst);
+    // The TTL alone keeps answers fresh: a new instance shows up once the entry expires.
+    assert!(
+        discovery
+            .discover("who-service", true)
+            .await
+            .expect("answer")
+            .is_empty()
+    );
+    let handle = start(&backend, "who-a").await;
+    until(&discovery, |i| ids(i) == ["who-a"]).await;
     handle.stop().await.expect("stops");
 }

@@ -20,3 +20,43 @@ impl Metrics for MetricsRs {
         metrics::histogram!(name.to_owned()).record(value);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    use super::*;
+
+    #[test]
+    fn forwards_to_the_installed_recorder() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            MetricsRs.increment("aegis.test.hits", 2);
+            MetricsRs.increment("aegis.test.hits", 1);
+            MetricsRs.gauge("aegis.test.size", 4.0);
+            MetricsRs.observe("aegis.test.latency", 0.5);
+        });
+        let mut seen = Vec::new();
+        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+            let name = key.key().name().to_owned();
+            let value = match value {
+                DebugValue::Counter(n) => format!("{n}"),
+                DebugValue::Gauge(g) => format!("{}", g.into_inner()),
+                DebugValue::Histogram(h) => {
+                    format!("{:?}", h.iter().map(|v| v.into_inner()).collect::<Vec<_>>())
+                }
+            };
+            seen.push((name, value));
+        }
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                ("aegis.test.hits".to_owned(), "3".to_owned()),
+                ("aegis.test.latency".to_owned(), "[0.5]".to_owned()),
+                ("aegis.test.size".to_owned(), "4".to_owned()),
+            ]
+        );
+    }
+}

@@ -241,3 +241,31 @@ pub async fn values_expire_after_max_age(buckets: &dyn KvBuckets) {
         .await
         .expect("create after expiry");
 }
+
+/// `keys` lists each live key once, even while the keys are being rewritten.
+pub async fn keys_are_unique_while_written(buckets: &dyn KvBuckets) {
+    let mut config = BucketConfig::new(unique("conf_keys_"));
+    config.history = 10;
+    let kv = open(buckets, config).await;
+    let names = ["busy.a", "busy.b", "busy.c"];
+    for name in names {
+        kv.put(name, Bytes::from_static(b"0")).await.expect("put");
+    }
+    let writer = {
+        let kv = Arc::clone(&kv);
+        tokio::spawn(async move {
+            for i in 0u32.. {
+                for name in names {
+                    kv.put(name, Bytes::from(i.to_string())).await.expect("put");
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    for _ in 0..50 {
+        let mut keys = kv.keys().await.expect("keys");
+        keys.sort();
+        assert_eq!(keys, names, "each live key exactly once");
+    }
+    writer.abort();
+}

@@ -84,6 +84,7 @@ macro_rules! kv_conformance_tests {
             update_requires_the_latest_revision,
             delete_requires_the_latest_revision,
             keys_lists_live_keys,
+            keys_are_unique_while_written,
             watch_sees_changes_in_revision_order,
             values_expire_after_max_age,
         );
