@@ -50,6 +50,19 @@ pub fn service(args: TokenStream, input: TokenStream) -> TokenStream {
     service::expand(args.into(), input.into()).into()
 }
 
+/// Marks a method of a `#[service]` impl block as an RPC handler that only the elected
+/// leader of the service's single-active group runs.
+///
+/// Same signature rules and arguments as `#[rpc]`. A service with any `#[exclusive_rpc]`
+/// method joins the leader election of its group (`ServiceConfig::group_id`); only the leader
+/// subscribes these methods, a standby that still receives one answers NOT_ACTIVE, and
+/// generated clients retry NOT_ACTIVE. The handler can read its fencing token from
+/// `RequestContext::fencing_token`.
+#[proc_macro_attribute]
+pub fn exclusive_rpc(args: TokenStream, input: TokenStream) -> TokenStream {
+    service::outside_service(symbol::EXCLUSIVE_RPC, args.into(), input.into()).into()
+}
+
 /// Marks a method of a `#[service]` impl block as an RPC handler served by every instance.
 ///
 /// `#[rpc]` uses the method's name on the wire; `#[rpc(name = "...")]` overrides it

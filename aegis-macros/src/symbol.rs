@@ -2,12 +2,13 @@
 
 pub(crate) const SERVICE: &str = "service";
 pub(crate) const RPC: &str = "rpc";
+pub(crate) const EXCLUSIVE_RPC: &str = "exclusive_rpc";
 pub(crate) const NAME: &str = "name";
 pub(crate) const VERSION: &str = "version";
 pub(crate) const CRATE: &str = "crate";
 
 /// The method attributes `#[service]` consumes.
-pub(crate) const METHOD_ATTRIBUTES: &[&str] = &[RPC];
+pub(crate) const METHOD_ATTRIBUTES: &[&str] = &[RPC, EXCLUSIVE_RPC];
 
 /// Names of the generated client's own methods; handlers may not reuse them.
 pub(crate) const CLIENT_RESERVED: &[&str] = &[
@@ -15,5 +16,6 @@ pub(crate) const CLIENT_RESERVED: &[&str] = &[
     "with_timeout",
     "with_codec",
     "with_discovery",
+    "with_retry",
     "core",
 ];

@@ -16,6 +16,7 @@ use crate::domain::envelope::{
 };
 use crate::domain::subject::rpc_subject;
 use crate::ports::{Headers, Message, MessageBus};
+use crate::retry::RetryPolicy;
 use crate::{Error, Result};
 
 /// Default per-call timeout (the Python SDK's).
@@ -30,6 +31,7 @@ pub struct ClientCore {
     codec: Codec,
     source: Option<Arc<str>>,
     routing: Option<Arc<Routing>>,
+    retry: Option<RetryPolicy>,
 }
 
 /// Discovery plus strategy: calls go to the chosen instance's own subject.
@@ -58,6 +60,7 @@ impl ClientCore {
             codec: Codec::default(),
             source: None,
             routing: None,
+            retry: None,
         }
     }
 
@@ -95,9 +98,48 @@ impl ClientCore {
         self.source = Some(source.into());
     }
 
+    /// Retries per `policy` (see [`RetryPolicy`]); without it, `#[exclusive_rpc]` methods
+    /// retry with the default policy and `#[rpc]` methods do not retry.
+    pub fn set_retry(&mut self, policy: RetryPolicy) {
+        self.retry = Some(policy);
+    }
+
     /// Calls `method` on `subject` (its `rpc.{service}.{method}`, computed by the macro) with
-    /// `params` and decodes the result.
-    pub async fn call<P, R>(&self, method: &str, subject: &str, params: &P) -> Result<R>
+    /// `params` and decodes the result, retrying per the retry policy.
+    pub async fn call<P, R>(
+        &self,
+        method: &str,
+        subject: &str,
+        exclusive: bool,
+        params: &P,
+    ) -> Result<R>
+    where
+        P: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let policy = match (&self.retry, exclusive) {
+            (Some(policy), _) => policy.clone(),
+            (None, true) => RetryPolicy::default(),
+            (None, false) => return self.call_once(method, subject, params).await,
+        };
+        let mut retry = 0;
+        loop {
+            let outcome = self.call_once(method, subject, params).await;
+            let retryable = match &outcome {
+                Err(Error::NoResponders { .. }) => true,
+                Err(Error::NotActive { .. }) => exclusive,
+                _ => false,
+            };
+            retry += 1;
+            if !retryable || retry >= policy.max_attempts {
+                return outcome;
+            }
+            tracing::debug!(method, retry, "retrying");
+            tokio::time::sleep(policy.delay(retry)).await;
+        }
+    }
+
+    async fn call_once<P, R>(&self, method: &str, subject: &str, params: &P) -> Result<R>
     where
         P: Serialize + ?Sized,
         R: DeserializeOwned,

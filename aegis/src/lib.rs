@@ -13,6 +13,7 @@ mod codec;
 pub mod domain;
 mod error;
 pub mod ports;
+mod retry;
 mod rpc;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -23,6 +24,11 @@ pub mod registry {
         KEY_PREFIX, KvServiceRegistry, REGISTRY_BUCKET, registry_key, service_of_key,
     };
     pub use crate::domain::instance::{InstanceStatus, ServiceInstance};
+}
+
+/// Leader election for single-active groups (`#[exclusive_rpc]`).
+pub mod election {
+    pub use crate::app::election::{ElectionConfig, ElectionState, Leadership, election_bucket};
 }
 
 /// Finding instances and choosing one.
@@ -44,10 +50,11 @@ pub use client::DEFAULT_TIMEOUT;
 pub use codec::Codec;
 pub use domain::names::InstanceId;
 pub use error::{Error, Result};
+pub use retry::RetryPolicy;
 pub use rpc::{HandlerOutput, IntoRpcError, Payload, Reply, RequestContext, RpcError};
 
 #[cfg(feature = "macros")]
-pub use aegis_macros::{rpc, service};
+pub use aegis_macros::{exclusive_rpc, rpc, service};
 
 // Not public API: used by code that `#[aegis::service]` generates; may change in any release.
 #[doc(hidden)]

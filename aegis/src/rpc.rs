@@ -151,6 +151,8 @@ pub struct RequestContext {
     pub(crate) instance_id: InstanceId,
     pub(crate) deadline: Instant,
     pub(crate) headers: Headers,
+    /// For exclusive handlers: the lease they run under.
+    pub(crate) lease: Option<crate::app::dispatch::LeaseCheck>,
 }
 
 impl RequestContext {
@@ -189,6 +191,20 @@ impl RequestContext {
     pub fn traceparent(&self) -> Option<&str> {
         self.headers
             .get(crate::domain::envelope::TRACEPARENT_HEADER)
+    }
+
+    /// For `#[exclusive_rpc]` handlers: the fencing token (the KV revision of the lease this
+    /// instance held when the call started). Pass it to the resources you write, so that they
+    /// can refuse writes from a deposed leader. `None` for `#[rpc]` handlers.
+    pub fn fencing_token(&self) -> Option<u64> {
+        self.lease.as_ref().map(|l| l.token)
+    }
+
+    /// For `#[exclusive_rpc]` handlers: whether this instance still holds the same lease now
+    /// (its local deadline has not passed and it was not lost). Check it right before a side
+    /// effect that the fencing token cannot protect. Always `true` for `#[rpc]` handlers.
+    pub fn still_leader(&self) -> bool {
+        self.lease.as_ref().is_none_or(|l| l.valid())
     }
 
     /// All request headers.

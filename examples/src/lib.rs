@@ -2,3 +2,4 @@
 //! that several of them share.
 
 pub mod echo;
+pub mod orders;

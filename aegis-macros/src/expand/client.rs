@@ -7,6 +7,7 @@ use syn::visit_mut::VisitMut;
 
 use crate::expand::respan;
 use crate::model::{Handler, Service};
+use crate::parse::method_attr::HandlerKind;
 
 pub(crate) fn struct_client(service: &Service) -> TokenStream {
     let krate = &service.krate;
@@ -61,6 +62,16 @@ pub(crate) fn struct_client(service: &Service) -> TokenStream {
                 Self { core }
             }
 
+            /// A copy of this client that retries calls per `policy`: every method on
+            /// no responders, and `#[exclusive_rpc]` methods also on NOT_ACTIVE. Exclusive
+            /// methods retry with `RetryPolicy::default()` unless told otherwise; `#[rpc]`
+            /// methods retry only when this is set.
+            pub fn with_retry(&self, policy: #krate::RetryPolicy) -> Self {
+                let mut core = ::core::clone::Clone::clone(&self.core);
+                core.set_retry(policy);
+                Self { core }
+            }
+
             /// A copy of this client that encodes requests with `codec`.
             pub fn with_codec(&self, codec: #krate::Codec) -> Self {
                 let mut core = ::core::clone::Clone::clone(&self.core);
@@ -84,6 +95,7 @@ fn client_method(service: &Service, private: &TokenStream, handler: &Handler) ->
     let ident = &handler.ident;
     let wire_name = &handler.wire_name;
     let subject = format!("rpc.{}.{wire_name}", service.name);
+    let exclusive = handler.kind == HandlerKind::ExclusiveRpc;
     let docs = if handler.docs.iter().any(|a| a.path().is_ident("doc")) {
         let docs = &handler.docs;
         quote!(#(#docs)*)
@@ -121,7 +133,7 @@ fn client_method(service: &Service, private: &TokenStream, handler: &Handler) ->
         #(#cfgs)*
         #docs
         pub async fn #ident(&self, #param) -> #ret {
-            self.core.call(#wire_name, #subject, #payload).await
+            self.core.call(#wire_name, #subject, #exclusive, #payload).await
         }
     }
 }

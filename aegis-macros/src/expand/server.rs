@@ -49,6 +49,7 @@ fn method_spec(private: &TokenStream, handler: &Handler) -> TokenStream {
     let wire_name = &handler.wire_name;
     let constructor = match handler.kind {
         HandlerKind::Rpc => quote!(rpc),
+        HandlerKind::ExclusiveRpc => quote!(exclusive),
     };
     quote! {
         #(#cfgs)*

@@ -3,17 +3,19 @@
 use crate::ctxt::Ctxt;
 use crate::naming::is_valid_method_name;
 use crate::parse::{name_value_args, str_arg};
-use crate::symbol::{METHOD_ATTRIBUTES, NAME, RPC};
+use crate::symbol::{EXCLUSIVE_RPC, METHOD_ATTRIBUTES, NAME, RPC};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HandlerKind {
     Rpc,
+    ExclusiveRpc,
 }
 
 impl HandlerKind {
     pub(crate) fn attribute(self) -> &'static str {
         match self {
             HandlerKind::Rpc => RPC,
+            HandlerKind::ExclusiveRpc => EXCLUSIVE_RPC,
         }
     }
 }
@@ -34,6 +36,7 @@ fn handler_kind(attr: &syn::Attribute) -> Option<HandlerKind> {
     }
     match name.as_str() {
         RPC => Some(HandlerKind::Rpc),
+        EXCLUSIVE_RPC => Some(HandlerKind::ExclusiveRpc),
         _ => None,
     }
 }

@@ -31,6 +31,40 @@ pub struct Call {
     pub(crate) correlation_id: Option<String>,
     /// The request's trace id, carried into the response (Python starts a new one).
     pub(crate) trace_id: Option<String>,
+    /// For exclusive methods: the lease the handler runs under.
+    pub(crate) lease: Option<LeaseCheck>,
+}
+
+/// The lease an exclusive handler runs under: valid while this instance is active with the
+/// same token and before its local deadline.
+#[derive(Clone)]
+pub(crate) struct LeaseCheck {
+    pub(crate) leadership: tokio::sync::watch::Receiver<crate::app::election::Leadership>,
+    pub(crate) clock: std::sync::Arc<dyn crate::ports::Clock>,
+    pub(crate) token: u64,
+}
+
+impl fmt::Debug for LeaseCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LeaseCheck")
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LeaseCheck {
+    /// When the lease ends if not renewed, or `None` if it is no longer ours.
+    pub(crate) fn valid_until(&self) -> Option<Instant> {
+        let leadership = self.leadership.borrow();
+        let now = self.clock.now();
+        (leadership.token_at(now) == Some(self.token))
+            .then_some(leadership.deadline)
+            .flatten()
+    }
+
+    pub(crate) fn valid(&self) -> bool {
+        self.valid_until().is_some()
+    }
 }
 
 impl fmt::Debug for Call {
@@ -59,6 +93,8 @@ pub enum HandlerFailure {
     TimedOut(Duration),
     /// It panicked.
     Panicked(String),
+    /// Its instance stopped being the leader (exclusive handlers only).
+    Fenced,
 }
 
 impl Call {
@@ -108,6 +144,7 @@ impl Call {
             instance_id: self.instance_id.clone(),
             deadline: Instant::now() + timeout,
             headers: std::mem::take(&mut self.headers),
+            lease: self.lease.take(),
         };
         Ok((context, params))
     }
@@ -137,6 +174,13 @@ impl Call {
             HandlerFailure::Panicked(message) => {
                 RpcError::internal(format!("handler `{}` panicked: {message}", self.method))
             }
+            HandlerFailure::Fenced => RpcError::new(
+                codes::NOT_ACTIVE,
+                format!(
+                    "handler `{}` stopped: this instance lost the leadership",
+                    self.method
+                ),
+            ),
         })
     }
 
@@ -182,7 +226,9 @@ pub(crate) fn error_reply(
     }
 }
 
-/// Runs a handler future until the request's deadline, catching panics.
+/// Runs a handler future until the request's deadline, catching panics; an exclusive handler
+/// is also stopped as soon as its lease is no longer valid, checked before every poll, so that
+/// a deposed leader (paused past its deadline, say) runs no more of it.
 ///
 /// Returns an opaque `Send` future, so a non-`Send` handler is reported once, here.
 pub fn guard<'a, F>(
@@ -193,13 +239,50 @@ where
     F: Future + Send + 'a,
 {
     let budget = context.deadline.saturating_duration_since(Instant::now());
+    let lease = context.lease.clone();
     async move {
-        match tokio::time::timeout(budget, AssertUnwindSafe(handler).catch_unwind()).await {
-            Ok(Ok(output)) => Ok(output),
-            Ok(Err(panic)) => Err(HandlerFailure::Panicked(panic_message(&*panic))),
-            Err(_) => Err(HandlerFailure::TimedOut(budget)),
+        let handler = AssertUnwindSafe(handler).catch_unwind();
+        let outcome = match lease {
+            None => tokio::time::timeout(budget, handler).await.ok(),
+            Some(lease) => match tokio::time::timeout(budget, fenced(handler, lease)).await {
+                Ok(Some(outcome)) => Some(outcome),
+                Ok(None) => return Err(HandlerFailure::Fenced),
+                Err(_) => None,
+            },
+        };
+        match outcome {
+            Some(Ok(output)) => Ok(output),
+            Some(Err(panic)) => Err(HandlerFailure::Panicked(panic_message(&*panic))),
+            None => Err(HandlerFailure::TimedOut(budget)),
         }
     }
+}
+
+/// Polls `handler` only while `lease` is valid; `None` once it is not.
+async fn fenced<F: Future>(handler: F, lease: LeaseCheck) -> Option<F::Output> {
+    let mut handler = std::pin::pin!(handler);
+    let mut wake_at: Option<(Instant, crate::ports::BoxFuture<'static, ()>)> = None;
+    std::future::poll_fn(move |cx| {
+        use std::task::Poll;
+        let Some(until) = lease.valid_until() else {
+            return Poll::Ready(None);
+        };
+        if let Poll::Ready(output) = handler.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        // Be woken at the deadline, to stop the handler even if it is idle then.
+        if !matches!(&wake_at, Some((at, _)) if *at == until) {
+            let wait = until.saturating_duration_since(lease.clock.now());
+            wake_at = Some((until, lease.clock.sleep(wait)));
+        }
+        if let Some((_, timer)) = &mut wake_at
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {

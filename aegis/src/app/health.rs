@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, watch};
 
+use crate::app::election::{ElectionState, Leadership};
 use crate::app::registry::KvServiceRegistry;
 use crate::domain::instance::{InstanceStatus, ServiceInstance};
 use crate::ports::{Clock, Metrics};
@@ -40,6 +41,8 @@ pub(crate) struct HealthManager {
     pub(crate) metrics: Arc<dyn Metrics>,
     pub(crate) health: watch::Sender<Health>,
     pub(crate) on_unhealthy: Option<UnhealthyCallback>,
+    /// For single-active services: ACTIVE or STANDBY follows the election.
+    pub(crate) leadership: Option<watch::Receiver<Leadership>>,
 }
 
 impl HealthManager {
@@ -47,9 +50,14 @@ impl HealthManager {
     pub(crate) async fn beat(&self) -> crate::Result<()> {
         let mut entry = self.entry.lock().await;
         entry.touch(self.clock.system_time());
-        entry.status = match *self.health.borrow() {
-            Health::Healthy => InstanceStatus::Active,
-            Health::Unhealthy => InstanceStatus::Unhealthy,
+        let leading = self
+            .leadership
+            .as_ref()
+            .is_none_or(|l| l.borrow().state == ElectionState::Active);
+        entry.status = match (*self.health.borrow(), leading) {
+            (Health::Unhealthy, _) => InstanceStatus::Unhealthy,
+            (Health::Healthy, true) => InstanceStatus::Active,
+            (Health::Healthy, false) => InstanceStatus::Standby,
         };
         self.registry.put(&entry).await.map(drop)
     }

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::stream::{BoxStream, FuturesUnordered, SelectAll};
@@ -13,10 +13,12 @@ use tokio::sync::{Mutex, watch};
 use tracing::Instrument;
 
 use crate::app::control::{self, ControlKind, EndpointStats, Identity};
-use crate::app::dispatch::{Call, EncodedReply, error_reply, panic_message};
+use crate::app::dispatch::{Call, EncodedReply, LeaseCheck, error_reply, panic_message};
+use crate::app::election::{Election, ElectionConfig, ElectionState, Leadership};
 use crate::app::health::{Health, HealthManager, UnhealthyCallback};
 use crate::app::lifecycle::LifecycleState;
 use crate::app::registry::KvServiceRegistry;
+use crate::app::service::MethodKind;
 use crate::app::service::Service;
 use crate::backend::Backend;
 use crate::codec::Codec;
@@ -24,6 +26,7 @@ use crate::domain::envelope::{TRACEPARENT_HEADER, codes, timestamp_now};
 use crate::domain::instance::{InstanceStatus, ServiceInstance};
 use crate::domain::names::{validate_method_name, validate_service_name, validate_version};
 use crate::domain::subject::{instance_subject, rpc_queue_group, rpc_subject};
+use crate::ports::Clock;
 use crate::ports::{BoxFuture, Message, MessageBus};
 use crate::rpc::RpcError;
 use crate::{Error, InstanceId, Result};
@@ -39,6 +42,7 @@ pub struct ServiceConfig {
     heartbeat_interval: Duration,
     enable_registration: bool,
     unhealthy_after: u32,
+    election: ElectionConfig,
 }
 
 impl Default for ServiceConfig {
@@ -52,6 +56,7 @@ impl Default for ServiceConfig {
             heartbeat_interval: Duration::from_secs(10),
             enable_registration: true,
             unhealthy_after: 3,
+            election: ElectionConfig::default(),
         }
     }
 }
@@ -81,6 +86,26 @@ impl ServiceConfig {
     /// `enable_registration`).
     pub fn enable_registration(mut self, enable: bool) -> Self {
         self.enable_registration = enable;
+        self
+    }
+
+    /// The single-active group this instance joins when the service has `#[exclusive_rpc]`
+    /// methods (seed: `group_id`; default `default`).
+    pub fn group_id(mut self, group_id: impl Into<String>) -> Self {
+        self.election.group_id = group_id.into();
+        self
+    }
+
+    /// The leader lease (seed: `leader_ttl_seconds`; default 10 s); renew interval, margin
+    /// and candidate poll interval follow from it (see [`ElectionConfig::new`]).
+    pub fn leader_ttl(mut self, ttl: Duration) -> Self {
+        self.election = ElectionConfig::new(std::mem::take(&mut self.election.group_id), ttl);
+        self
+    }
+
+    /// Every election setting at once.
+    pub fn election(mut self, election: ElectionConfig) -> Self {
+        self.election = election;
         self
     }
 
@@ -253,6 +278,8 @@ impl<S: Service> ServiceBuilder<S> {
                 .iter()
                 .map(|spec| (spec.name, EndpointStats::default()))
                 .collect(),
+            kinds: methods.iter().map(|spec| spec.kind).collect(),
+            election: OnceLock::new(),
             state,
             health: watch::channel(Health::Healthy).0,
             stop: Mutex::new(None),
@@ -278,13 +305,16 @@ impl<S: Service> ServiceBuilder<S> {
         // Each method on the service's queue group, and on this instance alone (for clients
         // that pick an instance); the control plane on plain subscriptions.
         let mut wanted: Vec<(String, Option<String>, Route)> = Vec::new();
+        let mut exclusive_subjects = Vec::new();
         for (index, spec) in methods.iter().enumerate() {
             let group = rpc_queue_group(S::NAME);
-            wanted.push((
-                rpc_subject(S::NAME, spec.name),
-                Some(group),
-                Route::Method(index),
-            ));
+            let shared_subject = rpc_subject(S::NAME, spec.name);
+            if spec.kind == MethodKind::Exclusive {
+                // Only the leader subscribes these (see `Dispatcher::run`).
+                exclusive_subjects.push((shared_subject, index));
+            } else {
+                wanted.push((shared_subject, Some(group), Route::Method(index)));
+            }
             let direct = instance_subject(S::NAME, spec.name, instance_id.as_str());
             wanted.push((direct, None, Route::Method(index)));
         }
@@ -298,6 +328,35 @@ impl<S: Service> ServiceBuilder<S> {
             }
         }
 
+        let election = if exclusive_subjects.is_empty() {
+            None
+        } else {
+            let joined = Election::join(
+                backend.kv().as_ref(),
+                S::NAME,
+                instance_id.as_str(),
+                config.election.clone(),
+                Arc::clone(backend.clock()),
+                Arc::clone(backend.metrics()),
+            )
+            .await;
+            let election = match joined {
+                Ok(election) => Arc::new(election),
+                Err(error) => return Err(fail(error)),
+            };
+            let _ = shared.election.set(ElectionView {
+                leadership: election.leadership(),
+                clock: Arc::clone(backend.clock()),
+                group: config.election.group_id.clone(),
+            });
+            let (stop_election, stopped) = watch::channel(false);
+            let task = tokio::spawn(Arc::clone(&election).run(stopped));
+            Some(ElectionTask {
+                stop: stop_election,
+                task,
+            })
+        };
+
         let heartbeat = if config.enable_registration {
             let manager = Arc::new(HealthManager {
                 registry: KvServiceRegistry::new(backend),
@@ -307,7 +366,7 @@ impl<S: Service> ServiceBuilder<S> {
                     version: S::VERSION.to_owned(),
                     status: InstanceStatus::Active,
                     last_heartbeat: String::new(),
-                    sticky_active_group: None,
+                    sticky_active_group: shared.election.get().map(|e| e.group.clone()),
                     metadata: [(String::from("start_time"), shared.started.clone().into())]
                         .into_iter()
                         .collect(),
@@ -318,6 +377,7 @@ impl<S: Service> ServiceBuilder<S> {
                 metrics: Arc::clone(backend.metrics()),
                 health: shared.health.clone(),
                 on_unhealthy,
+                leadership: shared.election.get().map(|e| e.leadership.clone()),
             });
             // A failed first registration is not fatal: the heartbeat loop keeps trying.
             if let Err(error) = manager.beat().await {
@@ -325,6 +385,21 @@ impl<S: Service> ServiceBuilder<S> {
             }
             let (stop_heartbeat, stopped) = watch::channel(false);
             let task = tokio::spawn(Arc::clone(&manager).run(stopped));
+            // ACTIVE / STANDBY reach the registry as soon as they change.
+            if let Some(view) = shared.election.get() {
+                let mut changes = view.leadership.clone();
+                let manager = Arc::clone(&manager);
+                tokio::spawn(async move {
+                    let mut last = changes.borrow_and_update().state;
+                    while changes.changed().await.is_ok() {
+                        let state = changes.borrow_and_update().state;
+                        if state != last && state != ElectionState::Electing {
+                            last = state;
+                            let _ = manager.beat().await;
+                        }
+                    }
+                });
+            }
             Some(Heartbeat {
                 manager,
                 stop: stop_heartbeat,
@@ -340,9 +415,15 @@ impl<S: Service> ServiceBuilder<S> {
             bus,
             config: config.clone(),
             shared: Arc::clone(&shared),
+            exclusive_subjects,
         };
         let task = tokio::spawn(async move {
             dispatcher.run(subscriptions, stop_rx).await;
+            // In-flight exclusive work is done: hand the lease over.
+            if let Some(ElectionTask { stop, task }) = election {
+                let _ = stop.send(true);
+                let _ = task.await;
+            }
             let mut failed = false;
             for hook in on_stop {
                 if let Err(error) = run_hook(hook, &service).await {
@@ -404,6 +485,48 @@ impl Heartbeat {
     }
 }
 
+/// What the dispatcher and the handle see of the election.
+struct ElectionView {
+    leadership: watch::Receiver<Leadership>,
+    clock: Arc<dyn Clock>,
+    group: String,
+}
+
+impl ElectionView {
+    /// The lease to run an exclusive handler under, if this instance holds one now.
+    fn lease(&self) -> Option<LeaseCheck> {
+        let token = self.leadership.borrow().token_at(self.clock.now())?;
+        Some(LeaseCheck {
+            leadership: self.leadership.clone(),
+            clock: Arc::clone(&self.clock),
+            token,
+        })
+    }
+
+    fn not_active_message(&self, instance_id: &InstanceId) -> String {
+        let leadership = self.leadership.borrow();
+        let leader = leadership.leader.as_deref().unwrap_or("unknown");
+        format!(
+            "This instance is not active. Instance {instance_id} is in {} mode (group `{}`, leader {leader}).",
+            ElectionState::Standby,
+            self.group
+        )
+    }
+}
+
+struct ElectionTask {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Resolves to `true` on a leadership change; never, without an election.
+async fn leadership_changed(leadership: &mut Option<watch::Receiver<Leadership>>) -> bool {
+    match leadership {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
 /// Where an incoming message goes.
 #[derive(Clone, Copy)]
 enum Route {
@@ -420,6 +543,9 @@ struct Shared {
     instance_id: InstanceId,
     started: String,
     endpoints: Vec<(&'static str, EndpointStats)>,
+    kinds: Vec<MethodKind>,
+    /// Set when the service has exclusive methods.
+    election: OnceLock<ElectionView>,
     state: watch::Sender<LifecycleState>,
     health: watch::Sender<Health>,
     stop: Mutex<Option<Stopper>>,
@@ -485,6 +611,32 @@ impl ServiceHandle {
         self.shared.health.subscribe()
     }
 
+    /// For services with `#[exclusive_rpc]` methods: whether this instance holds the lease of
+    /// its group now (and so runs exclusive calls). `false` otherwise.
+    pub fn is_active(&self) -> bool {
+        self.shared
+            .election
+            .get()
+            .is_some_and(|view| view.lease().is_some())
+    }
+
+    /// For services with `#[exclusive_rpc]` methods: the group's leadership as this instance
+    /// sees it (state, leader, fencing token, deadline).
+    pub fn leadership(&self) -> Option<Leadership> {
+        self.shared
+            .election
+            .get()
+            .map(|view| view.leadership.borrow().clone())
+    }
+
+    /// For services with `#[exclusive_rpc]` methods: every later leadership change.
+    pub fn leadership_changes(&self) -> Option<watch::Receiver<Leadership>> {
+        self.shared
+            .election
+            .get()
+            .map(|view| view.leadership.clone())
+    }
+
     /// Handlers running right now.
     pub fn in_flight(&self) -> usize {
         self.shared.in_flight.load(Ordering::Relaxed)
@@ -536,6 +688,8 @@ struct Dispatcher<S> {
     bus: Arc<dyn MessageBus>,
     config: ServiceConfig,
     shared: Arc<Shared>,
+    /// Exclusive methods' shared subjects, subscribed while this instance leads.
+    exclusive_subjects: Vec<(String, usize)>,
 }
 
 impl<S: Service> Dispatcher<S> {
@@ -543,6 +697,8 @@ impl<S: Service> Dispatcher<S> {
     /// at a time.
     async fn run(&self, mut subscriptions: Intake, mut stop: tokio::sync::oneshot::Receiver<()>) {
         let mut in_flight = FuturesUnordered::new();
+        let mut exclusive: Intake = SelectAll::new();
+        let mut leadership = self.shared.election.get().map(|e| e.leadership.clone());
         loop {
             let room = in_flight.len() < self.config.max_concurrency;
             tokio::select! {
@@ -550,6 +706,22 @@ impl<S: Service> Dispatcher<S> {
                 _ = &mut stop => break,
                 Some(()) = in_flight.next(), if !in_flight.is_empty() => {
                     self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+                }
+                true = leadership_changed(&mut leadership) => {
+                    let active = leadership
+                        .as_ref()
+                        .is_some_and(|l| l.borrow().state == ElectionState::Active);
+                    if active && exclusive.is_empty() {
+                        exclusive = self.subscribe_exclusive().await;
+                    } else if !active && !exclusive.is_empty() {
+                        exclusive = SelectAll::new(); // dropping unsubscribes
+                    }
+                }
+                Some((route, message)) = exclusive.next(), if room && !exclusive.is_empty() => {
+                    if let Route::Method(index) = route {
+                        self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+                        in_flight.push(self.handle(index, message));
+                    }
                 }
                 next = subscriptions.next(), if room => match next {
                     Some((Route::Method(index), message)) => {
@@ -564,6 +736,7 @@ impl<S: Service> Dispatcher<S> {
         }
         // Stop intake first: dropping the subscriptions unsubscribes them.
         drop(subscriptions);
+        drop(exclusive);
         let drain = async {
             while in_flight.next().await.is_some() {
                 self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -580,6 +753,24 @@ impl<S: Service> Dispatcher<S> {
             );
             self.shared.in_flight.store(0, Ordering::Relaxed);
         }
+    }
+
+    async fn subscribe_exclusive(&self) -> Intake {
+        let mut intake: Intake = SelectAll::new();
+        for (subject, index) in &self.exclusive_subjects {
+            let index = *index;
+            match self
+                .bus
+                .subscribe(subject, Some(&rpc_queue_group(S::NAME)))
+                .await
+            {
+                Ok(sub) => intake.push(sub.map(move |m| (Route::Method(index), m)).boxed()),
+                Err(error) => {
+                    tracing::error!(subject, %error, "could not subscribe an exclusive method")
+                }
+            }
+        }
+        intake
     }
 
     async fn control(&self, kind: ControlKind, message: Message) {
@@ -608,7 +799,7 @@ impl<S: Service> Dispatcher<S> {
             method,
             traceparent = message.headers.get(TRACEPARENT_HEADER),
         );
-        let call = Call {
+        let mut call = Call {
             payload: message.payload,
             codec,
             headers: message.headers,
@@ -617,12 +808,31 @@ impl<S: Service> Dispatcher<S> {
             handler_timeout: self.config.handler_timeout,
             correlation_id: None,
             trace_id: None,
+            lease: None,
         };
         let reply_to = message.reply;
         let bus = Arc::clone(&self.bus);
         let shared = Arc::clone(&self.shared);
+        let not_active = (self.shared.kinds[index] == MethodKind::Exclusive)
+            .then(|| self.shared.election.get())
+            .flatten()
+            .and_then(|view| match view.lease() {
+                Some(lease) => {
+                    call.lease = Some(lease);
+                    None
+                }
+                None => Some(view.not_active_message(&self.shared.instance_id)),
+            });
         let started = Instant::now();
-        let handler = S::__dispatch(&self.service, method, call);
+        let handler = match not_active {
+            // A standby (or a leader past its deadline) does not run exclusive work; it says
+            // NOT_ACTIVE in the outer envelope, the form clients retry on.
+            Some(message) => {
+                let reply = call.error(RpcError::new(codes::NOT_ACTIVE, message));
+                Box::pin(async move { reply }) as crate::ports::BoxFuture<'static, EncodedReply>
+            }
+            None => S::__dispatch(&self.service, method, call),
+        };
         async move {
             // Panics inside the handler are caught by `guard`; this catches the rest
             // (e.g. a panicking `Serialize` impl).

@@ -3,6 +3,7 @@
 pub(crate) mod control;
 pub(crate) mod discovery;
 pub(crate) mod dispatch;
+pub(crate) mod election;
 pub(crate) mod health;
 pub(crate) mod host;
 pub(crate) mod lifecycle;

@@ -27,6 +27,8 @@ pub trait Service: Send + Sync + 'static {
 pub enum MethodKind {
     /// `#[rpc]`: served by every instance through the queue group.
     Rpc,
+    /// `#[exclusive_rpc]`: served by the elected leader of the group only.
+    Exclusive,
 }
 
 /// One handler of a service, as declared.
@@ -39,6 +41,14 @@ pub struct MethodSpec {
 }
 
 impl MethodSpec {
+    /// An `#[exclusive_rpc]` method.
+    pub const fn exclusive(name: &'static str) -> Self {
+        MethodSpec {
+            name,
+            kind: MethodKind::Exclusive,
+        }
+    }
+
     /// An `#[rpc]` method.
     pub const fn rpc(name: &'static str) -> Self {
         MethodSpec {

@@ -1,0 +1,398 @@
+//! Leader election for single-active groups, on the KV port.
+//!
+//! One key per group in bucket `election_{service}`, whose `max_age` is the lease TTL.
+//! - Acquire only with `create`; renew only with `update` on our own last revision; release
+//!   on graceful stop with a revision-checked delete.
+//! - The value carries instance id and a random nonce, so a write whose reply was lost is
+//!   recognised as ours, and then renewed (never just trusted).
+//! - The leader fences itself on its monotonic clock: exclusive work stops at
+//!   (send time of the last successful renew) + TTL − margin, whether or not a reply came.
+//!   The server expires the key no earlier than TTL after it wrote it, which is after we sent.
+//! - Candidates poll `create` with jitter; the KV watch (a delete on graceful release) is
+//!   only a hint, since servers before 2.11 say nothing when `max_age` expires a key.
+//! - The revision of the lease is the fencing token.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::domain::envelope::format_timestamp;
+use crate::ports::{BucketConfig, Clock, KvBuckets, KvOperation, KvStore, KvWatch, Metrics};
+use crate::{Error, Result};
+
+/// Settings of a single-active group (the seed's `group_id`, `leader_ttl_seconds`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ElectionConfig {
+    /// The group: one leader per service and group.
+    pub group_id: String,
+    /// Lease duration: a crashed leader is replaced about this long after its last renew.
+    pub leader_ttl: Duration,
+    /// How often the leader renews (default: a third of the TTL).
+    pub renew_interval: Duration,
+    /// How long before the lease's end the leader stops itself (default: a tenth of the TTL,
+    /// at most 1 s), for clock-rate differences and the time a renew takes to land.
+    pub margin: Duration,
+    /// How often candidates try to acquire (default: a quarter of the TTL, at most 1 s),
+    /// with ±20 % jitter.
+    pub poll_interval: Duration,
+}
+
+impl ElectionConfig {
+    /// Group `group_id` with a lease of `leader_ttl` and the derived defaults.
+    pub fn new(group_id: impl Into<String>, leader_ttl: Duration) -> Self {
+        ElectionConfig {
+            group_id: group_id.into(),
+            leader_ttl,
+            renew_interval: leader_ttl / 3,
+            margin: (leader_ttl / 10).min(Duration::from_secs(1)),
+            poll_interval: (leader_ttl / 4).min(Duration::from_secs(1)),
+        }
+    }
+
+    /// Checks the timing invariants.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |message: String| Err(Error::invalid("election config", message));
+        if self.group_id.is_empty()
+            || !self
+                .group_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return invalid(format!(
+                "group_id `{}` must be letters, digits, `_` and `-`",
+                self.group_id
+            ));
+        }
+        if self.leader_ttl < Duration::from_millis(500) {
+            return invalid(format!(
+                "leader_ttl ({:?}) must be at least 500 ms",
+                self.leader_ttl
+            ));
+        }
+        if self.renew_interval.is_zero() || self.renew_interval * 2 > self.leader_ttl - self.margin
+        {
+            return invalid(format!(
+                "renew_interval ({:?}) must be positive and at most half of leader_ttl − margin \
+                 ({:?}), so that one lost renew does not end the lease",
+                self.renew_interval,
+                self.leader_ttl - self.margin
+            ));
+        }
+        if self.margin >= self.leader_ttl / 2 {
+            return invalid(format!(
+                "margin ({:?}) must be under half of leader_ttl",
+                self.margin
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for ElectionConfig {
+    /// Group `default`, 10 s lease.
+    fn default() -> Self {
+        Self::new("default", Duration::from_secs(10))
+    }
+}
+
+/// Where an instance is in the election (the seed's state machine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ElectionState {
+    /// Another instance leads (or nobody, and we are waiting to try).
+    Standby,
+    /// Trying to acquire the lease.
+    Electing,
+    /// Holding the lease: exclusive methods run here.
+    Active,
+}
+
+impl fmt::Display for ElectionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ElectionState::Standby => "STANDBY",
+            ElectionState::Electing => "ELECTING",
+            ElectionState::Active => "ACTIVE",
+        })
+    }
+}
+
+/// What an instance knows about its group's leadership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leadership {
+    /// Our state.
+    pub state: ElectionState,
+    /// The leader's instance id, when known.
+    pub leader: Option<String>,
+    /// While active: the fencing token (the lease's KV revision).
+    pub token: Option<u64>,
+    /// While active: when we stop ourselves unless a renew succeeds first.
+    pub deadline: Option<Instant>,
+}
+
+impl Leadership {
+    fn standby(leader: Option<String>) -> Self {
+        Leadership {
+            state: ElectionState::Standby,
+            leader,
+            token: None,
+            deadline: None,
+        }
+    }
+
+    /// The fencing token, if the lease is still ours at `now`.
+    pub fn token_at(&self, now: Instant) -> Option<u64> {
+        match (self.state, self.deadline) {
+            (ElectionState::Active, Some(deadline)) if now < deadline => self.token,
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Lease {
+    instance_id: String,
+    nonce: String,
+    acquired_at: String,
+}
+
+/// `election_{service}`.
+pub fn election_bucket(service: &str) -> String {
+    format!("election_{service}")
+}
+
+/// One instance's participation in one group's election.
+pub(crate) struct Election {
+    kv: Arc<dyn KvStore>,
+    key: String,
+    instance_id: String,
+    value: Bytes,
+    nonce: String,
+    config: ElectionConfig,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<dyn Metrics>,
+    state: watch::Sender<Leadership>,
+}
+
+impl Election {
+    pub(crate) async fn join(
+        buckets: &dyn KvBuckets,
+        service: &str,
+        instance_id: &str,
+        config: ElectionConfig,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<dyn Metrics>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let bucket = BucketConfig::new(election_bucket(service)).max_age(config.leader_ttl);
+        let kv = buckets.open_bucket(bucket).await?;
+        let nonce = crate::domain::envelope::new_id();
+        let lease = Lease {
+            instance_id: instance_id.to_owned(),
+            nonce: nonce.clone(),
+            acquired_at: format_timestamp(clock.system_time()),
+        };
+        let value = serde_json::to_vec(&lease).map_err(|e| Error::Transport(e.to_string()))?;
+        Ok(Election {
+            kv,
+            key: config.group_id.clone(),
+            instance_id: instance_id.to_owned(),
+            value: value.into(),
+            nonce,
+            config,
+            clock,
+            metrics,
+            state: watch::channel(Leadership::standby(None)).0,
+        })
+    }
+
+    pub(crate) fn leadership(&self) -> watch::Receiver<Leadership> {
+        self.state.subscribe()
+    }
+
+    pub(crate) fn current(&self) -> Leadership {
+        self.state.borrow().clone()
+    }
+
+    fn set(&self, next: Leadership) {
+        let previous = self.state.send_replace(next.clone());
+        if previous.state != next.state {
+            tracing::info!(
+                group = %self.config.group_id,
+                instance = %self.instance_id,
+                from = %previous.state,
+                to = %next.state,
+                token = ?next.token,
+                "election"
+            );
+            let name = match next.state {
+                ElectionState::Standby => "aegis.election.standby",
+                ElectionState::Electing => "aegis.election.electing",
+                ElectionState::Active => "aegis.election.active",
+            };
+            self.metrics.increment(name, 1);
+        }
+    }
+
+    fn jittered_poll(&self) -> Duration {
+        self.config
+            .poll_interval
+            .mul_f64(0.8 + 0.4 * rand::random::<f64>())
+    }
+
+    /// The lease as stored: (revision, holder, ours?).
+    async fn read(&self) -> Option<(u64, String, bool)> {
+        let entry = self.kv.get(&self.key).await.ok()??;
+        let lease: Lease = serde_json::from_slice(&entry.value).ok()?;
+        let ours = lease.nonce == self.nonce;
+        Some((entry.revision, lease.instance_id, ours))
+    }
+
+    fn active(&self, token: u64, sent: Instant) -> Leadership {
+        Leadership {
+            state: ElectionState::Active,
+            leader: Some(self.instance_id.clone()),
+            token: Some(token),
+            deadline: Some(sent + self.config.leader_ttl - self.config.margin),
+        }
+    }
+
+    /// One attempt to become leader; the new state.
+    async fn campaign(&self) -> Leadership {
+        self.set(Leadership {
+            state: ElectionState::Electing,
+            ..self.current()
+        });
+        let sent = self.clock.now();
+        match self.kv.create(&self.key, self.value.clone()).await {
+            Ok(revision) => return self.active(revision, sent),
+            Err(Error::Conflict { .. }) => {}
+            Err(error) => tracing::debug!(%error, "create failed; reading the lease"),
+        }
+        match self.read().await {
+            // Our own write whose reply we missed (or our previous lease): renew it rather
+            // than trust it, since we do not know when it was written.
+            Some((revision, _, true)) => {
+                let sent = self.clock.now();
+                match self
+                    .kv
+                    .update(&self.key, self.value.clone(), revision)
+                    .await
+                {
+                    Ok(revision) => self.active(revision, sent),
+                    Err(_) => Leadership::standby(None),
+                }
+            }
+            Some((_, holder, false)) => Leadership::standby(Some(holder)),
+            None => Leadership::standby(None),
+        }
+    }
+
+    /// Renews until the lease is lost, the local deadline passes, or `stop` fires.
+    async fn hold(&self, mut lease: Leadership, stop: &mut watch::Receiver<bool>) -> Leadership {
+        loop {
+            self.set(lease.clone());
+            let (Some(token), Some(deadline)) = (lease.token, lease.deadline) else {
+                return lease;
+            };
+            let until_deadline = deadline.saturating_duration_since(self.clock.now());
+            let renew_at = self.config.renew_interval.min(until_deadline);
+            tokio::select! {
+                () = self.clock.sleep(renew_at) => {}
+                _ = stop.wait_for(|s| *s) => return lease,
+            }
+            let sent = self.clock.now();
+            let until_deadline = deadline.saturating_duration_since(sent);
+            let renewed = tokio::select! {
+                result = self.kv.update(&self.key, self.value.clone(), token) => Some(result),
+                () = self.clock.sleep(until_deadline) => None,
+            };
+            lease = match renewed {
+                Some(Ok(revision)) => self.active(revision, sent),
+                Some(Err(Error::Conflict { .. })) => {
+                    tracing::warn!(group = %self.config.group_id, "lease taken over: stepping down");
+                    return Leadership::standby(None);
+                }
+                Some(Err(error)) => {
+                    // Ambiguous: maybe written. Keep the old lease; the deadline decides.
+                    tracing::warn!(%error, "renew failed");
+                    if let Some((revision, _, true)) = self.read().await {
+                        Leadership {
+                            token: Some(revision),
+                            ..lease
+                        }
+                    } else {
+                        lease
+                    }
+                }
+                None => lease,
+            };
+            if self.clock.now() >= deadline && lease.deadline == Some(deadline) {
+                tracing::warn!(group = %self.config.group_id, "lease deadline passed without a renew: stepping down");
+                return Leadership::standby(None);
+            }
+        }
+    }
+
+    /// Campaigns and holds until `stop` fires; then releases the lease if held.
+    pub(crate) async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut hints: Option<KvWatch> = self.kv.watch(&self.key).await.ok();
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let lease = self.campaign().await;
+            if lease.state == ElectionState::Active {
+                let after = self.hold(lease, &mut stop).await;
+                self.set(after);
+                continue;
+            }
+            self.set(lease);
+            // Wait: the poll interval, or a hint that the lease was released.
+            let poll = self.jittered_poll();
+            tokio::select! {
+                () = self.clock.sleep(poll) => {}
+                _ = stop.wait_for(|s| *s) => break,
+                released = next_release(&mut hints) => {
+                    if !released {
+                        hints = None;
+                    }
+                }
+            }
+        }
+        self.release().await;
+    }
+
+    /// Gives the lease up, if held: fenced first, then a delete on our own revision (which
+    /// cannot remove a successor's lease).
+    pub(crate) async fn release(&self) {
+        let lease = self.current();
+        self.set(Leadership::standby(None));
+        if let (ElectionState::Active, Some(token)) = (lease.state, lease.token) {
+            match self.kv.delete(&self.key, Some(token)).await {
+                Ok(()) => tracing::info!(group = %self.config.group_id, "leadership released"),
+                Err(error) => {
+                    tracing::warn!(%error, "could not release the lease; it expires after its TTL")
+                }
+            }
+        }
+    }
+}
+
+/// Waits for a delete/purge of the lease on the hint watch; `false` when the watch is gone.
+async fn next_release(hints: &mut Option<KvWatch>) -> bool {
+    let Some(watch) = hints.as_mut() else {
+        return std::future::pending().await;
+    };
+    loop {
+        match watch.next().await {
+            Some(Ok(entry)) if entry.operation != KvOperation::Put => return true,
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return false,
+        }
+    }
+}
