@@ -119,19 +119,23 @@ async fn the_leader_renews_and_keeps_its_lease() {
         .iter()
         .find_map(|h| h.leadership().and_then(|l| l.token))
         .expect("token");
-    // Ten lease lengths, one renew interval at a time: the same leader throughout, with a
-    // new revision (token) at every renew.
-    let mut token = token;
-    let current = || {
+    // Ten lease lengths, one renew interval at a time: the same leader throughout, the
+    // same token, and a deadline pushed further at every renew.
+    let deadline = || {
         handles
             .iter()
-            .find_map(|h| h.leadership().and_then(|l| l.token))
+            .find_map(|h| h.leadership().and_then(|l| l.deadline))
     };
+    let mut last = deadline().expect("deadline");
     for _ in 0..30 {
         clock.advance(TTL / 3);
-        settle(|| current() > Some(token)).await;
+        settle(|| deadline() > Some(last)).await;
         assert_eq!(leaders(&handles), leader);
-        token = current().expect("token");
+        let now = handles
+            .iter()
+            .find_map(|h| h.leadership().and_then(|l| l.token));
+        assert_eq!(now, Some(token), "the token stays that of the acquisition");
+        last = deadline().expect("deadline");
     }
     for handle in handles {
         handle.stop().await.expect("stops");

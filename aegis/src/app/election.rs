@@ -10,10 +10,12 @@
 //!   The server expires the key no earlier than TTL after it wrote it, which is after we sent.
 //! - Candidates poll `create` with jitter; the KV watch (a delete on graceful release) is
 //!   only a hint, since servers before 2.11 say nothing when `max_age` expires a key.
-//! - The revision of the lease is the fencing token.
+//! - The fencing token is the revision at which the lease was acquired: it stays the same
+//!   across renewals and grows with every new leadership (revisions are bucket-wide).
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -128,7 +130,8 @@ pub struct Leadership {
     pub state: ElectionState,
     /// The leader's instance id, when known.
     pub leader: Option<String>,
-    /// While active: the fencing token (the lease's KV revision).
+    /// While active: the fencing token, the KV revision at which this leadership began (the
+    /// same across renewals; every later leadership has a larger one).
     pub token: Option<u64>,
     /// While active: when we stop ourselves unless a renew succeeds first.
     pub deadline: Option<Instant>,
@@ -167,6 +170,8 @@ pub fn election_bucket(service: &str) -> String {
 
 /// One instance's participation in one group's election.
 pub(crate) struct Election {
+    /// The lease's current revision while we hold it (renewals and the release use it).
+    revision: AtomicU64,
     kv: Arc<dyn KvStore>,
     key: String,
     instance_id: String,
@@ -198,6 +203,7 @@ impl Election {
         };
         let value = serde_json::to_vec(&lease).map_err(|e| Error::Transport(e.to_string()))?;
         Ok(Election {
+            revision: AtomicU64::new(0),
             kv,
             key: config.group_id.clone(),
             instance_id: instance_id.to_owned(),
@@ -257,11 +263,16 @@ impl Election {
             state: ElectionState::Active,
             leader: Some(self.instance_id.clone()),
             token: Some(token),
-            deadline: Some(sent + self.config.leader_ttl - self.config.margin),
+            deadline: Some(self.deadline_after(sent)),
         }
     }
 
-    /// One attempt to become leader; the new state.
+    fn deadline_after(&self, sent: Instant) -> Instant {
+        sent + self.config.leader_ttl - self.config.margin
+    }
+
+    /// One attempt to become leader: the new state (and, when active, the lease's revision
+    /// is in `self.revision`).
     async fn campaign(&self) -> Leadership {
         self.set(Leadership {
             state: ElectionState::Electing,
@@ -269,7 +280,10 @@ impl Election {
         });
         let sent = self.clock.now();
         match self.kv.create(&self.key, self.value.clone()).await {
-            Ok(revision) => return self.active(revision, sent),
+            Ok(revision) => {
+                self.revision.store(revision, Ordering::SeqCst);
+                return self.active(revision, sent);
+            }
             Err(Error::Conflict { .. }) => {}
             Err(error) => tracing::debug!(%error, "create failed; reading the lease"),
         }
@@ -283,7 +297,10 @@ impl Election {
                     .update(&self.key, self.value.clone(), revision)
                     .await
                 {
-                    Ok(revision) => self.active(revision, sent),
+                    Ok(revision) => {
+                        self.revision.store(revision, Ordering::SeqCst);
+                        self.active(revision, sent)
+                    }
                     Err(_) => Leadership::standby(None),
                 }
             }
@@ -292,11 +309,12 @@ impl Election {
         }
     }
 
-    /// Renews until the lease is lost, the local deadline passes, or `stop` fires.
+    /// Renews until the lease is lost, the local deadline passes, or `stop` fires. The token
+    /// stays that of the acquisition; only the deadline (and the revision to update) move.
     async fn hold(&self, mut lease: Leadership, stop: &mut watch::Receiver<bool>) -> Leadership {
         loop {
             self.set(lease.clone());
-            let (Some(token), Some(deadline)) = (lease.token, lease.deadline) else {
+            let Some(deadline) = lease.deadline else {
                 return lease;
             };
             let until_deadline = deadline.saturating_duration_since(self.clock.now());
@@ -307,30 +325,30 @@ impl Election {
             }
             let sent = self.clock.now();
             let until_deadline = deadline.saturating_duration_since(sent);
+            let revision = self.revision.load(Ordering::SeqCst);
             let renewed = tokio::select! {
-                result = self.kv.update(&self.key, self.value.clone(), token) => Some(result),
+                result = self.kv.update(&self.key, self.value.clone(), revision) => Some(result),
                 () = self.clock.sleep(until_deadline) => None,
             };
-            lease = match renewed {
-                Some(Ok(revision)) => self.active(revision, sent),
+            match renewed {
+                Some(Ok(revision)) => {
+                    self.revision.store(revision, Ordering::SeqCst);
+                    lease.deadline = Some(self.deadline_after(sent));
+                }
                 Some(Err(Error::Conflict { .. })) => {
                     tracing::warn!(group = %self.config.group_id, "lease taken over: stepping down");
                     return Leadership::standby(None);
                 }
                 Some(Err(error)) => {
-                    // Ambiguous: maybe written. Keep the old lease; the deadline decides.
+                    // Ambiguous: maybe written. Adopt the stored revision if the value is ours;
+                    // the deadline stays where it was.
                     tracing::warn!(%error, "renew failed");
-                    if let Some((revision, _, true)) = self.read().await {
-                        Leadership {
-                            token: Some(revision),
-                            ..lease
-                        }
-                    } else {
-                        lease
+                    if let Some((current, _, true)) = self.read().await {
+                        self.revision.store(current, Ordering::SeqCst);
                     }
                 }
-                None => lease,
-            };
+                None => {}
+            }
             if self.clock.now() >= deadline && lease.deadline == Some(deadline) {
                 tracing::warn!(group = %self.config.group_id, "lease deadline passed without a renew: stepping down");
                 return Leadership::standby(None);
@@ -372,8 +390,9 @@ impl Election {
     pub(crate) async fn release(&self) {
         let lease = self.current();
         self.set(Leadership::standby(None));
-        if let (ElectionState::Active, Some(token)) = (lease.state, lease.token) {
-            match self.kv.delete(&self.key, Some(token)).await {
+        if lease.state == ElectionState::Active {
+            let revision = self.revision.load(Ordering::SeqCst);
+            match self.kv.delete(&self.key, Some(revision)).await {
                 Ok(()) => tracing::info!(group = %self.config.group_id, "leadership released"),
                 Err(error) => {
                     tracing::warn!(%error, "could not release the lease; it expires after its TTL")

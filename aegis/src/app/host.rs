@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use futures::stream::{BoxStream, FuturesUnordered, SelectAll};
+use futures::stream::{FuturesUnordered, SelectAll};
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{Mutex, watch};
 use tracing::Instrument;
@@ -27,7 +27,7 @@ use crate::domain::instance::{InstanceStatus, ServiceInstance};
 use crate::domain::names::{validate_method_name, validate_service_name, validate_version};
 use crate::domain::subject::{instance_subject, rpc_queue_group, rpc_subject};
 use crate::ports::Clock;
-use crate::ports::{BoxFuture, Message, MessageBus};
+use crate::ports::{BoxFuture, Message, MessageBus, Subscription};
 use crate::rpc::RpcError;
 use crate::{Error, InstanceId, Result};
 
@@ -323,7 +323,7 @@ impl<S: Service> ServiceBuilder<S> {
         }
         for (subject, group, route) in wanted {
             match bus.subscribe(&subject, group.as_deref()).await {
-                Ok(sub) => subscriptions.push(sub.map(move |m| (route, m)).boxed()),
+                Ok(sub) => subscriptions.push(Tagged { route, sub }),
                 Err(error) => return Err(fail(error)),
             }
         }
@@ -535,7 +535,33 @@ enum Route {
     Control(ControlKind),
 }
 
-type Intake = SelectAll<BoxStream<'static, (Route, Message)>>;
+/// A subscription and where its messages go.
+struct Tagged {
+    route: Route,
+    sub: Subscription,
+}
+
+impl futures::Stream for Tagged {
+    type Item = (Route, Message);
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let route = self.route;
+        self.sub.poll_next_unpin(cx).map(|m| m.map(|m| (route, m)))
+    }
+}
+
+type Intake = SelectAll<Tagged>;
+
+/// Unsubscribes every subscription of `intake`; it then yields what was already on its way
+/// and ends.
+async fn drain_intake(intake: &mut Intake) {
+    for tagged in intake.iter_mut() {
+        tagged.sub.drain().await;
+    }
+}
 
 struct Shared {
     service: &'static str,
@@ -698,6 +724,7 @@ impl<S: Service> Dispatcher<S> {
     async fn run(&self, mut subscriptions: Intake, mut stop: tokio::sync::oneshot::Receiver<()>) {
         let mut in_flight = FuturesUnordered::new();
         let mut exclusive: Intake = SelectAll::new();
+        let mut leading = false;
         let mut leadership = self.shared.election.get().map(|e| e.leadership.clone());
         loop {
             let room = in_flight.len() < self.config.max_concurrency;
@@ -711,10 +738,15 @@ impl<S: Service> Dispatcher<S> {
                     let active = leadership
                         .as_ref()
                         .is_some_and(|l| l.borrow().state == ElectionState::Active);
-                    if active && exclusive.is_empty() {
-                        exclusive = self.subscribe_exclusive().await;
-                    } else if !active && !exclusive.is_empty() {
-                        exclusive = SelectAll::new(); // dropping unsubscribes
+                    if active && !leading {
+                        for tagged in self.subscribe_exclusive().await {
+                            exclusive.push(tagged);
+                        }
+                        leading = true;
+                    } else if !active && leading {
+                        // What already arrived is still dispatched (and answered NOT_ACTIVE).
+                        drain_intake(&mut exclusive).await;
+                        leading = false;
                     }
                 }
                 Some((route, message)) = exclusive.next(), if room && !exclusive.is_empty() => {
@@ -734,9 +766,27 @@ impl<S: Service> Dispatcher<S> {
                 },
             }
         }
-        // Stop intake first: dropping the subscriptions unsubscribes them.
-        drop(subscriptions);
-        drop(exclusive);
+        // Stop intake first, without dropping requests the server already handed over:
+        // unsubscribe, then dispatch what was on its way.
+        drain_intake(&mut subscriptions).await;
+        drain_intake(&mut exclusive).await;
+        let mut intake = futures::stream::select(subscriptions, exclusive);
+        // Bounded: a connection lost meanwhile may never end the drained streams.
+        let deadline = tokio::time::Instant::now() + self.config.drain_timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, intake.next()).await {
+                Ok(Some((Route::Method(index), message))) => {
+                    self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+                    in_flight.push(self.handle(index, message));
+                }
+                Ok(Some((Route::Control(_), _))) => {}
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(service = S::NAME, "subscriptions did not finish draining");
+                    break;
+                }
+            }
+        }
         let drain = async {
             while in_flight.next().await.is_some() {
                 self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -764,7 +814,10 @@ impl<S: Service> Dispatcher<S> {
                 .subscribe(subject, Some(&rpc_queue_group(S::NAME)))
                 .await
             {
-                Ok(sub) => intake.push(sub.map(move |m| (Route::Method(index), m)).boxed()),
+                Ok(sub) => intake.push(Tagged {
+                    route: Route::Method(index),
+                    sub,
+                }),
                 Err(error) => {
                     tracing::error!(subject, %error, "could not subscribe an exclusive method")
                 }

@@ -92,17 +92,64 @@ pub trait MessageBus: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<Subscription>>;
 }
 
-/// A stream of messages for one subscription. Dropping it unsubscribes.
+/// Where a subscription's messages come from: a stream that can also be drained.
+pub trait MessageSource: Stream<Item = Message> + Send + Unpin {
+    /// Stops new deliveries; the stream then yields the messages already on their way and
+    /// ends. Used by graceful stop, so that no request accepted by the server is dropped.
+    fn drain(&mut self) -> BoxFuture<'_, ()>;
+}
+
+/// A stream of messages for one subscription. Dropping it unsubscribes; [`drain`](Self::drain)
+/// unsubscribes without losing what is already on its way.
 pub struct Subscription {
-    inner: Pin<Box<dyn Stream<Item = Message> + Send>>,
+    inner: Box<dyn MessageSource>,
 }
 
 impl Subscription {
-    /// Wraps an adapter's stream; the stream must unsubscribe when dropped.
+    /// Wraps an adapter's stream that cannot be drained (drain then simply ends it); the
+    /// stream must unsubscribe when dropped.
     pub fn new(stream: impl Stream<Item = Message> + Send + 'static) -> Self {
         Subscription {
-            inner: Box::pin(stream),
+            inner: Box::new(Undrainable {
+                stream: Box::pin(stream),
+                ended: false,
+            }),
         }
+    }
+
+    /// Wraps an adapter's drainable source.
+    pub fn drainable(source: impl MessageSource + 'static) -> Self {
+        Subscription {
+            inner: Box::new(source),
+        }
+    }
+
+    /// Unsubscribes; the stream ends after the messages already on their way.
+    pub async fn drain(&mut self) {
+        self.inner.drain().await;
+    }
+}
+
+struct Undrainable {
+    stream: Pin<Box<dyn Stream<Item = Message> + Send>>,
+    ended: bool,
+}
+
+impl Stream for Undrainable {
+    type Item = Message;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        self.stream.as_mut().poll_next(cx)
+    }
+}
+
+impl MessageSource for Undrainable {
+    fn drain(&mut self) -> BoxFuture<'_, ()> {
+        self.ended = true;
+        Box::pin(async {})
     }
 }
 
@@ -116,6 +163,6 @@ impl Stream for Subscription {
     type Item = Message;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        self.inner.as_mut().poll_next(cx)
+        Pin::new(&mut *self.inner).poll_next(cx)
     }
 }

@@ -12,7 +12,7 @@ use futures::Stream;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::subject::{subject_matches, validate_subject};
-use crate::ports::{BoxFuture, Message, MessageBus, Subscription};
+use crate::ports::{BoxFuture, Message, MessageBus, MessageSource, Subscription};
 use crate::{Error, Result};
 
 /// Messages a subscriber may have queued before further ones are dropped (NATS "slow
@@ -191,7 +191,7 @@ impl MessageBus for MemoryBus {
                 sender,
                 warned_slow: Arc::new(AtomicBool::new(false)),
             });
-            Subscription::new(Receiver {
+            Subscription::drainable(Receiver {
                 bus: self.clone(),
                 id,
                 receiver,
@@ -225,6 +225,15 @@ impl Stream for Receiver {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
         self.receiver.poll_recv(cx)
+    }
+}
+
+impl MessageSource for Receiver {
+    /// Removing the subscriber drops the channel's only sender: the receiver then yields
+    /// what is queued and ends.
+    fn drain(&mut self) -> BoxFuture<'_, ()> {
+        self.bus.unsubscribe(self.id);
+        Box::pin(async {})
     }
 }
 

@@ -10,7 +10,7 @@ use super::connect::ConnectionStats;
 use super::error;
 use crate::Result;
 use crate::domain::subject::validate_subject;
-use crate::ports::{BoxFuture, Headers, Message, MessageBus, Subscription};
+use crate::ports::{BoxFuture, Headers, Message, MessageBus, MessageSource, Subscription};
 
 /// The message bus on a NATS connection. Cheap to clone.
 #[derive(Clone)]
@@ -70,6 +70,30 @@ fn from_nats(message: async_nats::Message) -> Message {
         reply: message.reply.map(|r| r.to_string()),
         headers,
         payload: message.payload,
+    }
+}
+
+/// An async-nats subscriber as a drainable source.
+struct NatsSubscription(async_nats::Subscriber);
+
+impl futures::Stream for NatsSubscription {
+    type Item = Message;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Message>> {
+        self.0.poll_next_unpin(cx).map(|m| m.map(from_nats))
+    }
+}
+
+impl MessageSource for NatsSubscription {
+    fn drain(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Err(error) = self.0.drain().await {
+                tracing::warn!(%error, "could not drain a subscription");
+            }
+        })
     }
 }
 
@@ -135,7 +159,7 @@ impl MessageBus for NatsBus {
                 None => self.client.subscribe(subject.clone()).await,
             }
             .map_err(|e| error::transport(&format!("subscribe to `{subject}`"), e))?;
-            Ok(Subscription::new(subscriber.map(from_nats)))
+            Ok(Subscription::drainable(NatsSubscription(subscriber)))
         })
     }
 }

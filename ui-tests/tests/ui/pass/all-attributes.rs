@@ -49,6 +49,17 @@ impl Orders {
         Ok(vec![1, 2])
     }
 
+    #[exclusive_rpc]
+    async fn exclusive(&self, ctx: &RequestContext, req: Req) -> Result<Resp, RpcError> {
+        let _ = (ctx.fencing_token(), ctx.still_leader());
+        Ok(Resp { id: req.id })
+    }
+
+    #[aegis::exclusive_rpc(name = "exclusive_renamed")]
+    async fn exclusive_unit(&self) -> Result<(), RpcError> {
+        Ok(())
+    }
+
     /// Not a handler: left alone.
     fn helper(&self) -> u32 {
         7
@@ -61,6 +72,11 @@ async fn use_client(client: &OrdersClient) -> Result<(), aegis::Error> {
     let _: Resp = client.both(Req { id: 2 }).await?;
     let _: Resp = client.payload_then_context(Req { id: 3 }).await?;
     client.unit().await?;
+    let _: Resp = client.exclusive(Req { id: 5 }).await?;
+    client
+        .with_retry(aegis::RetryPolicy::none())
+        .exclusive_unit()
+        .await?;
     let _: Vec<u32> = client.with_timeout(std::time::Duration::from_secs(1)).self_type(Req { id: 4 }).await?;
     Ok(())
 }

@@ -1,0 +1,309 @@
+//! Leader election on NATS: 16 candidates racing, and real `order_processor` processes that
+//! are killed, paused and stopped.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aegis::adapters::nats::NatsOptions;
+use aegis::election::ElectionState;
+use aegis::{
+    Backend, InstanceId, RequestContext, RetryPolicy, RpcError, ServiceBuilder, ServiceConfig,
+    ServiceHandle,
+};
+use aegis_examples::orders::{AuditEvent, OrderProcessorClient, ProcessOrder, Processed};
+use aegis_tests::nats_server::NatsServer;
+use aegis_tests::process::Running;
+use futures::StreamExt;
+
+struct Racer;
+
+#[aegis::service(name = "racer", version = "1.0.0")]
+impl Racer {
+    #[exclusive_rpc]
+    async fn lead(&self, ctx: &RequestContext) -> Result<u64, RpcError> {
+        ctx.fencing_token()
+            .ok_or_else(|| RpcError::internal("no token"))
+    }
+}
+
+async fn connect(server: &NatsServer) -> Backend {
+    NatsOptions::new(server.url())
+        .retry_initial_connect(false)
+        .connect()
+        .await
+        .expect("connects")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_candidates_racing_elect_exactly_one_leader_in_each_of_100_rounds() {
+    let server = NatsServer::start();
+    let mut backends = Vec::new();
+    for _ in 0..16 {
+        backends.push(connect(&server).await);
+    }
+    for round in 0..100 {
+        let starts = backends.iter().enumerate().map(|(i, backend)| {
+            let config = ServiceConfig::new()
+                .instance_id(InstanceId::new(format!("r{round}-n{i}")).expect("id"))
+                .group_id(format!("round-{round}"))
+                .leader_ttl(Duration::from_secs(5))
+                .enable_registration(false);
+            async move {
+                ServiceBuilder::new(Racer)
+                    .config(config)
+                    .start(backend)
+                    .await
+            }
+        });
+        let handles: Vec<ServiceHandle> = futures::future::join_all(starts)
+            .await
+            .into_iter()
+            .collect::<aegis::Result<_>>()
+            .expect("all start");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let settled = handles.iter().all(|h| {
+                h.leadership().is_some_and(|l| {
+                    l.state == ElectionState::Active
+                        || (l.state == ElectionState::Standby && l.leader.is_some())
+                })
+            });
+            if settled {
+                break;
+            }
+            assert!(Instant::now() < deadline, "round {round} did not settle");
+            tokio::time::sleep(Duration::from_millis(5)).await; // polling interval
+        }
+        let active: Vec<_> = handles
+            .iter()
+            .filter(|h| h.is_active())
+            .map(|h| h.instance_id().to_string())
+            .collect();
+        assert_eq!(active.len(), 1, "round {round}: leaders {active:?}");
+        let leader = &active[0];
+        for h in &handles {
+            let seen = h.leadership().and_then(|l| l.leader);
+            assert_eq!(
+                seen.as_deref(),
+                Some(leader.as_str()),
+                "round {round}: {} disagrees",
+                h.instance_id()
+            );
+        }
+        futures::future::join_all(handles.iter().map(|h| h.stop())).await;
+    }
+}
+
+const TTL_MS: u64 = 2000;
+
+struct Cluster {
+    server: NatsServer,
+    processes: HashMap<String, Running>,
+}
+
+impl Cluster {
+    fn start(ids: &[&str], extra: &[&str]) -> Self {
+        let server = NatsServer::start();
+        let mut processes = HashMap::new();
+        for id in ids {
+            let ttl = TTL_MS.to_string();
+            let mut args = vec!["--instance-id", id, "--leader-ttl-ms", ttl.as_str()];
+            args.extend_from_slice(extra);
+            let (process, _) = Running::start("order_processor", &server.url(), &args);
+            processes.insert((*id).to_owned(), process);
+        }
+        Cluster { server, processes }
+    }
+}
+
+fn client(backend: &Backend) -> OrderProcessorClient {
+    OrderProcessorClient::new(backend)
+        .with_timeout(Duration::from_millis(500))
+        .with_retry(RetryPolicy {
+            max_attempts: 200,
+            initial_delay_ms: 10,
+            max_delay_ms: 50,
+            ..RetryPolicy::default()
+        })
+}
+
+async fn order(client: &OrderProcessorClient, id: &str) -> Processed {
+    client
+        .process_order(ProcessOrder {
+            order_id: id.to_owned(),
+        })
+        .await
+        .expect("an order is processed")
+}
+
+#[tokio::test]
+async fn a_killed_leader_is_replaced_within_ttl_plus_one_second() {
+    let mut cluster = Cluster::start(&["op-1", "op-2", "op-3"], &[]);
+    let backend = connect(&cluster.server).await;
+    let client = client(&backend);
+    let first = order(&client, "o-1").await;
+    cluster.processes[&first.instance_id].signal("KILL");
+    let killed = Instant::now();
+    cluster.processes.remove(&first.instance_id);
+    let next = order(&client, "o-2").await;
+    let failover = killed.elapsed();
+    assert_ne!(next.instance_id, first.instance_id);
+    assert!(next.epoch > first.epoch, "{} → {}", first.epoch, next.epoch);
+    assert!(
+        failover <= Duration::from_millis(TTL_MS + 1000),
+        "replaced after {failover:?}"
+    );
+    println!("crash failover: {failover:?}");
+}
+
+#[tokio::test]
+async fn graceful_stop_hands_over_within_500_ms() {
+    let mut cluster = Cluster::start(&["op-1", "op-2", "op-3"], &[]);
+    let backend = connect(&cluster.server).await;
+    let client = client(&backend);
+    let first = order(&client, "o-1").await;
+    let mut leader = cluster
+        .processes
+        .remove(&first.instance_id)
+        .expect("leader process");
+    leader.signal("TERM");
+    let stopped = Instant::now();
+    // The old leader may still finish calls that reached it before the signal did.
+    let mut next = order(&client, "o-2").await;
+    while next.instance_id == first.instance_id {
+        assert!(stopped.elapsed() < Duration::from_secs(5), "no handover");
+        next = order(&client, "o-2").await;
+    }
+    let handover = stopped.elapsed();
+    assert!(
+        handover <= Duration::from_millis(500),
+        "handover took {handover:?}"
+    );
+    assert_eq!(
+        leader.wait(Duration::from_secs(10)),
+        Some(0),
+        "graceful exit"
+    );
+    println!("graceful handover: {handover:?}");
+}
+
+#[tokio::test]
+async fn a_paused_leader_does_no_exclusive_work_after_its_deadline() {
+    let audit = "audit.orders";
+    let mut cluster = Cluster::start(
+        &["op-1", "op-2", "op-3"],
+        &["--audit-subject", audit, "--work-ms", "20"],
+    );
+    let raw = async_nats::connect(cluster.server.url())
+        .await
+        .expect("raw");
+    let mut events = raw.subscribe(audit).await.expect("subscribe");
+    raw.flush().await.expect("flush");
+    let backend = connect(&cluster.server).await;
+    let client = client(&backend);
+
+    let first = order(&client, "warm-up").await;
+    let leader = cluster
+        .processes
+        .remove(&first.instance_id)
+        .expect("leader process");
+    // Orders keep coming while the leader is paused for two lease lengths, then resumes.
+    let load = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let mut done = Vec::new();
+            for i in 0..400 {
+                if let Ok(processed) = client
+                    .process_order(ProcessOrder {
+                        order_id: format!("o-{i}"),
+                    })
+                    .await
+                {
+                    done.push(processed);
+                }
+            }
+            done
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await; // let some orders reach the leader
+    leader.signal("STOP");
+    tokio::time::sleep(Duration::from_millis(2 * TTL_MS)).await; // the pause under test
+    leader.signal("CONT");
+    let done = load.await.expect("load");
+    assert!(
+        done.iter().any(|p| p.instance_id != first.instance_id),
+        "a successor served"
+    );
+
+    // Read the audit trail: starts and ends, in the order the server received them.
+    let marker = "marker";
+    raw.publish(
+        audit,
+        serde_json::to_vec(&AuditEvent {
+            event: marker.into(),
+            instance_id: String::new(),
+            epoch: 0,
+            order_id: String::new(),
+        })
+        .expect("json")
+        .into(),
+    )
+    .await
+    .expect("marker");
+    let mut trail = Vec::new();
+    while let Some(message) = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("trail")
+    {
+        let event: AuditEvent = serde_json::from_slice(&message.payload).expect("event");
+        if event.event == marker {
+            break;
+        }
+        trail.push(event);
+    }
+    check_trail(&trail);
+    drop(leader);
+}
+
+/// The recorder's view of "at most one leader runs exclusive work at any instant": epochs
+/// never go back, over starts and ends alike (an old leader's event after a newer leader's
+/// would be an overlap), every end matches a start of the same instance, and at most the
+/// paused leader's one order is left unfinished (stopped by its fence).
+fn check_trail(trail: &[AuditEvent]) {
+    let mut open: HashMap<(String, String), u64> = HashMap::new();
+    let mut max_epoch = 0;
+    let mut by_instance: HashMap<String, usize> = HashMap::new();
+    for event in trail {
+        assert!(
+            event.epoch >= max_epoch,
+            "epoch went back (an old leader worked after a new one): {event:?} after epoch {max_epoch}"
+        );
+        max_epoch = event.epoch;
+        let key = (event.instance_id.clone(), event.order_id.clone());
+        match event.event.as_str() {
+            "start" => {
+                open.insert(key, event.epoch);
+                *by_instance.entry(event.instance_id.clone()).or_default() += 1;
+            }
+            "end" => assert!(
+                open.remove(&key).is_some(),
+                "an end without its start: {event:?}"
+            ),
+            other => panic!("unknown event {other}"),
+        }
+    }
+    assert!(open.len() <= 1, "unfinished orders: {open:?}");
+    assert!(
+        open.values().all(|&epoch| epoch < max_epoch),
+        "only a deposed leader's order may be unfinished: {open:?}"
+    );
+    assert!(
+        by_instance.len() >= 2,
+        "the trail shows a handover: {by_instance:?}"
+    );
+    println!(
+        "audit trail: {} events, orders per instance {by_instance:?}, stopped by the fence: {}",
+        trail.len(),
+        open.len()
+    );
+}
