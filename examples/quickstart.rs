@@ -9,7 +9,7 @@ use std::sync::Arc;
 use aegis::discovery::{
     BasicServiceDiscovery, CacheConfig, CachedServiceDiscovery, SelectionStrategy, ServiceDiscovery,
 };
-use aegis::{Backend, Codec, Error, RequestContext, RpcError, ServiceBuilder};
+use aegis::{Backend, Codec, Error, RequestContext, RpcError, ServiceBuilder, ServiceConfig};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -61,6 +61,19 @@ impl Greeter {
     async fn nap(&self, req: Nap) -> Result<(), RpcError> {
         tokio::time::sleep(Duration::from_millis(req.millis)).await;
         Ok(())
+    }
+}
+
+/// A ledger only one instance may write at a time.
+struct Ledger;
+
+#[aegis::service(name = "ledger", version = "1.0.0")]
+impl Ledger {
+    /// Runs on the elected leader only; says who ran it and under which fencing token.
+    #[exclusive_rpc]
+    async fn bump(&self, ctx: &RequestContext) -> Result<(String, u64), RpcError> {
+        let token = ctx.fencing_token().unwrap_or_default();
+        Ok((ctx.instance_id().to_string(), token))
     }
 }
 
@@ -150,6 +163,39 @@ async fn main() -> Result<(), Error> {
         );
     }
     second.stop().await?;
+
+    // Single-active: two instances of a service with an `#[exclusive_rpc]` method elect a
+    // leader; only it runs `bump`. When it stops, the other takes over with a higher
+    // fencing token.
+    let config = || ServiceConfig::new().leader_ttl(Duration::from_secs(2));
+    let first = ServiceBuilder::new(Ledger)
+        .config(config())
+        .start(&backend)
+        .await?;
+    let standby = ServiceBuilder::new(Ledger)
+        .config(config())
+        .start(&backend)
+        .await?;
+    let ledger = LedgerClient::new(&backend);
+    let before = ledger.bump().await?;
+    println!(
+        "[single-active] bump            -> served by leader {} (fencing token {})",
+        before.0, before.1
+    );
+    let (leader, other) = if first.instance_id().as_str() == before.0 {
+        (first, standby)
+    } else {
+        (standby, first)
+    };
+    leader.stop().await?;
+    let after = ledger.bump().await?;
+    println!(
+        "[single-active] after failover  -> served by {} (fencing token {})",
+        after.0, after.1
+    );
+    assert_eq!(after.0, other.instance_id().as_str());
+    assert!(after.1 > before.1);
+    other.stop().await?;
 
     service.stop().await?;
     println!("[service] stopped: state is {}", service.state());

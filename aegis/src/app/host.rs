@@ -331,6 +331,20 @@ impl<S: Service> ServiceBuilder<S> {
         let election = if exclusive_subjects.is_empty() {
             None
         } else {
+            if let Some(server) = backend.bus().server_info()
+                && !server.cas_is_safe()
+            {
+                let error = Error::invalid(
+                    "server",
+                    format!(
+                        "nats-server {} in a cluster: KV compare-and-set is not safe on \
+                         replicated buckets before 2.11, so leader election could elect two \
+                         leaders; use nats-server 2.11 or later",
+                        server.version
+                    ),
+                );
+                return Err(fail(error));
+            }
             let joined = Election::join(
                 backend.kv().as_ref(),
                 S::NAME,

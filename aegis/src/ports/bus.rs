@@ -43,6 +43,30 @@ impl Headers {
     }
 }
 
+/// The server a bus is connected to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInfo {
+    /// Its version, e.g. `2.15.1`.
+    pub version: String,
+    /// Whether it is part of a cluster (KV buckets may then be replicated).
+    pub clustered: bool,
+}
+
+impl ServerInfo {
+    /// `true` when KV compare-and-set is safe on this server for replicated buckets:
+    /// always on a single server; on a cluster only from nats-server 2.11 (earlier versions
+    /// let concurrent `create`/`update` with one expected revision all succeed).
+    pub fn cas_is_safe(&self) -> bool {
+        if !self.clustered {
+            return true;
+        }
+        let mut parts = self.version.trim_start_matches('v').split('.');
+        let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        (major, minor) >= (2, 11)
+    }
+}
+
 /// A message as delivered to a subscriber or returned as a reply.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
@@ -83,6 +107,11 @@ pub trait MessageBus: Send + Sync + 'static {
 
     /// Sends a request and waits for the first reply.
     fn request(&self, message: Message, timeout: Duration) -> BoxFuture<'_, Result<Message>>;
+
+    /// What the server says about itself, when the transport has a server (NATS).
+    fn server_info(&self) -> Option<ServerInfo> {
+        None
+    }
 
     /// Subscribes to `subject` (wildcards allowed), optionally as a member of `queue_group`.
     fn subscribe(
@@ -164,5 +193,23 @@ impl Stream for Subscription {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
         Pin::new(&mut *self.inner).poll_next(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cas_safety_by_version() {
+        let info = |version: &str, clustered| ServerInfo {
+            version: version.into(),
+            clustered,
+        };
+        assert!(info("2.9.10", false).cas_is_safe());
+        assert!(!info("2.9.10", true).cas_is_safe());
+        assert!(!info("2.10.29", true).cas_is_safe());
+        assert!(info("2.11.0", true).cas_is_safe());
+        assert!(info("2.15.1", true).cas_is_safe());
     }
 }

@@ -8,7 +8,7 @@ mod clock;
 mod kv;
 mod metrics;
 
-pub use bus::{Headers, Message, MessageBus, MessageSource, Subscription};
+pub use bus::{Headers, Message, MessageBus, MessageSource, ServerInfo, Subscription};
 pub use clock::{Clock, SystemClock};
 pub use kv::{BucketConfig, KvBuckets, KvEntry, KvOperation, KvStore, KvWatch};
 pub use metrics::{Metrics, NoMetrics};

@@ -98,6 +98,14 @@ impl MessageSource for NatsSubscription {
 }
 
 impl MessageBus for NatsBus {
+    fn server_info(&self) -> Option<crate::ports::ServerInfo> {
+        let info = self.client.server_info();
+        Some(crate::ports::ServerInfo {
+            version: info.version,
+            clustered: info.cluster.is_some() || !info.connect_urls.is_empty(),
+        })
+    }
+
     fn publish(&self, message: Message) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
             validate_subject(&message.subject, false)?;
