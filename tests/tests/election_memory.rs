@@ -268,3 +268,75 @@ async fn bad_election_timing_is_refused() {
         other => panic!("expected an election config error, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_registry_shows_active_and_standby_and_forgets_a_stopped_leader() {
+    let clock = ManualClock::new();
+    let backend = backend(&clock);
+    let config = |id: &str| {
+        ServiceConfig::new()
+            .instance_id(InstanceId::new(id).expect("id"))
+            .leader_ttl(TTL)
+            .group_id("main")
+    };
+    let handles = [
+        ServiceBuilder::new(Single)
+            .config(config("a"))
+            .start(&backend)
+            .await
+            .expect("starts"),
+        ServiceBuilder::new(Single)
+            .config(config("b"))
+            .start(&backend)
+            .await
+            .expect("starts"),
+    ];
+    settle(|| settled(&handles)).await;
+    let registry = aegis::registry::KvServiceRegistry::new(&backend);
+    let statuses = || async {
+        registry
+            .list_instances("single")
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|i| (i.instance_id, i.status, i.sticky_active_group))
+            .collect::<Vec<_>>()
+    };
+    use aegis::registry::InstanceStatus::{Active, Standby};
+    let leader = handles.iter().find(|h| h.is_active()).expect("leader");
+    let expected = |id: &str| {
+        if id == leader.instance_id().as_str() {
+            Active
+        } else {
+            Standby
+        }
+    };
+    // The status is written as soon as the election decides.
+    for _ in 0..10_000 {
+        if statuses()
+            .await
+            .iter()
+            .all(|(id, status, _)| *status == expected(id))
+        {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let now = statuses().await;
+    assert_eq!(now.len(), 2);
+    for (id, status, group) in &now {
+        assert_eq!(*status, expected(id), "{id}");
+        assert_eq!(group.as_deref(), Some("main"));
+    }
+    leader.stop().await.expect("stops");
+    let left: Vec<String> = statuses().await.into_iter().map(|(id, _, _)| id).collect();
+    assert_eq!(
+        left.len(),
+        1,
+        "the stopped leader is not re-registered by its release: {left:?}"
+    );
+    assert_ne!(left[0], leader.instance_id().as_str());
+    for handle in &handles {
+        handle.stop().await.expect("stops");
+    }
+}

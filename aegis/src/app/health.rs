@@ -43,12 +43,25 @@ pub(crate) struct HealthManager {
     pub(crate) on_unhealthy: Option<UnhealthyCallback>,
     /// For single-active services: ACTIVE or STANDBY follows the election.
     pub(crate) leadership: Option<watch::Receiver<Leadership>>,
+    /// Set (under the entry's lock) on deregistration: no write may follow it.
+    pub(crate) deregistered: std::sync::atomic::AtomicBool,
 }
 
 impl HealthManager {
+    /// Removes the entry; heartbeats still in progress finish first, later ones do nothing.
+    pub(crate) async fn deregister(&self, service: &str, instance_id: &str) -> crate::Result<()> {
+        let _entry = self.entry.lock().await;
+        self.deregistered
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.registry.deregister(service, instance_id).await
+    }
+
     /// Writes the entry with a fresh heartbeat; `Ok` when the registry took it.
     pub(crate) async fn beat(&self) -> crate::Result<()> {
         let mut entry = self.entry.lock().await;
+        if self.deregistered.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
         entry.touch(self.clock.system_time());
         let leading = self
             .leadership

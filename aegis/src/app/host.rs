@@ -392,6 +392,7 @@ impl<S: Service> ServiceBuilder<S> {
                 health: shared.health.clone(),
                 on_unhealthy,
                 leadership: shared.election.get().map(|e| e.leadership.clone()),
+                deregistered: std::sync::atomic::AtomicBool::new(false),
             });
             // A failed first registration is not fatal: the heartbeat loop keeps trying.
             if let Err(error) = manager.beat().await {
@@ -400,16 +401,26 @@ impl<S: Service> ServiceBuilder<S> {
             let (stop_heartbeat, stopped) = watch::channel(false);
             let task = tokio::spawn(Arc::clone(&manager).run(stopped));
             // ACTIVE / STANDBY reach the registry as soon as they change.
+            // Not after deregistration: the release at stop must not re-register us.
             if let Some(view) = shared.election.get() {
                 let mut changes = view.leadership.clone();
+                let mut stopped = stop_heartbeat.subscribe();
                 let manager = Arc::clone(&manager);
                 tokio::spawn(async move {
-                    let mut last = changes.borrow_and_update().state;
-                    while changes.changed().await.is_ok() {
+                    let mut last = None;
+                    loop {
                         let state = changes.borrow_and_update().state;
-                        if state != last && state != ElectionState::Electing {
-                            last = state;
+                        if last != Some(state) && state != ElectionState::Electing {
+                            last = Some(state);
                             let _ = manager.beat().await;
+                        }
+                        tokio::select! {
+                            changed = changes.changed() => {
+                                if changed.is_err() {
+                                    return;
+                                }
+                            }
+                            _ = stopped.wait_for(|s| *s) => return,
                         }
                     }
                 });
@@ -488,12 +499,7 @@ impl Heartbeat {
     async fn deregister(self, service: &'static str, instance_id: &InstanceId) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
-        if let Err(error) = self
-            .manager
-            .registry
-            .deregister(service, instance_id.as_str())
-            .await
-        {
+        if let Err(error) = self.manager.deregister(service, instance_id.as_str()).await {
             tracing::warn!(service, %error, "could not deregister");
         }
     }

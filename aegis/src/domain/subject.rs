@@ -50,6 +50,25 @@ pub fn validate_subject(subject: &str, allow_wildcards: bool) -> Result<()> {
     Ok(())
 }
 
+/// Checks a KV key: `[-/_=.a-zA-Z0-9]+`, not starting or ending with `.` (JetStream KV's
+/// rule; every KV adapter applies it, so that the backends refuse the same keys).
+pub fn validate_kv_key(key: &str) -> Result<()> {
+    let valid = !key.is_empty()
+        && !key.starts_with('.')
+        && !key.ends_with('.')
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-/_=.".contains(&b));
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "kv key",
+            format!("`{key}` must be `[-/_=.a-zA-Z0-9]+`, not starting or ending with `.`"),
+        ))
+    }
+}
+
 /// `true` when `subject` (no wildcards) matches `pattern` (NATS rules: `*` is one token,
 /// a trailing `>` is one or more tokens).
 pub fn subject_matches(pattern: &str, subject: &str) -> bool {

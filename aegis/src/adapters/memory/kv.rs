@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_stream_lite::UnboundedReceiverStream;
 
-use crate::domain::subject::{subject_matches, validate_subject};
+use crate::domain::subject::{subject_matches, validate_kv_key, validate_subject};
 use crate::ports::{
     BoxFuture, BucketConfig, Clock, KvBuckets, KvEntry, KvOperation, KvStore, KvWatch, SystemClock,
 };
@@ -105,23 +105,6 @@ struct Stored {
     written: Instant,
 }
 
-fn validate_key(key: &str) -> Result<()> {
-    let valid = !key.is_empty()
-        && !key.starts_with('.')
-        && !key.ends_with('.')
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-/_=.".contains(&b));
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "kv key",
-            format!("`{key}` must be `[-/_=.a-zA-Z0-9]+`, not starting or ending with `.`"),
-        ))
-    }
-}
-
 impl MemoryKv {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state
@@ -170,7 +153,7 @@ impl MemoryKv {
 
 impl KvStore for MemoryKv {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<KvEntry>>> {
-        let result = validate_key(key).map(|()| {
+        let result = validate_kv_key(key).map(|()| {
             let mut state = self.state();
             self.latest(&mut state, key)
                 .filter(|e| e.operation == KvOperation::Put)
@@ -180,7 +163,7 @@ impl KvStore for MemoryKv {
     }
 
     fn put<'a>(&'a self, key: &'a str, value: Bytes) -> BoxFuture<'a, Result<u64>> {
-        let result = validate_key(key).map(|()| {
+        let result = validate_kv_key(key).map(|()| {
             let mut state = self.state();
             self.write(&mut state, key, value, KvOperation::Put)
         });
@@ -188,7 +171,7 @@ impl KvStore for MemoryKv {
     }
 
     fn create<'a>(&'a self, key: &'a str, value: Bytes) -> BoxFuture<'a, Result<u64>> {
-        let result = validate_key(key).and_then(|()| {
+        let result = validate_kv_key(key).and_then(|()| {
             let mut state = self.state();
             let live = self
                 .latest(&mut state, key)
@@ -209,7 +192,7 @@ impl KvStore for MemoryKv {
         value: Bytes,
         revision: u64,
     ) -> BoxFuture<'a, Result<u64>> {
-        let result = validate_key(key).and_then(|()| {
+        let result = validate_kv_key(key).and_then(|()| {
             let mut state = self.state();
             let latest = self.latest(&mut state, key).map_or(0, |e| e.revision);
             if latest != revision {
@@ -223,7 +206,7 @@ impl KvStore for MemoryKv {
     }
 
     fn delete<'a>(&'a self, key: &'a str, revision: Option<u64>) -> BoxFuture<'a, Result<()>> {
-        let result = validate_key(key).and_then(|()| {
+        let result = validate_kv_key(key).and_then(|()| {
             let mut state = self.state();
             if let Some(expected) = revision {
                 let latest = self.latest(&mut state, key).map_or(0, |e| e.revision);

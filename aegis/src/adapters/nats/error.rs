@@ -60,8 +60,9 @@ pub(super) fn update(error: async_nats::jetstream::kv::UpdateError, key: &str) -
 }
 
 pub(super) fn invalid_key(key: &str) -> Error {
-    Error::invalid(
-        "kv key",
-        format!("`{key}` must be `[-/_=.a-zA-Z0-9]+`, not starting or ending with `.`"),
-    )
+    match crate::domain::subject::validate_kv_key(key) {
+        Err(error) => error,
+        // async-nats refused a key our rule accepts.
+        Ok(()) => Error::invalid("kv key", format!("`{key}` was refused by the server")),
+    }
 }

@@ -10,6 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::error;
 use crate::Result;
+use crate::domain::subject::validate_kv_key;
 use crate::ports::{BoxFuture, BucketConfig, KvBuckets, KvEntry, KvOperation, KvStore, KvWatch};
 
 /// Opens JetStream KV buckets (creating missing ones). Cheap to clone.
@@ -85,24 +86,10 @@ fn entry(e: kv::Entry) -> KvEntry {
     }
 }
 
-fn check_key(key: &str) -> Result<()> {
-    let valid = !key.is_empty()
-        && !key.starts_with('.')
-        && !key.ends_with('.')
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-/_=.".contains(&b));
-    if valid {
-        Ok(())
-    } else {
-        Err(error::invalid_key(key))
-    }
-}
-
 impl KvStore for NatsKv {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<KvEntry>>> {
         Box::pin(async move {
-            check_key(key)?;
+            validate_kv_key(key)?;
             let found = self
                 .store
                 .entry(key)
@@ -116,7 +103,7 @@ impl KvStore for NatsKv {
 
     fn put<'a>(&'a self, key: &'a str, value: Bytes) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
-            check_key(key)?;
+            validate_kv_key(key)?;
             self.store
                 .put(key, value)
                 .await
@@ -126,7 +113,7 @@ impl KvStore for NatsKv {
 
     fn create<'a>(&'a self, key: &'a str, value: Bytes) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
-            check_key(key)?;
+            validate_kv_key(key)?;
             self.store
                 .create(key, value)
                 .await
@@ -141,7 +128,7 @@ impl KvStore for NatsKv {
         revision: u64,
     ) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
-            check_key(key)?;
+            validate_kv_key(key)?;
             self.store
                 .update(key, value, revision)
                 .await
@@ -151,7 +138,7 @@ impl KvStore for NatsKv {
 
     fn delete<'a>(&'a self, key: &'a str, revision: Option<u64>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            check_key(key)?;
+            validate_kv_key(key)?;
             self.store
                 .delete_expect_revision(key, revision)
                 .await
