@@ -307,3 +307,44 @@ fn check_trail(trail: &[AuditEvent]) {
         open.len()
     );
 }
+
+#[tokio::test]
+async fn sixteen_processes_racing_elect_exactly_one_leader() {
+    let ids: Vec<String> = (1..=16).map(|i| format!("race-{i:02}")).collect();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let cluster = Cluster::start(&id_refs, &["--group", "race"]);
+    let backend = connect(&cluster.server).await;
+    let registry = aegis::registry::KvServiceRegistry::new(&backend);
+    // Every process reports its state in the registry: wait until all 16 have decided.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let statuses = loop {
+        let entries = registry
+            .list_instances("order-processor")
+            .await
+            .expect("list");
+        let decided = entries.len() == 16;
+        let active = entries
+            .iter()
+            .filter(|e| e.status == aegis::registry::InstanceStatus::Active)
+            .count();
+        if decided && active >= 1 {
+            break entries;
+        }
+        assert!(Instant::now() < deadline, "not all 16 decided: {entries:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await; // polling interval
+    };
+    let active: Vec<&str> = statuses
+        .iter()
+        .filter(|e| e.status == aegis::registry::InstanceStatus::Active)
+        .map(|e| e.instance_id.as_str())
+        .collect();
+    assert_eq!(active.len(), 1, "leaders: {active:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|e| e.sticky_active_group.as_deref() == Some("race"))
+    );
+    // And the one the registry names is the one that serves.
+    let served = order(&client(&backend), "o-1").await;
+    assert_eq!(served.instance_id, active[0]);
+}
