@@ -11,10 +11,9 @@ use crate::app::discovery::ServiceDiscovery;
 use crate::app::selection::{SelectionStrategy, Selector};
 use crate::backend::Backend;
 use crate::codec::Codec;
-use crate::domain::envelope::{
-    ERROR_CODE_HEADER, RpcRequest, RpcResponse, codes, from_null, new_id, timestamp_now,
-};
+use crate::domain::envelope::{ERROR_CODE_HEADER, RpcResponse, codes, from_null};
 use crate::domain::subject::rpc_subject;
+use crate::domain::wire::{Id, IncomingResponse, OutgoingRequest, Timestamp};
 use crate::ports::{Headers, Message, MessageBus};
 use crate::retry::RetryPolicy;
 use crate::{Error, Result};
@@ -144,16 +143,16 @@ impl ClientCore {
         P: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        let message_id = new_id();
-        let request = RpcRequest {
-            message_id: message_id.clone(),
-            trace_id: new_id(),
+        let (message_id, trace_id, timestamp) = (Id::new(), Id::new(), Timestamp::now());
+        let request = OutgoingRequest {
+            message_id: message_id.as_str(),
+            trace_id: trace_id.as_str(),
             correlation_id: None,
-            timestamp: timestamp_now(),
-            source: self.source.as_deref().map(str::to_owned),
-            target: Some(self.service.to_owned()),
-            method: method.to_owned(),
-            params: Some(params),
+            timestamp: timestamp.as_str(),
+            source: self.source.as_deref(),
+            target: self.service,
+            method,
+            params,
             timeout: self.timeout.as_secs_f64(),
         };
         let payload = self.codec.encode(&request)?;
@@ -199,7 +198,7 @@ impl ClientCore {
 /// Decodes a reply envelope (from aegis or Python) into `R` or the matching [`Error`].
 pub(crate) fn decode_reply<R: DeserializeOwned>(reply: &Message) -> Result<R> {
     let codec = Codec::detect(&reply.payload);
-    let typed: Result<RpcResponse<R>> = codec.decode(&reply.payload);
+    let typed: Result<IncomingResponse<R>> = codec.decode(&reply.payload);
     match typed {
         Ok(response) if response.success => match response.result {
             Some(result) => Ok(result),

@@ -36,6 +36,21 @@ impl Codec {
         }
     }
 
+    /// Decodes a `T` that may borrow from `payload` (strings without escapes are not copied).
+    pub(crate) fn decode_borrowed<'a, T: serde::Deserialize<'a>>(
+        self,
+        payload: &'a [u8],
+    ) -> Result<T> {
+        match self {
+            Codec::MsgPack => {
+                rmp_serde::from_slice(payload).map_err(|e| Error::bad_request(e.to_string()))
+            }
+            Codec::Json => {
+                serde_json::from_slice(payload).map_err(|e| Error::bad_request(e.to_string()))
+            }
+        }
+    }
+
     /// Decodes a `T` from `payload`.
     pub fn decode<T: DeserializeOwned>(self, payload: &[u8]) -> Result<T> {
         match self {

@@ -1,6 +1,7 @@
 //! One request through one handler: decode, run (bounded, panics caught), encode the reply.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -13,7 +14,8 @@ use serde::de::IgnoredAny;
 
 use crate::InstanceId;
 use crate::codec::Codec;
-use crate::domain::envelope::{ERROR_CODE_HEADER, ERROR_HEADER, RpcRequest, RpcResponse, codes};
+use crate::domain::envelope::{ERROR_CODE_HEADER, ERROR_HEADER, codes, empty_map, new_id};
+use crate::domain::wire::{Id, IncomingRequest, OutgoingResponse, Timestamp};
 use crate::ports::Headers;
 use crate::rpc::{HandlerOutput, IntoRpcError, Payload, RequestContext, RpcError};
 
@@ -100,15 +102,17 @@ pub enum HandlerFailure {
 impl Call {
     /// Decodes the envelope and its params as `P`; on failure, the BAD_REQUEST reply to send.
     pub fn decode<P: Payload>(&mut self) -> Result<(RequestContext, P), EncodedReply> {
-        let mut request: RpcRequest<P> = match self.codec.decode(&self.payload) {
+        let payload = self.payload.clone();
+        let request: IncomingRequest<'_, P> = match self.codec.decode_borrowed(&payload) {
             Ok(request) => request,
             Err(error) => {
                 // Decode again without params to answer with the right correlation id.
                 let correlation = self
                     .codec
-                    .decode::<RpcRequest<IgnoredAny>>(&self.payload)
+                    .decode_borrowed::<IncomingRequest<'_, IgnoredAny>>(&payload)
                     .ok()
-                    .map(|r| r.message_id);
+                    .and_then(|r| r.message_id)
+                    .map(Cow::into_owned);
                 self.correlation_id = correlation;
                 let message = match error {
                     crate::Error::BadRequest { message } => message,
@@ -120,26 +124,32 @@ impl Call {
                 ))));
             }
         };
-        self.correlation_id = Some(request.message_id.clone());
-        self.trace_id = Some(request.trace_id.clone());
-        let params = match request.take_params() {
-            Ok(params) => params,
-            Err(message) => {
-                return Err(self.error(RpcError::bad_request(format!(
-                    "cannot decode params for `{}`: {message}",
-                    self.method
-                ))));
-            }
+        // Python gives a missing id a fresh one; so do we.
+        let message_id = request.message_id.map_or_else(new_id, Cow::into_owned);
+        let trace_id = request.trace_id.map_or_else(new_id, Cow::into_owned);
+        self.correlation_id = Some(message_id.clone());
+        self.trace_id = Some(trace_id.clone());
+        let params = match request.params {
+            Some(params) => params,
+            None => match empty_map() {
+                Ok(params) => params,
+                Err(message) => {
+                    return Err(self.error(RpcError::bad_request(format!(
+                        "cannot decode params for `{}`: {message}",
+                        self.method
+                    ))));
+                }
+            },
         };
         // The caller gives up at its own timeout; cancel a little later, so that a slow
         // handler is reported once, as the caller's timeout, not raced by our TIMEOUT reply.
-        let timeout = Duration::try_from_secs_f64(request.timeout)
+        let timeout = Duration::try_from_secs_f64(request.timeout.unwrap_or(5.0))
             .map_or(self.handler_timeout, |caller| caller + CALLER_GRACE)
             .min(self.handler_timeout);
         let context = RequestContext {
-            message_id: request.message_id,
-            trace_id: request.trace_id,
-            source: request.source,
+            message_id,
+            trace_id,
+            source: request.source.map(Cow::into_owned),
             method: self.method,
             instance_id: self.instance_id.clone(),
             deadline: Instant::now() + timeout,
@@ -185,7 +195,18 @@ impl Call {
     }
 
     fn success<T: Serialize>(&self, value: &T) -> EncodedReply {
-        let response = RpcResponse::ok(self.correlation_id.clone(), self.trace_id.clone(), value);
+        let (message_id, timestamp, fresh_trace) = (Id::new(), Timestamp::now(), Id::new());
+        let response = OutgoingResponse {
+            message_id: message_id.as_str(),
+            trace_id: self.trace_id.as_deref().unwrap_or(fresh_trace.as_str()),
+            correlation_id: self.correlation_id.as_deref(),
+            timestamp: timestamp.as_str(),
+            source: None,
+            target: None,
+            success: true,
+            result: Some(value),
+            error: None,
+        };
         match self.codec.encode(&response) {
             Ok(bytes) => EncodedReply {
                 payload: bytes.into(),
@@ -211,7 +232,19 @@ pub(crate) fn error_reply(
     (correlation_id, trace_id): (Option<String>, Option<String>),
     error: RpcError,
 ) -> EncodedReply {
-    let response = RpcResponse::<()>::err(correlation_id, trace_id, error.code(), error.message());
+    let (message_id, timestamp, fresh_trace) = (Id::new(), Timestamp::now(), Id::new());
+    let text = format!("{}: {}", codes::name(error.code()), error.message());
+    let response = OutgoingResponse::<()> {
+        message_id: message_id.as_str(),
+        trace_id: trace_id.as_deref().unwrap_or(fresh_trace.as_str()),
+        correlation_id: correlation_id.as_deref(),
+        timestamp: timestamp.as_str(),
+        source: None,
+        target: None,
+        success: false,
+        result: None,
+        error: Some(&text),
+    };
     // Encoding a response made of strings cannot fail; keep a valid reply regardless.
     let payload = codec
         .encode(&response)

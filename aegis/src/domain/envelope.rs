@@ -132,7 +132,7 @@ macro_rules! envelope {
 }
 
 /// Deserializes a missing or absent params/payload map as if it were `{}`.
-fn empty_map<T: DeserializeOwned>() -> Result<T, serde::de::value::Error> {
+pub(crate) fn empty_map<T: DeserializeOwned>() -> Result<T, serde::de::value::Error> {
     let empty = std::iter::empty::<(String, ())>();
     T::deserialize(serde::de::value::MapDeserializer::new(empty))
 }

@@ -4,3 +4,4 @@ pub mod envelope;
 pub mod instance;
 pub mod names;
 pub mod subject;
+pub(crate) mod wire;
