@@ -200,10 +200,20 @@ pub(crate) fn decode_reply<R: DeserializeOwned>(reply: &Message) -> Result<R> {
     let codec = Codec::detect(&reply.payload);
     let typed: Result<IncomingResponse<R>> = codec.decode(&reply.payload);
     match typed {
-        Ok(response) if response.success => match response.result {
-            Some(result) => Ok(result),
-            None => from_null().map_err(|e| Error::bad_request(format!("reply: {e}"))),
-        },
+        Ok(response) if response.success => {
+            // A result type loose enough to hold Python's nested NOT_ACTIVE (a JSON value,
+            // say) decodes it as a success: look for the marker before believing it.
+            if contains(&reply.payload, b"NOT_ACTIVE")
+                && let Ok(loose) = codec.decode::<RpcResponse<serde_json::Value>>(&reply.payload)
+                && let Some(nested) = loose.result.as_ref().and_then(nested_not_active)
+            {
+                return Err(nested);
+            }
+            match response.result {
+                Some(result) => Ok(result),
+                None => from_null().map_err(|e| Error::bad_request(format!("reply: {e}"))),
+            }
+        }
         Ok(response) => Err(remote_error(reply, response.error.as_deref())),
         Err(typed_error) => {
             // The result did not fit `R`: a failure, or Python's nested NOT_ACTIVE form.
@@ -219,6 +229,12 @@ pub(crate) fn decode_reply<R: DeserializeOwned>(reply: &Message) -> Result<R> {
             )))
         }
     }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
 }
 
 /// Python's `SingleActiveService` answers standbys with a successful envelope whose result is
@@ -259,5 +275,48 @@ fn remote_error(reply: &Message, error: Option<&str>) -> Error {
         Error::BadRequest { message }
     } else {
         Error::Remote { code, message }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(body: serde_json::Value) -> Message {
+        Message::new("_INBOX.x", rmp_serde::to_vec(&body).expect("msgpack"))
+    }
+
+    #[test]
+    fn pythons_nested_not_active_is_an_error_whatever_the_result_type() {
+        let nested = reply(serde_json::json!({
+            "message_id": "m", "trace_id": "t", "correlation_id": "c",
+            "timestamp": "2026-11-26T23:47:11.105904+00:00", "source": null, "target": null,
+            "success": true,
+            "result": {"success": false, "result": null, "error": "NOT_ACTIVE",
+                       "message": "This instance is not active. Instance x is in STANDBY mode."},
+            "error": null
+        }));
+        for outcome in [
+            decode_reply::<serde_json::Value>(&nested).map(drop),
+            decode_reply::<String>(&nested).map(drop),
+        ] {
+            match outcome {
+                Err(Error::NotActive { message }) => {
+                    assert!(message.contains("STANDBY"), "{message}")
+                }
+                other => panic!("expected NOT_ACTIVE, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_outer_not_active_form_is_an_error() {
+        let outer = reply(serde_json::json!({
+            "success": false, "result": null, "error": "NOT_ACTIVE: standby"
+        }));
+        assert!(matches!(
+            decode_reply::<serde_json::Value>(&outer),
+            Err(Error::NotActive { .. })
+        ));
     }
 }
