@@ -71,3 +71,26 @@ pub fn exclusive_rpc(args: TokenStream, input: TokenStream) -> TokenStream {
 pub fn rpc(args: TokenStream, input: TokenStream) -> TokenStream {
     service::outside_service(symbol::RPC, args.into(), input.into()).into()
 }
+
+/// Marks a method of a `#[service]` impl block as an event handler.
+///
+/// `#[subscribe("orders.*")]` or `#[subscribe("orders.*", mode = "broadcast")]`: the pattern
+/// is the part after `events.` (`{domain}.{event_type}`, with `*` for one token and a final
+/// `>` for the rest); `mode` is `"compete"` (default: each event to one instance of the
+/// service) or `"broadcast"` (each event to every instance). The method is
+/// `async fn(&self, event: aegis::Event<T>) -> Result<(), E>` with `T: Deserialize` and
+/// `E: aegis::IntoRpcError`.
+#[proc_macro_attribute]
+pub fn subscribe(args: TokenStream, input: TokenStream) -> TokenStream {
+    service::outside_service(symbol::SUBSCRIBE, args.into(), input.into()).into()
+}
+
+/// Marks a method of a `#[service]` impl block as a command handler.
+///
+/// `#[command]` uses the method's name on the wire (`commands.{service}.{name}`);
+/// `#[command(name = "...")]` overrides it. The method is `async fn(&self, ctx:
+/// &aegis::CommandContext, payload: P) -> Result<T, E>` (context and payload optional).
+#[proc_macro_attribute]
+pub fn command(args: TokenStream, input: TokenStream) -> TokenStream {
+    service::outside_service(symbol::COMMAND, args.into(), input.into()).into()
+}

@@ -3,6 +3,8 @@
 pub(crate) const SERVICE: &str = "service";
 pub(crate) const RPC: &str = "rpc";
 pub(crate) const EXCLUSIVE_RPC: &str = "exclusive_rpc";
+pub(crate) const SUBSCRIBE: &str = "subscribe";
+pub(crate) const COMMAND: &str = "command";
 pub(crate) const NAME: &str = "name";
 pub(crate) const VERSION: &str = "version";
 pub(crate) const CRATE: &str = "crate";

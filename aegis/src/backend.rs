@@ -7,7 +7,9 @@ use crate::Result;
 use crate::adapters::memory::{MemoryBus, MemoryKvBuckets};
 use crate::app::host::{ServiceBuilder, ServiceHandle};
 use crate::app::service::Service;
-use crate::ports::{Clock, KvBuckets, MessageBus, Metrics, NoMetrics, SystemClock};
+use crate::adapters::memory::MemoryStreams;
+use crate::ports::{Clock, KvBuckets, MessageBus, Metrics, NoMetrics, Streams, SystemClock};
+use crate::Error;
 
 /// The adapters behind services and clients: a message bus, KV buckets and a clock.
 ///
@@ -19,6 +21,7 @@ pub struct Backend {
     kv: Arc<dyn KvBuckets>,
     clock: Arc<dyn Clock>,
     metrics: Arc<dyn Metrics>,
+    streams: Option<Arc<dyn Streams>>,
 }
 
 impl fmt::Debug for Backend {
@@ -34,12 +37,14 @@ impl Backend {
         Backend {
             bus: Arc::new(MemoryBus::new()),
             kv: Arc::new(MemoryKvBuckets::new(Arc::clone(&clock))),
+            streams: Some(Arc::new(MemoryStreams::new(Arc::clone(&clock)))),
             clock,
             metrics: Arc::new(NoMetrics),
         }
     }
 
-    /// A backend from explicit adapters.
+    /// A backend from explicit adapters, without persistent streams (add them with
+    /// [`with_streams`](Self::with_streams) for events and commands).
     pub fn from_parts(
         bus: Arc<dyn MessageBus>,
         kv: Arc<dyn KvBuckets>,
@@ -50,7 +55,25 @@ impl Backend {
             kv,
             clock,
             metrics: Arc::new(NoMetrics),
+            streams: None,
         }
+    }
+
+    /// This backend, with `streams` for events and commands.
+    pub fn with_streams(mut self, streams: Arc<dyn Streams>) -> Self {
+        self.streams = Some(streams);
+        self
+    }
+
+    /// The persistent streams behind events and commands.
+    pub fn streams(&self) -> crate::Result<&Arc<dyn Streams>> {
+        self.streams.as_ref().ok_or_else(|| {
+            Error::invalid(
+                "backend",
+                "this backend has no persistent streams (events and commands need them): \
+                 build it with `Backend::with_streams`",
+            )
+        })
     }
 
     /// This backend, reporting metrics to `metrics` (e.g. [`MetricsRs`](crate::adapters::MetricsRs)).

@@ -9,12 +9,13 @@ use serde::de::DeserializeOwned;
 
 use crate::app::discovery::ServiceDiscovery;
 use crate::app::selection::{SelectionStrategy, Selector};
+use crate::app::commander::{CommandHandle, CommandOptions, send_command};
 use crate::backend::Backend;
 use crate::codec::Codec;
 use crate::domain::envelope::{ERROR_CODE_HEADER, RpcResponse, codes, from_null};
 use crate::domain::subject::rpc_subject;
 use crate::domain::wire::{Id, IncomingResponse, OutgoingRequest, Timestamp};
-use crate::ports::{Headers, Message, MessageBus};
+use crate::ports::{Headers, Message, MessageBus, Streams};
 use crate::retry::RetryPolicy;
 use crate::{Error, Result};
 
@@ -31,6 +32,8 @@ pub struct ClientCore {
     source: Option<Arc<str>>,
     routing: Option<Arc<Routing>>,
     retry: Option<RetryPolicy>,
+    streams: Option<Arc<dyn Streams>>,
+    command_options: CommandOptions,
 }
 
 /// Discovery plus strategy: calls go to the chosen instance's own subject.
@@ -60,6 +63,8 @@ impl ClientCore {
             source: None,
             routing: None,
             retry: None,
+            streams: backend.streams().ok().cloned(),
+            command_options: CommandOptions::default(),
         }
     }
 
@@ -101,6 +106,40 @@ impl ClientCore {
     /// retry with the default policy and `#[rpc]` methods do not retry.
     pub fn set_retry(&mut self, policy: RetryPolicy) {
         self.retry = Some(policy);
+    }
+
+    /// Sets how commands are sent (priority, retries, timeout).
+    pub fn set_command_options(&mut self, options: CommandOptions) {
+        self.command_options = options;
+    }
+
+    /// Sends `command` to `subject` (its `commands.{service}.{command}`, computed by the
+    /// macro) with `payload`; the handle follows its progress and outcome.
+    pub async fn send_command<P, R>(
+        &self,
+        command: &'static str,
+        subject: &str,
+        payload: &P,
+    ) -> Result<CommandHandle<R>>
+    where
+        P: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let streams = self.streams.as_ref().ok_or_else(|| {
+            Error::invalid(
+                "backend",
+                "commands need persistent streams; this client's backend has none",
+            )
+        })?;
+        send_command(
+            streams,
+            &self.bus,
+            (self.service, command, subject),
+            (self.codec, self.source.as_deref()),
+            &self.command_options,
+            payload,
+        )
+        .await
     }
 
     /// Calls `method` on `subject` (its `rpc.{service}.{method}`, computed by the macro) with

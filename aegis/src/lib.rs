@@ -10,8 +10,10 @@ mod app;
 mod backend;
 mod client;
 mod codec;
+pub mod commands;
 pub mod domain;
 mod error;
+pub mod events;
 pub mod ports;
 mod retry;
 mod rpc;
@@ -48,13 +50,15 @@ pub use app::service::{MethodKind, MethodSpec, Service};
 pub use backend::Backend;
 pub use client::DEFAULT_TIMEOUT;
 pub use codec::Codec;
+pub use commands::CommandContext;
+pub use events::Event;
 pub use domain::names::InstanceId;
 pub use error::{Error, Result};
 pub use retry::RetryPolicy;
 pub use rpc::{HandlerOutput, IntoRpcError, Payload, Reply, RequestContext, RpcError};
 
 #[cfg(feature = "macros")]
-pub use aegis_macros::{exclusive_rpc, rpc, service};
+pub use aegis_macros::{command, exclusive_rpc, rpc, service, subscribe};
 
 // Not public API: used by code that `#[aegis::service]` generates; may change in any release.
 #[doc(hidden)]

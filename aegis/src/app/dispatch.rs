@@ -97,6 +97,30 @@ pub enum HandlerFailure {
     Panicked(String),
     /// Its instance stopped being the leader (exclusive handlers only).
     Fenced,
+    /// The caller cancelled it (commands only).
+    Cancelled,
+}
+
+impl HandlerFailure {
+    /// The failure as the error reported for handler `name`.
+    pub(crate) fn into_rpc_error(self, name: &str) -> RpcError {
+        match self {
+            HandlerFailure::TimedOut(after) => RpcError::new(
+                codes::TIMEOUT,
+                format!("handler `{name}` timed out after {after:?}"),
+            ),
+            HandlerFailure::Panicked(message) => {
+                RpcError::internal(format!("handler `{name}` panicked: {message}"))
+            }
+            HandlerFailure::Fenced => RpcError::new(
+                codes::NOT_ACTIVE,
+                format!("handler `{name}` stopped: this instance lost the leadership"),
+            ),
+            HandlerFailure::Cancelled => {
+                RpcError::new(codes::CANCELLED, format!("handler `{name}` was cancelled"))
+            }
+        }
+    }
 }
 
 impl Call {
@@ -176,22 +200,7 @@ impl Call {
     }
 
     pub(crate) fn failure(&self, failure: HandlerFailure) -> EncodedReply {
-        self.error(match failure {
-            HandlerFailure::TimedOut(after) => RpcError::new(
-                codes::TIMEOUT,
-                format!("handler `{}` timed out after {after:?}", self.method),
-            ),
-            HandlerFailure::Panicked(message) => {
-                RpcError::internal(format!("handler `{}` panicked: {message}", self.method))
-            }
-            HandlerFailure::Fenced => RpcError::new(
-                codes::NOT_ACTIVE,
-                format!(
-                    "handler `{}` stopped: this instance lost the leadership",
-                    self.method
-                ),
-            ),
-        })
+        self.error(failure.into_rpc_error(self.method))
     }
 
     fn success<T: Serialize>(&self, value: &T) -> EncodedReply {
@@ -287,6 +296,40 @@ where
             Some(Ok(output)) => Ok(output),
             Some(Err(panic)) => Err(HandlerFailure::Panicked(panic_message(&*panic))),
             None => Err(HandlerFailure::TimedOut(budget)),
+        }
+    }
+}
+
+/// Runs `handler` for at most `budget`, catching panics; with `cancel`, it is also dropped
+/// as soon as that turns `true`.
+pub(crate) fn run_bounded<'a, F>(
+    budget: Duration,
+    cancel: Option<tokio::sync::watch::Receiver<bool>>,
+    handler: F,
+) -> impl Future<Output = Result<F::Output, HandlerFailure>> + Send + 'a
+where
+    F: Future + Send + 'a,
+{
+    async move {
+        let handler = AssertUnwindSafe(handler).catch_unwind();
+        let cancelled = async move {
+            match cancel {
+                Some(mut cancel) => {
+                    // A dropped sender is not a cancellation.
+                    if cancel.wait_for(|c| *c).await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            outcome = tokio::time::timeout(budget, handler) => match outcome {
+                Ok(Ok(output)) => Ok(output),
+                Ok(Err(panic)) => Err(HandlerFailure::Panicked(panic_message(&*panic))),
+                Err(_) => Err(HandlerFailure::TimedOut(budget)),
+            },
+            () = cancelled => Err(HandlerFailure::Cancelled),
         }
     }
 }

@@ -1,6 +1,8 @@
 use std::sync::Arc;
 
 use crate::app::dispatch::{Call, EncodedReply};
+use crate::commands::{CommandCall, CommandOutcome, CommandSpec};
+use crate::events::{EventCall, EventOutcome, SubscriptionSpec};
 use crate::ports::BoxFuture;
 
 /// A service definition. `#[aegis::service]` implements it; do not implement it by hand.
@@ -19,6 +21,37 @@ pub trait Service: Send + Sync + 'static {
 
     #[doc(hidden)]
     fn __dispatch(this: &Arc<Self>, method: &str, call: Call) -> BoxFuture<'static, EncodedReply>;
+
+    #[doc(hidden)]
+    fn __subscriptions() -> Vec<SubscriptionSpec> {
+        Vec::new()
+    }
+
+    #[doc(hidden)]
+    fn __on_event(
+        this: &Arc<Self>,
+        handler: &str,
+        call: EventCall,
+    ) -> BoxFuture<'static, EventOutcome> {
+        let _ = (this, handler);
+        Box::pin(async move { call.unknown() })
+    }
+
+    #[doc(hidden)]
+    fn __commands() -> Vec<CommandSpec> {
+        Vec::new()
+    }
+
+    #[doc(hidden)]
+    fn __on_command(
+        this: &Arc<Self>,
+        command: &str,
+        call: CommandCall,
+    ) -> BoxFuture<'static, CommandOutcome> {
+        let _ = this;
+        let outcome = call.unknown(command);
+        Box::pin(async move { outcome })
+    }
 }
 
 /// What kind of handler a method is.

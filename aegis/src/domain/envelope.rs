@@ -22,6 +22,8 @@ pub mod codes {
     pub const NOT_ACTIVE: u16 = 503;
     /// The handler ran out of time.
     pub const TIMEOUT: u16 = 504;
+    /// The caller cancelled the work (commands).
+    pub const CANCELLED: u16 = 499;
 
     /// The symbolic name of `code` used as the prefix of the envelope's `error` string.
     pub fn name(code: u16) -> std::borrow::Cow<'static, str> {
@@ -32,6 +34,7 @@ pub mod codes {
             INTERNAL => "INTERNAL".into(),
             NOT_ACTIVE => "NOT_ACTIVE".into(),
             TIMEOUT => "TIMEOUT".into(),
+            CANCELLED => "CANCELLED".into(),
             other => format!("ERROR_{other}").into(),
         }
     }
@@ -45,6 +48,7 @@ pub mod codes {
             "INTERNAL" => INTERNAL,
             "NOT_ACTIVE" => NOT_ACTIVE,
             "TIMEOUT" => TIMEOUT,
+            "CANCELLED" => CANCELLED,
             other => return other.strip_prefix("ERROR_")?.parse().ok(),
         })
     }

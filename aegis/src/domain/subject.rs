@@ -50,6 +50,51 @@ pub fn validate_subject(subject: &str, allow_wildcards: bool) -> Result<()> {
     Ok(())
 }
 
+/// Checks one subject token (a domain, an event type part): non-empty, no whitespace, no
+/// `.`, `*` or `>`.
+pub fn validate_subject_token(what: &'static str, token: &str) -> Result<()> {
+    if token.is_empty() {
+        return Err(Error::invalid(what, "must not be empty"));
+    }
+    if token
+        .chars()
+        .any(|c| c.is_whitespace() || matches!(c, '.' | '*' | '>'))
+    {
+        return Err(Error::invalid(
+            what,
+            format!("`{token}` must not contain whitespace, `.`, `*` or `>`"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a `#[subscribe]` pattern, the part after `events.`: `{domain}.{event_type}` with
+/// wildcards, or `>`. Returns the full subject filter.
+pub fn event_filter(pattern: &str) -> Result<String> {
+    validate_subject(pattern, true)?;
+    if pattern.starts_with("events.") {
+        return Err(Error::invalid(
+            "event pattern",
+            format!("`{pattern}`: leave out the `events.` prefix, it is added for you"),
+        ));
+    }
+    if pattern != ">" && !pattern.contains('.') {
+        return Err(Error::invalid(
+            "event pattern",
+            format!(
+                "`{pattern}` needs a domain and an event type (`{pattern}.created`, \
+                 `{pattern}.*`), or `>` for every event"
+            ),
+        ));
+    }
+    Ok(format!("events.{pattern}"))
+}
+
+/// `commands.{service}.{command}`.
+pub fn command_subject(service: &str, command: &str) -> String {
+    format!("commands.{service}.{command}")
+}
+
 /// Checks a KV key: `[-/_=.a-zA-Z0-9]+`, not starting or ending with `.` (JetStream KV's
 /// rule; every KV adapter applies it, so that the backends refuse the same keys).
 pub fn validate_kv_key(key: &str) -> Result<()> {

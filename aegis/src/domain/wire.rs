@@ -83,6 +83,37 @@ pub(crate) struct OutgoingResponse<'a, R: ?Sized> {
     pub(crate) error: Option<&'a str>,
 }
 
+/// An event as a publisher sends it (the keys of the public `EventEnvelope`, in order).
+#[derive(Serialize)]
+pub(crate) struct OutgoingEvent<'a, P: ?Sized> {
+    pub(crate) message_id: &'a str,
+    pub(crate) trace_id: &'a str,
+    pub(crate) correlation_id: Option<&'a str>,
+    pub(crate) timestamp: &'a str,
+    pub(crate) source: Option<&'a str>,
+    pub(crate) target: Option<&'a str>,
+    pub(crate) domain: &'a str,
+    pub(crate) event_type: &'a str,
+    pub(crate) payload: &'a P,
+    pub(crate) version: &'a str,
+}
+
+/// A command as a client sends it (the keys of the public `CommandEnvelope`, in order).
+#[derive(Serialize)]
+pub(crate) struct OutgoingCommand<'a, P: ?Sized> {
+    pub(crate) message_id: &'a str,
+    pub(crate) trace_id: &'a str,
+    pub(crate) correlation_id: Option<&'a str>,
+    pub(crate) timestamp: &'a str,
+    pub(crate) source: Option<&'a str>,
+    pub(crate) target: Option<&'a str>,
+    pub(crate) command: &'a str,
+    pub(crate) payload: &'a P,
+    pub(crate) priority: super::envelope::Priority,
+    pub(crate) max_retries: u32,
+    pub(crate) timeout: f64,
+}
+
 /// An RPC response as a client reads it: the outcome only.
 #[derive(Deserialize)]
 pub(crate) struct IncomingResponse<R> {

@@ -4,8 +4,10 @@ mod bus;
 mod clock;
 mod kv;
 mod metrics;
+mod streams;
 
 pub use bus::MemoryBus;
 pub use clock::ManualClock;
 pub use kv::{MemoryKv, MemoryKvBuckets};
 pub use metrics::{InMemoryMetrics, Summary};
+pub use streams::MemoryStreams;

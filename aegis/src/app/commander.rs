@@ -1,0 +1,272 @@
+//! The caller's side of commands: send, follow progress, get the outcome, cancel.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::codec::Codec;
+use crate::commands::REPLY_TO_HEADER;
+use crate::domain::envelope::{Priority, codes};
+use crate::domain::wire::{Id, OutgoingCommand, Timestamp};
+use crate::ports::{Headers, MSG_ID_HEADER, Message, MessageBus, Streams, Subscription};
+use crate::{Error, Result};
+
+/// The commands stream: `COMMANDS`, a work queue capturing `commands.>`.
+pub(crate) const COMMANDS_STREAM: &str = "COMMANDS";
+
+/// The `COMMANDS` stream as the Python SDK creates it (work queue, 10,000 messages).
+pub(crate) fn commands_stream() -> crate::ports::StreamConfig {
+    crate::ports::StreamConfig {
+        name: COMMANDS_STREAM.into(),
+        subjects: vec!["commands.>".into()],
+        retention: crate::ports::Retention::WorkQueue,
+        max_msgs: 10_000,
+        duplicate_window: Duration::from_secs(120),
+    }
+}
+
+/// Where cancel requests for `service`'s commands go: `aegis.cancel.{service}.{command_id}`.
+pub(crate) fn cancel_subject(service: &str, command_id: &str) -> String {
+    format!("aegis.cancel.{service}.{command_id}")
+}
+
+/// How a command is sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CommandOptions {
+    pub(crate) priority: Priority,
+    pub(crate) max_retries: u32,
+    pub(crate) timeout: Duration,
+}
+
+impl Default for CommandOptions {
+    fn default() -> Self {
+        CommandOptions {
+            priority: Priority::Normal,
+            max_retries: 3,
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+impl CommandOptions {
+    /// The Python SDK's defaults: normal priority, 3 retries, 300 s per attempt.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Among waiting commands, higher priorities run first.
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Attempts after the first one, for failures worth retrying (5xx errors, timeouts,
+    /// panics). At most 100.
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries.min(100);
+        self
+    }
+
+    /// How long one attempt may run.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// Progress reported by a running command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// How far along, 0..=100.
+    pub percent: f64,
+    /// What the handler said.
+    pub message: String,
+}
+
+/// One step of a command, as [`CommandHandle::next`] yields them.
+#[derive(Debug)]
+pub enum CommandUpdate<R> {
+    /// The handler reported progress.
+    Progress(Progress),
+    /// The command ended: its result, or why not.
+    Finished(Result<R>),
+}
+
+/// What the worker sends to the caller (progress or outcome).
+#[derive(Deserialize)]
+struct ReplyMessage<R> {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    progress: Option<f64>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default = "Option::default")]
+    result: Option<R>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    code: Option<u16>,
+}
+
+/// A command on its way: its progress and, once, its outcome.
+///
+/// The outcome arrives once even if the command ran more than once (say its worker died
+/// after finishing it, before acknowledging it): the first one wins. Dropping the handle
+/// stops listening; the command still runs.
+pub struct CommandHandle<R> {
+    id: String,
+    service: &'static str,
+    bus: Arc<dyn MessageBus>,
+    replies: Subscription,
+    finished: bool,
+    result: PhantomData<fn() -> R>,
+}
+
+impl<R> fmt::Debug for CommandHandle<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommandHandle")
+            .field("id", &self.id)
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: DeserializeOwned> CommandHandle<R> {
+    /// The command's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The next progress report or the outcome; `None` after the outcome.
+    pub async fn next(&mut self) -> Option<CommandUpdate<R>> {
+        if self.finished {
+            return None;
+        }
+        loop {
+            let message = match self.replies.next().await {
+                Some(message) => message,
+                None => {
+                    self.finished = true;
+                    return Some(CommandUpdate::Finished(Err(Error::Closed(format!(
+                        "the reply subscription of command {} ended",
+                        self.id
+                    )))));
+                }
+            };
+            let codec = Codec::detect(&message.payload);
+            let reply: ReplyMessage<R> = match codec.decode(&message.payload) {
+                Ok(reply) => reply,
+                Err(error) => {
+                    tracing::warn!(command = %self.id, %error, "undecodable command reply");
+                    continue;
+                }
+            };
+            let outcome = match reply.status.as_str() {
+                "processing" | "retrying" => {
+                    return Some(CommandUpdate::Progress(Progress {
+                        percent: reply.progress.unwrap_or_default(),
+                        message: reply.message.unwrap_or_default(),
+                    }));
+                }
+                "completed" => match reply.result {
+                    Some(result) => Ok(result),
+                    // A unit-like result may be encoded as nil.
+                    None => crate::domain::envelope::from_null::<R>().map_err(|e| {
+                        Error::bad_request(format!("command result missing: {e}"))
+                    }),
+                },
+                "cancelled" => Err(Error::Remote {
+                    code: codes::CANCELLED,
+                    message: reply
+                        .error
+                        .unwrap_or_else(|| format!("command {} was cancelled", self.id)),
+                }),
+                _ => Err(Error::Remote {
+                    code: reply.code.unwrap_or(codes::INTERNAL),
+                    message: reply.error.unwrap_or_else(|| reply.status.clone()),
+                }),
+            };
+            self.finished = true;
+            return Some(CommandUpdate::Finished(outcome));
+        }
+    }
+
+    /// Waits for the outcome, skipping progress. There is no time limit here: a command
+    /// waits in the stream until a worker takes it; wrap this in `tokio::time::timeout` to
+    /// stop waiting (the command still runs).
+    pub async fn result(mut self) -> Result<R> {
+        while let Some(update) = self.next().await {
+            if let CommandUpdate::Finished(outcome) = update {
+                return outcome;
+            }
+        }
+        Err(Error::Closed(format!(
+            "the outcome of command {} was already taken",
+            self.id
+        )))
+    }
+
+    /// Asks the service to cancel the command: a running handler is dropped, a waiting
+    /// command is not run. The outcome then reports a cancellation (code 499), unless the
+    /// command finished first.
+    pub async fn cancel(&self) -> Result<()> {
+        let subject = cancel_subject(self.service, &self.id);
+        self.bus.publish(Message::new(subject, Vec::new())).await
+    }
+}
+
+/// Sends one command and subscribes to its replies (before sending, so that nothing is
+/// missed).
+pub(crate) async fn send_command<P: serde::Serialize + ?Sized, R>(
+    streams: &Arc<dyn Streams>,
+    bus: &Arc<dyn MessageBus>,
+    (service, command, subject): (&'static str, &'static str, &str),
+    (codec, source): (Codec, Option<&str>),
+    options: &CommandOptions,
+    payload: &P,
+) -> Result<CommandHandle<R>> {
+    streams.ensure_stream(commands_stream()).await?;
+    let (id, trace, timestamp) = (Id::new(), Id::new(), Timestamp::now());
+    let reply_to = format!("_INBOX.aegis.{}", id.as_str());
+    let replies = bus.subscribe(&reply_to, None).await?;
+    let envelope = OutgoingCommand {
+        message_id: id.as_str(),
+        trace_id: trace.as_str(),
+        correlation_id: None,
+        timestamp: timestamp.as_str(),
+        source,
+        target: Some(service),
+        command,
+        payload,
+        priority: options.priority,
+        max_retries: options.max_retries,
+        timeout: options.timeout.as_secs_f64(),
+    };
+    let body = codec
+        .encode(&envelope)
+        .map_err(|e| Error::bad_request(format!("cannot encode command `{command}`: {e}")))?;
+    let mut headers = Headers::new();
+    headers.insert(MSG_ID_HEADER, id.as_str());
+    headers.insert(REPLY_TO_HEADER, reply_to);
+    let message = Message {
+        subject: subject.to_owned(),
+        reply: None,
+        headers,
+        payload: body.into(),
+    };
+    streams.publish(message).await?.await?;
+    Ok(CommandHandle {
+        id: id.as_str().to_owned(),
+        service,
+        bus: Arc::clone(bus),
+        replies,
+        finished: false,
+        result: PhantomData,
+    })
+}

@@ -1,0 +1,239 @@
+//! Events: what `#[subscribe]` handlers receive, and how to publish them.
+//!
+//! An event is the AegisSDK `Event` envelope on `events.{domain}.{event_type}`, stored in
+//! the `EVENTS` stream. Subscriptions are durable consumers of that stream: in
+//! [`SubscriptionMode::Compete`] each event goes to one instance of the service, in
+//! [`SubscriptionMode::Broadcast`] to every instance.
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::codec::Codec;
+use crate::domain::envelope::EventEnvelope;
+use crate::ports::Headers;
+use crate::rpc::{HandlerOutput, IntoRpcError, RpcError};
+
+pub use crate::app::publisher::{EventPublisher, Topic};
+pub use crate::app::subscriber::{
+    DEAD_LETTER_STREAM, EventConfig, dead_letter_subject,
+};
+
+/// How the instances of one service share a subscription's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubscriptionMode {
+    /// Each event goes to one instance (a durable consumer shared by all instances).
+    Compete,
+    /// Each event goes to every instance (one consumer per instance).
+    Broadcast,
+}
+
+impl fmt::Display for SubscriptionMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SubscriptionMode::Compete => "compete",
+            SubscriptionMode::Broadcast => "broadcast",
+        })
+    }
+}
+
+/// One event, as a `#[subscribe]` handler receives it.
+#[derive(Debug, Clone)]
+pub struct Event<T> {
+    pub(crate) id: String,
+    pub(crate) trace_id: String,
+    pub(crate) timestamp: String,
+    pub(crate) source: Option<String>,
+    pub(crate) domain: String,
+    pub(crate) event_type: String,
+    pub(crate) version: String,
+    pub(crate) subject: String,
+    pub(crate) delivered: u64,
+    pub(crate) headers: Headers,
+    pub(crate) payload: T,
+}
+
+impl<T> Event<T> {
+    /// The event's `message_id` (also its deduplication id in the stream).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The event's `trace_id`.
+    pub fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+
+    /// When it was created (ISO-8601, as the publisher wrote it).
+    pub fn timestamp(&self) -> &str {
+        &self.timestamp
+    }
+
+    /// Who published it (an instance id), when known.
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
+    /// The domain: `orders` in `events.orders.created`.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The event type: `created` in `events.orders.created` (may contain dots).
+    pub fn event_type(&self) -> &str {
+        &self.event_type
+    }
+
+    /// The payload schema version (`1.0` by default).
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The subject it was published on.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// How many times it has been delivered to this subscription, this time included.
+    pub fn delivery_count(&self) -> u64 {
+        self.delivered
+    }
+
+    /// The message headers (`traceparent`, `Nats-Msg-Id`, ...).
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &T {
+        &self.payload
+    }
+
+    /// The payload, by value.
+    pub fn into_payload(self) -> T {
+        self.payload
+    }
+}
+
+/// The argument of a `#[subscribe]` handler: [`Event<T>`] for a `T: Deserialize`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the argument of a `#[subscribe]` handler",
+    label = "expected `aegis::Event<T>`",
+    note = "take the event as `event: aegis::Event<T>` with `T: serde::Deserialize`"
+)]
+pub trait EventArg: Sized + Send + 'static {
+    #[doc(hidden)]
+    fn from_call(call: &EventCall) -> Result<Self, String>;
+}
+
+impl<T: DeserializeOwned + Send + 'static> EventArg for Event<T> {
+    fn from_call(call: &EventCall) -> Result<Self, String> {
+        let codec = Codec::detect(&call.payload);
+        let envelope: EventEnvelope<T> = codec
+            .decode(&call.payload)
+            .map_err(|error| format!("cannot decode the event: {error}"))?;
+        let payload = match envelope.payload {
+            Some(payload) => payload,
+            None => crate::domain::envelope::empty_map()
+                .map_err(|error| format!("cannot decode the event payload: {error}"))?,
+        };
+        Ok(Event {
+            id: envelope.message_id,
+            trace_id: envelope.trace_id,
+            timestamp: envelope.timestamp,
+            source: envelope.source,
+            domain: envelope.domain,
+            event_type: envelope.event_type,
+            version: envelope.version,
+            subject: call.subject.clone(),
+            delivered: call.delivered,
+            headers: call.headers.clone(),
+            payload,
+        })
+    }
+}
+
+/// One `#[subscribe]` handler, as declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionSpec {
+    /// The handler's name (its method name): names its durable consumer.
+    pub handler: &'static str,
+    /// The pattern after `events.` (`orders.*`).
+    pub pattern: &'static str,
+    /// Compete or broadcast.
+    pub mode: SubscriptionMode,
+}
+
+impl SubscriptionSpec {
+    /// A subscription of `handler` to `events.{pattern}`.
+    pub const fn new(handler: &'static str, pattern: &'static str, mode: SubscriptionMode) -> Self {
+        SubscriptionSpec {
+            handler,
+            pattern,
+            mode,
+        }
+    }
+}
+
+/// One delivery for one `#[subscribe]` handler, not yet decoded. Used by generated code.
+#[derive(Debug)]
+pub struct EventCall {
+    pub(crate) subject: String,
+    pub(crate) payload: Bytes,
+    pub(crate) headers: Headers,
+    pub(crate) delivered: u64,
+    pub(crate) handler: &'static str,
+    pub(crate) timeout: Duration,
+}
+
+/// How a handler dealt with one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// Handled: acknowledge it.
+    Handled,
+    /// Failed with `error`: retried later if the code is 5xx, dead-lettered at once if 4xx
+    /// (the event itself is wrong: retrying cannot help).
+    Failed(RpcError),
+}
+
+impl EventCall {
+    /// Decodes the event for the handler; on failure, the outcome to report (400).
+    pub fn decode<A: EventArg>(&self) -> Result<A, EventOutcome> {
+        A::from_call(self).map_err(|message| {
+            EventOutcome::Failed(RpcError::bad_request(format!(
+                "handler `{}`: {message}",
+                self.handler
+            )))
+        })
+    }
+
+    /// How long the handler may run.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The outcome of the handler's output.
+    pub fn finish<R>(&self, output: Result<R, crate::app::dispatch::HandlerFailure>) -> EventOutcome
+    where
+        R: HandlerOutput<Ok = ()>,
+        R::Err: IntoRpcError,
+    {
+        match output {
+            Ok(output) => match output.into_result() {
+                Ok(()) => EventOutcome::Handled,
+                Err(error) => EventOutcome::Failed(error.into_rpc_error()),
+            },
+            Err(failure) => EventOutcome::Failed(failure.into_rpc_error(self.handler)),
+        }
+    }
+
+    /// The outcome for a handler name the service does not have.
+    pub fn unknown(&self) -> EventOutcome {
+        EventOutcome::Failed(RpcError::internal(format!(
+            "no `#[subscribe]` handler named `{}`",
+            self.handler
+        )))
+    }
+}
