@@ -28,6 +28,13 @@ pub mod registry {
     pub use crate::domain::instance::{InstanceStatus, ServiceInstance};
 }
 
+/// Where events and commands go when their handlers give up on them: the `DEAD_LETTERS`
+/// stream, subject `deadletter.{service}.{original subject}`, the original payload, and
+/// headers saying why.
+pub mod dead_letters {
+    pub use crate::app::subscriber::{DEAD_LETTER_STREAM, dead_letter_subject, headers};
+}
+
 /// Leader election for single-active groups (`#[exclusive_rpc]`).
 pub mod election {
     pub use crate::app::election::{ElectionConfig, ElectionState, Leadership, election_bucket};

@@ -20,6 +20,8 @@ use crate::app::lifecycle::LifecycleState;
 use crate::app::registry::KvServiceRegistry;
 use crate::app::service::MethodKind;
 use crate::app::service::Service;
+use crate::app::subscriber::{EventConfig, EventRunner, Runner};
+use crate::app::worker::{CommandConfig, CommandRunner};
 use crate::backend::Backend;
 use crate::codec::Codec;
 use crate::domain::envelope::{TRACEPARENT_HEADER, codes, timestamp_now};
@@ -43,6 +45,8 @@ pub struct ServiceConfig {
     enable_registration: bool,
     unhealthy_after: u32,
     election: ElectionConfig,
+    events: EventConfig,
+    commands: CommandConfig,
 }
 
 impl Default for ServiceConfig {
@@ -57,6 +61,8 @@ impl Default for ServiceConfig {
             enable_registration: true,
             unhealthy_after: 3,
             election: ElectionConfig::default(),
+            events: EventConfig::default(),
+            commands: CommandConfig::default(),
         }
     }
 }
@@ -106,6 +112,18 @@ impl ServiceConfig {
     /// Every election setting at once.
     pub fn election(mut self, election: ElectionConfig) -> Self {
         self.election = election;
+        self
+    }
+
+    /// How `#[subscribe]` handlers consume events (deliveries, backoff, start position).
+    pub fn events(mut self, events: EventConfig) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// How `#[command]` handlers run (concurrency, priority window, backoff, timeouts).
+    pub fn commands(mut self, commands: CommandConfig) -> Self {
+        self.commands = commands;
         self
     }
 
@@ -434,7 +452,20 @@ impl<S: Service> ServiceBuilder<S> {
             None
         };
 
+        let mut runners = Vec::new();
+        let timeouts = (config.handler_timeout, config.drain_timeout);
+        match EventRunner::start(&service, backend, &instance_id, &config.events, timeouts).await {
+            Ok(runner) => runners.extend(runner),
+            Err(error) => return Err(fail(error)),
+        }
+        match CommandRunner::start(&service, backend, &config.commands, config.drain_timeout).await
+        {
+            Ok(runner) => runners.extend(runner),
+            Err(error) => return Err(fail(error)),
+        }
+
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let (stop_runners, runners_stopped) = tokio::sync::oneshot::channel::<()>();
         let dispatcher = Dispatcher {
             service: Arc::clone(&service),
             bus,
@@ -443,7 +474,12 @@ impl<S: Service> ServiceBuilder<S> {
             exclusive_subjects,
         };
         let task = tokio::spawn(async move {
-            dispatcher.run(subscriptions, stop_rx).await;
+            // RPC, events and commands drain side by side.
+            let runners = async move {
+                let _ = runners_stopped.await;
+                futures::future::join_all(runners.into_iter().map(Runner::stop)).await;
+            };
+            tokio::join!(dispatcher.run(subscriptions, stop_rx), runners);
             // In-flight exclusive work is done: hand the lease over.
             if let Some(ElectionTask { stop, task }) = election {
                 let _ = stop.send(true);
@@ -460,6 +496,7 @@ impl<S: Service> ServiceBuilder<S> {
         });
         *shared.stop.lock().await = Some(Stopper {
             stop_tx,
+            stop_runners,
             task,
             heartbeat,
         });
@@ -483,6 +520,7 @@ async fn run_hook<S>(hook: Hook<S>, service: &Arc<S>) -> Result<()> {
 
 struct Stopper {
     stop_tx: tokio::sync::oneshot::Sender<()>,
+    stop_runners: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<bool>,
     heartbeat: Option<Heartbeat>,
 }
@@ -696,6 +734,7 @@ impl ServiceHandle {
         let stopper = self.shared.stop.lock().await.take();
         if let Some(Stopper {
             stop_tx,
+            stop_runners,
             task,
             heartbeat,
         }) = stopper
@@ -707,6 +746,7 @@ impl ServiceHandle {
                     .await;
             }
             let _ = stop_tx.send(());
+            let _ = stop_runners.send(());
             let failed = task.await.unwrap_or(true);
             self.shared.transition(if failed {
                 LifecycleState::Failed

@@ -1,9 +1,27 @@
 //! Running `#[subscribe]` handlers: durable consumers of `EVENTS`, acks, retries with
 //! backoff, dead letters.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ports::StartAt;
+use futures::stream::{FuturesUnordered, SelectAll};
+use futures::{FutureExt, StreamExt};
+use tokio::sync::watch;
+
+use crate::app::dispatch::panic_message;
+use crate::app::publisher::{EVENTS_STREAM, events_stream};
+use crate::app::service::Service;
+use crate::backend::Backend;
+use crate::domain::subject::event_filter;
+use crate::events::{EventCall, EventOutcome, SubscriptionMode, SubscriptionSpec};
+use crate::ports::{
+    AckKind, Acker, ConsumerConfig, Deliveries, Delivery, Headers, MSG_ID_HEADER, Message,
+    StartAt, StreamConfig, Streams,
+};
+use crate::rpc::RpcError;
+use crate::{InstanceId, Result};
 
 /// The stream dead letters go to: `DEAD_LETTERS`, capturing `deadletter.>`.
 pub const DEAD_LETTER_STREAM: &str = "DEAD_LETTERS";
@@ -112,4 +130,274 @@ pub(crate) fn backoff_delay(backoff: &[Duration], delivered: u64) -> Duration {
         .or(backoff.last())
         .copied()
         .unwrap_or_default()
+}
+
+/// The `DEAD_LETTERS` stream: limits retention, 100,000 messages, 2-minute dedupe.
+pub(crate) fn dead_letter_stream() -> StreamConfig {
+    StreamConfig {
+        name: DEAD_LETTER_STREAM.into(),
+        subjects: vec!["deadletter.>".into()],
+        retention: crate::ports::Retention::Limits,
+        max_msgs: 100_000,
+        duplicate_window: Duration::from_secs(120),
+    }
+}
+
+/// Dead-letter headers: why the message was given up, and where it came from.
+pub mod headers {
+    /// The error text.
+    pub const REASON: &str = "Aegis-Dead-Letter-Reason";
+    /// The numeric error code.
+    pub const CODE: &str = "Aegis-Dead-Letter-Code";
+    /// The subject it was published on.
+    pub const SUBJECT: &str = "Aegis-Dead-Letter-Subject";
+    /// The stream and sequence it was stored at.
+    pub const STREAM: &str = "Aegis-Dead-Letter-Stream";
+    /// Its sequence in that stream.
+    pub const SEQUENCE: &str = "Aegis-Dead-Letter-Sequence";
+    /// The consumer that gave up.
+    pub const CONSUMER: &str = "Aegis-Dead-Letter-Consumer";
+    /// How many times it was delivered.
+    pub const DELIVERIES: &str = "Aegis-Dead-Letter-Deliveries";
+    /// Its original `Nats-Msg-Id`, if any.
+    pub const MSG_ID: &str = "Aegis-Dead-Letter-Msg-Id";
+}
+
+/// Publishes `delivery` to the dead letters of `service` with `error`, then terminates it.
+/// If the dead letter cannot be stored, the delivery is nak'ed instead: never lost.
+pub(crate) async fn dead_letter(
+    streams: &dyn Streams,
+    (service, stream, consumer): (&str, &str, &str),
+    delivery: &Delivery,
+    error: &RpcError,
+    retry_in: Duration,
+) {
+    let original = &delivery.message;
+    let mut headers = Headers::new();
+    for (name, value) in original.headers.iter() {
+        if name == MSG_ID_HEADER {
+            headers.insert(headers::MSG_ID, value);
+        } else {
+            headers.insert(name, value);
+        }
+    }
+    let sequence = delivery.info.stream_sequence;
+    headers.insert(headers::REASON, error.to_string());
+    headers.insert(headers::CODE, error.code().to_string());
+    headers.insert(headers::SUBJECT, original.subject.as_str());
+    headers.insert(headers::STREAM, stream);
+    headers.insert(headers::SEQUENCE, sequence.to_string());
+    headers.insert(headers::CONSUMER, consumer);
+    headers.insert(headers::DELIVERIES, delivery.info.delivered.to_string());
+    // A retried dead-lettering (crash before the term) is stored once.
+    headers.insert(MSG_ID_HEADER, format!("dl-{stream}-{sequence}-{consumer}"));
+    let message = Message {
+        subject: dead_letter_subject(service, &original.subject),
+        reply: None,
+        headers,
+        payload: original.payload.clone(),
+    };
+    let stored = async { streams.publish(message).await?.await }.await;
+    match stored {
+        Ok(_) => {
+            tracing::warn!(service, consumer, sequence, %error, "dead-lettered");
+            if let Err(error) = delivery.term().await {
+                tracing::warn!(consumer, sequence, %error, "could not terminate a dead-lettered message");
+            }
+        }
+        Err(store_error) => {
+            tracing::error!(consumer, sequence, %store_error, "could not dead-letter; retrying later");
+            let _ = delivery.nak(retry_in).await;
+        }
+    }
+}
+
+/// Runs `work` while telling the stream every `ack_wait / 3` that the delivery is still
+/// being worked on, so that a long handler does not get its message delivered elsewhere.
+pub(crate) async fn keep_alive<F: Future>(acker: &dyn Acker, ack_wait: Duration, work: F) -> F::Output {
+    let mut work = std::pin::pin!(work);
+    let period = (ack_wait / 3).max(Duration::from_millis(50));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tokio::select! {
+            output = &mut work => return output,
+            _ = ticks.tick() => {
+                if let Err(error) = acker.settle(AckKind::Progress).await {
+                    tracing::debug!(%error, "keep-alive failed");
+                }
+            }
+        }
+    }
+}
+
+/// The durable consumer name of a subscription: `{service}-{handler}` in compete mode (all
+/// instances share it), `{service}-{handler}-{instance}` in broadcast mode.
+pub(crate) fn consumer_name(service: &str, spec: &SubscriptionSpec, instance: &str) -> String {
+    match spec.mode {
+        SubscriptionMode::Compete => format!("{service}-{}", spec.handler),
+        SubscriptionMode::Broadcast => format!("{service}-{}-{instance}", spec.handler),
+    }
+}
+
+/// The running subscriptions of one service instance.
+pub(crate) struct EventRunner<S> {
+    service: Arc<S>,
+    streams: Arc<dyn Streams>,
+    config: EventConfig,
+    handler_timeout: Duration,
+    drain_timeout: Duration,
+    /// Per subscription: the spec and its consumer name.
+    subscriptions: Vec<(SubscriptionSpec, String)>,
+}
+
+type Intake = SelectAll<futures::stream::Map<Deliveries, Box<dyn FnMut(Result<Delivery>) -> (usize, Result<Delivery>) + Send>>>;
+
+impl<S: Service> EventRunner<S> {
+    /// Binds every `#[subscribe]` handler of `S` to its consumer; `None` without any.
+    pub(crate) async fn start(
+        service: &Arc<S>,
+        backend: &Backend,
+        instance: &InstanceId,
+        config: &EventConfig,
+        (handler_timeout, drain_timeout): (Duration, Duration),
+    ) -> Result<Option<Runner>> {
+        let specs = S::__subscriptions();
+        if specs.is_empty() {
+            return Ok(None);
+        }
+        let streams = Arc::clone(backend.streams()?);
+        streams.ensure_stream(events_stream()).await?;
+        streams.ensure_stream(dead_letter_stream()).await?;
+        let mut intake: Intake = SelectAll::new();
+        let mut subscriptions = Vec::new();
+        for (index, spec) in specs.into_iter().enumerate() {
+            let filter = event_filter(spec.pattern)?;
+            let name = consumer_name(S::NAME, &spec, instance.as_str());
+            let consumer = ConsumerConfig {
+                name: name.clone(),
+                filter_subject: filter,
+                start: config.start_of(spec.handler),
+                ack_wait: config.ack_wait,
+                max_ack_pending: config.max_in_flight.max(1000),
+                inactive_threshold: (spec.mode == SubscriptionMode::Broadcast)
+                    .then_some(config.broadcast_inactive),
+            };
+            let deliveries = streams.consume(EVENTS_STREAM, consumer).await?;
+            let tag: Box<dyn FnMut(Result<Delivery>) -> (usize, Result<Delivery>) + Send> =
+                Box::new(move |item| (index, item));
+            intake.push(deliveries.map(tag));
+            subscriptions.push((spec, name));
+        }
+        let runner = Arc::new(EventRunner {
+            service: Arc::clone(service),
+            streams,
+            config: config.clone(),
+            handler_timeout,
+            drain_timeout,
+            subscriptions,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(runner.run(intake, stopped));
+        Ok(Some(Runner { stop, task }))
+    }
+
+    /// Handles deliveries as they come, at most `max_in_flight` at once, polled in this task.
+    async fn run(self: Arc<Self>, mut intake: Intake, stop: watch::Receiver<bool>) {
+        let mut running = FuturesUnordered::new();
+        let mut stopped = std::pin::pin!(stopped(stop));
+        loop {
+            let room = running.len() < self.config.max_in_flight;
+            tokio::select! {
+                biased;
+                () = &mut stopped => break,
+                Some(()) = running.next(), if !running.is_empty() => {}
+                next = intake.next(), if room => match next {
+                    Some((index, Ok(delivery))) => running.push(Arc::clone(&self).handle(index, delivery)),
+                    Some((index, Err(error))) => {
+                        tracing::warn!(consumer = self.subscriptions[index].1, %error, "event delivery failed");
+                    }
+                    None => break,
+                },
+            }
+        }
+        // Stop pulling; what arrived but was not started goes back at once.
+        for deliveries in intake.iter_mut() {
+            deliveries.get_mut().stop().await;
+        }
+        while let Some(Some((_, Ok(delivery)))) = intake.next().now_or_never() {
+            let _ = delivery.nak(Duration::ZERO).await;
+        }
+        let drain = async { while running.next().await.is_some() {} };
+        if tokio::time::timeout(self.drain_timeout, drain).await.is_err() {
+            tracing::warn!(service = S::NAME, "drain timeout: event handlers cancelled (their events will be redelivered)");
+        }
+    }
+
+    async fn handle(self: Arc<Self>, index: usize, delivery: Delivery) {
+        let (spec, consumer) = &self.subscriptions[index];
+        let delivered = delivery.info.delivered;
+        let max = u64::from(self.config.max_deliveries);
+        let names = (S::NAME, EVENTS_STREAM, consumer.as_str());
+        let retry_in = self.config.delay_after(delivered);
+        if delivered > max {
+            // Its handler never reported back (its instance died, say) `max` times.
+            let error = RpcError::internal(format!(
+                "delivered {delivered} times without an outcome (max {max})"
+            ));
+            dead_letter(&*self.streams, names, &delivery, &error, retry_in).await;
+            return;
+        }
+        let call = EventCall {
+            subject: delivery.message.subject.clone(),
+            payload: delivery.message.payload.clone(),
+            headers: delivery.message.headers.clone(),
+            delivered,
+            handler: spec.handler,
+            timeout: self.handler_timeout,
+        };
+        let work = AssertUnwindSafe(S::__on_event(&self.service, spec.handler, call)).catch_unwind();
+        let outcome = match keep_alive(&*delivery.acker(), self.config.ack_wait, work).await {
+            Ok(outcome) => outcome,
+            Err(panic) => EventOutcome::Failed(RpcError::internal(format!(
+                "handler `{}` panicked: {}",
+                spec.handler,
+                panic_message(&*panic)
+            ))),
+        };
+        match outcome {
+            EventOutcome::Handled => {
+                if let Err(error) = delivery.ack().await {
+                    tracing::warn!(consumer, %error, "could not ack an event (it will be redelivered)");
+                }
+            }
+            EventOutcome::Failed(error) if error.code() >= 500 && delivered < max => {
+                tracing::debug!(consumer, delivered, %error, "event failed; retrying");
+                if let Err(error) = delivery.nak(retry_in).await {
+                    tracing::warn!(consumer, %error, "could not nak an event (it will be redelivered)");
+                }
+            }
+            EventOutcome::Failed(error) => {
+                dead_letter(&*self.streams, names, &delivery, &error, retry_in).await;
+            }
+        }
+    }
+}
+
+/// A background loop and its stop signal.
+pub(crate) struct Runner {
+    pub(crate) stop: watch::Sender<bool>,
+    pub(crate) task: tokio::task::JoinHandle<()>,
+}
+
+impl Runner {
+    /// Stops it and waits for its drain.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Resolves once `stop` turns `true` (or its sender is gone).
+pub(crate) async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }

@@ -1,7 +1,37 @@
 //! Running `#[command]` handlers: the `COMMANDS` work queue, priority order, keep-alive,
 //! retries, cancellation, progress and outcome to the caller.
 
-use std::time::Duration;
+use std::borrow::Cow;
+use std::collections::{BinaryHeap, HashMap};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::stream::{FuturesUnordered, SelectAll};
+use futures::{FutureExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use crate::app::commander::{COMMANDS_STREAM, cancel_subject, commands_stream};
+use crate::app::dispatch::panic_message;
+use crate::app::service::Service;
+use crate::app::subscriber::{Runner, backoff_delay, dead_letter, dead_letter_stream, stopped};
+use crate::backend::Backend;
+use crate::codec::Codec;
+use crate::commands::{
+    CommandCall, CommandContext, CommandOutcome, CompletionMessage, REPLY_TO_HEADER, Reporter,
+    command_timeout,
+};
+use crate::domain::envelope::{Priority, codes, new_id};
+use crate::domain::names::validate_method_name;
+use crate::domain::subject::command_subject;
+use crate::ports::{
+    AckKind, Acker, ConsumerConfig, Deliveries, Delivery, Message, MessageBus, StartAt, Streams,
+    Subscription,
+};
+use crate::rpc::RpcError;
+use crate::Result;
 
 /// How a service runs commands.
 #[derive(Debug, Clone)]
@@ -17,7 +47,7 @@ impl Default for CommandConfig {
     fn default() -> Self {
         CommandConfig {
             max_concurrency: 16,
-            prefetch: 64,
+            prefetch: 16,
             ack_wait: Duration::from_secs(30),
             backoff: vec![
                 Duration::from_secs(1),
@@ -31,7 +61,7 @@ impl Default for CommandConfig {
 }
 
 impl CommandConfig {
-    /// Defaults: 16 commands at once, 64 more waiting in priority order, ack wait 30 s,
+    /// Defaults: 16 commands at once, 16 more waiting in priority order, ack wait 30 s,
     /// backoff 1 s, 5 s, 15 s, 30 s, command timeouts capped at one hour.
     pub fn new() -> Self {
         Self::default()
@@ -69,5 +99,404 @@ impl CommandConfig {
     pub fn max_timeout(mut self, max: Duration) -> Self {
         self.max_timeout = max;
         self
+    }
+}
+
+/// How long a cancel request is remembered for a command not seen yet.
+const CANCEL_MEMORY: Duration = Duration::from_secs(600);
+/// At most this many remembered cancel requests.
+const CANCEL_MEMORY_MAX: usize = 10_000;
+
+/// What dispatch reads of a command before running it; the payload is decoded later, by
+/// the handler's own type.
+#[derive(Deserialize)]
+struct CommandHead<'a> {
+    #[serde(default, borrow)]
+    message_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    trace_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    source: Option<Cow<'a, str>>,
+    #[serde(default)]
+    priority: Priority,
+    #[serde(default = "default_max_retries")]
+    max_retries: u32,
+    #[serde(default = "default_timeout")]
+    timeout: f64,
+}
+
+fn default_max_retries() -> u32 {
+    3
+}
+
+fn default_timeout() -> f64 {
+    300.0
+}
+
+/// A command held by this instance, waiting for a free slot.
+struct Waiting {
+    index: usize,
+    delivery: Delivery,
+    command_id: String,
+    trace_id: String,
+    source: Option<String>,
+    priority: Priority,
+    max_retries: u32,
+    timeout: Duration,
+    codec: Codec,
+    reply_to: Option<String>,
+}
+
+impl Waiting {
+    /// Highest priority first, then the oldest (lowest stream sequence).
+    fn rank(&self) -> (Priority, std::cmp::Reverse<u64>) {
+        (
+            self.priority,
+            std::cmp::Reverse(self.delivery.info.stream_sequence),
+        )
+    }
+}
+
+impl PartialEq for Waiting {
+    fn eq(&self, other: &Self) -> bool {
+        self.rank() == other.rank()
+    }
+}
+impl Eq for Waiting {}
+impl PartialOrd for Waiting {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Waiting {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.rank().cmp(&other.rank())
+    }
+}
+
+/// A running command, as the loop tracks it.
+struct Running {
+    cancel: watch::Sender<bool>,
+    acker: Arc<dyn Acker>,
+}
+
+type Intake = SelectAll<
+    futures::stream::Map<
+        Deliveries,
+        Box<dyn FnMut(Result<Delivery>) -> (usize, Result<Delivery>) + Send>,
+    >,
+>;
+
+/// The command handlers of one service instance.
+pub(crate) struct CommandRunner<S> {
+    service: Arc<S>,
+    streams: Arc<dyn Streams>,
+    bus: Arc<dyn MessageBus>,
+    config: CommandConfig,
+    drain_timeout: Duration,
+    /// Per command: its name and consumer name.
+    commands: Vec<(&'static str, String)>,
+}
+
+impl<S: Service> CommandRunner<S> {
+    /// Binds every `#[command]` of `S` to its work-queue consumer; `None` without any.
+    pub(crate) async fn start(
+        service: &Arc<S>,
+        backend: &Backend,
+        config: &CommandConfig,
+        drain_timeout: Duration,
+    ) -> Result<Option<Runner>> {
+        let specs = S::__commands();
+        if specs.is_empty() {
+            return Ok(None);
+        }
+        let streams = Arc::clone(backend.streams()?);
+        streams.ensure_stream(commands_stream()).await?;
+        streams.ensure_stream(dead_letter_stream()).await?;
+        let bus = Arc::clone(backend.bus());
+        // Cancel requests reach every instance: the one running (or holding) the command acts.
+        let cancels = bus.subscribe(&cancel_subject(S::NAME, "*"), None).await?;
+        let mut intake: Intake = SelectAll::new();
+        let mut commands = Vec::new();
+        for (index, spec) in specs.into_iter().enumerate() {
+            validate_method_name(spec.name)?;
+            let name = format!("{}-{}", S::NAME, spec.name);
+            let consumer = ConsumerConfig {
+                name: name.clone(),
+                filter_subject: command_subject(S::NAME, spec.name),
+                start: StartAt::First,
+                ack_wait: config.ack_wait,
+                max_ack_pending: 1000,
+                inactive_threshold: None,
+            };
+            let deliveries = streams.consume(COMMANDS_STREAM, consumer).await?;
+            let tag: Box<dyn FnMut(Result<Delivery>) -> (usize, Result<Delivery>) + Send> =
+                Box::new(move |item| (index, item));
+            intake.push(deliveries.map(tag));
+            commands.push((spec.name, name));
+        }
+        let runner = Arc::new(CommandRunner {
+            service: Arc::clone(service),
+            streams,
+            bus,
+            config: config.clone(),
+            drain_timeout,
+            commands,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(runner.run(intake, cancels, stopped));
+        Ok(Some(Runner { stop, task }))
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        mut intake: Intake,
+        mut cancels: Subscription,
+        stop: watch::Receiver<bool>,
+    ) {
+        let mut waiting = BinaryHeap::new();
+        let mut running: HashMap<String, Running> = HashMap::new();
+        let mut tasks = FuturesUnordered::new();
+        let mut cancelled: HashMap<String, Instant> = HashMap::new();
+        let period = (self.config.ack_wait / 3).max(Duration::from_millis(50));
+        let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        let mut stopped = std::pin::pin!(stopped(stop));
+        loop {
+            let room = waiting.len() < self.config.prefetch.max(1);
+            tokio::select! {
+                biased;
+                () = &mut stopped => break,
+                Some(id) = tasks.next(), if !tasks.is_empty() => {
+                    running.remove(&id);
+                }
+                _ = keep_alive.tick() => {
+                    for held in waiting.iter().map(|w: &Waiting| w.delivery.acker()).chain(running.values().map(|r| Arc::clone(&r.acker))) {
+                        let _ = held.settle(AckKind::Progress).await;
+                    }
+                }
+                Some(message) = cancels.next() => {
+                    let Some(id) = message.subject.rsplit('.').next().map(str::to_owned) else { continue };
+                    if let Some(run) = running.get(&id) {
+                        let _ = run.cancel.send(true);
+                    } else {
+                        remember(&mut cancelled, id);
+                    }
+                }
+                next = intake.next(), if room => match next {
+                    Some((index, Ok(delivery))) => {
+                        self.hold(&mut waiting, index, delivery).await;
+                        // Whatever else is already here competes on priority too.
+                        while waiting.len() < self.config.prefetch.max(1) {
+                            match intake.next().now_or_never() {
+                                Some(Some((index, Ok(delivery)))) => self.hold(&mut waiting, index, delivery).await,
+                                _ => break,
+                            }
+                        }
+                    }
+                    Some((index, Err(error))) => {
+                        tracing::warn!(consumer = self.commands[index].1, %error, "command delivery failed");
+                    }
+                    None => break,
+                },
+            }
+            while running.len() < self.config.max_concurrency {
+                let Some(next) = waiting.pop() else { break };
+                if cancelled.remove(&next.command_id).is_some() {
+                    self.finish_cancelled(&next).await;
+                    continue;
+                }
+                let (cancel, cancel_rx) = watch::channel(false);
+                running.insert(
+                    next.command_id.clone(),
+                    Running {
+                        cancel,
+                        acker: next.delivery.acker(),
+                    },
+                );
+                tasks.push(Arc::clone(&self).execute(next, cancel_rx));
+            }
+        }
+        // Stop taking commands; the held ones go back at once, the running ones may finish.
+        for deliveries in intake.iter_mut() {
+            deliveries.get_mut().stop().await;
+        }
+        while let Some(Some((_, Ok(delivery)))) = intake.next().now_or_never() {
+            let _ = delivery.nak(Duration::ZERO).await;
+        }
+        for held in waiting.into_vec() {
+            let _ = held.delivery.nak(Duration::ZERO).await;
+        }
+        let drain = async {
+            loop {
+                tokio::select! {
+                    next = tasks.next() => match next {
+                        Some(id) => { running.remove(&id); }
+                        None => break,
+                    },
+                    _ = keep_alive.tick() => {
+                        for run in running.values() {
+                            let _ = run.acker.settle(AckKind::Progress).await;
+                        }
+                    }
+                }
+            }
+        };
+        if tokio::time::timeout(self.drain_timeout, drain).await.is_err() {
+            tracing::warn!(service = S::NAME, "drain timeout: commands cancelled (they will run again elsewhere)");
+        }
+    }
+
+    /// Reads the command's head and keeps it waiting; an unreadable one is dead-lettered.
+    async fn hold(&self, waiting: &mut BinaryHeap<Waiting>, index: usize, delivery: Delivery) {
+        let codec = Codec::detect(&delivery.message.payload);
+        let reply_to = delivery.message.headers.get(REPLY_TO_HEADER).map(str::to_owned);
+        let head = codec.decode_borrowed::<CommandHead<'_>>(&delivery.message.payload);
+        match head {
+            Ok(head) => {
+                let held = Waiting {
+                    index,
+                    command_id: head.message_id.map_or_else(
+                        || format!("seq-{}", delivery.info.stream_sequence),
+                        Cow::into_owned,
+                    ),
+                    trace_id: head.trace_id.map_or_else(new_id, Cow::into_owned),
+                    source: head.source.map(Cow::into_owned),
+                    priority: head.priority,
+                    max_retries: head.max_retries,
+                    timeout: command_timeout(head.timeout, self.config.max_timeout),
+                    codec,
+                    reply_to,
+                    delivery,
+                };
+                waiting.push(held);
+            }
+            Err(error) => {
+                let error = RpcError::bad_request(format!("cannot decode the command: {error}"));
+                let names = (S::NAME, COMMANDS_STREAM, self.commands[index].1.as_str());
+                dead_letter(&*self.streams, names, &delivery, &error, Duration::from_secs(1)).await;
+            }
+        }
+    }
+
+    /// Runs one attempt and settles it; returns the command id.
+    async fn execute(self: Arc<Self>, held: Waiting, cancel: watch::Receiver<bool>) -> String {
+        let (command, consumer) = &self.commands[held.index];
+        let attempt = held.delivery.info.delivered;
+        let attempts = u64::from(held.max_retries) + 1;
+        if attempt > attempts {
+            // Delivered again and again without an outcome: its workers keep dying.
+            let error = RpcError::internal(format!(
+                "delivered {attempt} times without an outcome (max {attempts})"
+            ));
+            self.finish_failed(&held, consumer, &error).await;
+            return held.command_id;
+        }
+        let reporter = held.reply_to.as_ref().map(|reply_to| {
+            Arc::new(Reporter {
+                bus: Arc::clone(&self.bus),
+                reply_to: reply_to.clone(),
+                codec: held.codec,
+            })
+        });
+        let context = CommandContext {
+            command_id: held.command_id.clone(),
+            trace_id: held.trace_id.clone(),
+            source: held.source.clone(),
+            command,
+            priority: held.priority,
+            attempt,
+            max_retries: held.max_retries,
+            deadline: Instant::now() + held.timeout,
+            headers: held.delivery.message.headers.clone(),
+            reporter,
+            cancelled: cancel,
+        };
+        let call = CommandCall {
+            payload: held.delivery.message.payload.clone(),
+            codec: held.codec,
+            command_id: held.command_id.clone(),
+            context: Some(context),
+        };
+        let outcome = match AssertUnwindSafe(S::__on_command(&self.service, command, call))
+            .catch_unwind()
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(panic) => CommandOutcome::Failed(RpcError::internal(format!(
+                "command `{command}` panicked: {}",
+                panic_message(&*panic)
+            ))),
+        };
+        match outcome {
+            CommandOutcome::Completed(completion) => {
+                // The outcome first, then the ack: a crash in between runs the command again
+                // (the caller keeps the first outcome), never loses it.
+                self.reply(&held, completion).await;
+                if let Err(error) = held.delivery.ack().await {
+                    tracing::warn!(consumer, %error, "could not ack a command (it may run again)");
+                }
+            }
+            CommandOutcome::Cancelled => self.finish_cancelled(&held).await,
+            CommandOutcome::Failed(error) if error.code() >= 500 && attempt < attempts => {
+                tracing::debug!(consumer, attempt, %error, "command failed; retrying");
+                let text = format!("attempt {attempt} of {attempts} failed: {error}");
+                self.reply_status(&held, "retrying", &text, None).await;
+                let delay = backoff_delay(&self.config.backoff, attempt);
+                if let Err(error) = held.delivery.nak(delay).await {
+                    tracing::warn!(consumer, %error, "could not nak a command (it will run again after ack_wait)");
+                }
+            }
+            CommandOutcome::Failed(error) => self.finish_failed(&held, consumer, &error).await,
+        }
+        held.command_id
+    }
+
+    async fn finish_failed(&self, held: &Waiting, consumer: &str, error: &RpcError) {
+        self.reply_status(held, "failed", &error.to_string(), Some(error.code()))
+            .await;
+        let names = (S::NAME, COMMANDS_STREAM, consumer);
+        let retry_in = backoff_delay(&self.config.backoff, held.delivery.info.delivered);
+        dead_letter(&*self.streams, names, &held.delivery, error, retry_in).await;
+    }
+
+    async fn finish_cancelled(&self, held: &Waiting) {
+        let text = format!("command {} was cancelled", held.command_id);
+        self.reply_status(held, "cancelled", &text, Some(codes::CANCELLED))
+            .await;
+        if let Err(error) = held.delivery.term().await {
+            tracing::warn!(%error, "could not terminate a cancelled command");
+        }
+    }
+
+    async fn reply_status(&self, held: &Waiting, status: &'static str, text: &str, code: Option<u16>) {
+        let message = CompletionMessage::<()> {
+            command_id: &held.command_id,
+            status,
+            result: None,
+            error: Some(text),
+            code,
+        };
+        if let Ok(payload) = held.codec.encode(&message) {
+            self.reply(held, payload.into()).await;
+        }
+    }
+
+    async fn reply(&self, held: &Waiting, payload: Bytes) {
+        let Some(reply_to) = &held.reply_to else {
+            return;
+        };
+        let message = Message::new(reply_to.clone(), payload);
+        if let Err(error) = self.bus.publish(message).await {
+            tracing::debug!(command = held.command_id, %error, "outcome not delivered to the caller");
+        }
+    }
+}
+
+/// Remembers a cancel request for a command this instance has not seen (it may come later).
+fn remember(cancelled: &mut HashMap<String, Instant>, id: String) {
+    let now = Instant::now();
+    cancelled.retain(|_, at| now.duration_since(*at) < CANCEL_MEMORY);
+    if cancelled.len() < CANCEL_MEMORY_MAX {
+        cancelled.insert(id, now);
     }
 }
