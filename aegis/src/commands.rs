@@ -13,6 +13,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::InstanceId;
 use crate::codec::Codec;
 use crate::domain::envelope::{CommandEnvelope, empty_map};
 use crate::ports::{Headers, Message, MessageBus};
@@ -33,6 +34,7 @@ pub struct CommandContext {
     pub(crate) trace_id: String,
     pub(crate) source: Option<String>,
     pub(crate) command: &'static str,
+    pub(crate) instance_id: InstanceId,
     pub(crate) priority: Priority,
     pub(crate) attempt: u64,
     pub(crate) max_retries: u32,
@@ -89,6 +91,11 @@ impl CommandContext {
     /// The command name.
     pub fn command(&self) -> &'static str {
         self.command
+    }
+
+    /// The id of the instance running it.
+    pub fn instance_id(&self) -> &InstanceId {
+        &self.instance_id
     }
 
     /// Its priority.

@@ -3,3 +3,5 @@
 
 pub mod echo;
 pub mod orders;
+pub mod reports;
+pub mod shop;

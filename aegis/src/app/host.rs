@@ -302,6 +302,7 @@ impl<S: Service> ServiceBuilder<S> {
             health: watch::channel(Health::Healthy).0,
             stop: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
+            commands_waiting: Arc::new(AtomicUsize::new(0)),
         });
         let handle = ServiceHandle {
             shared: Arc::clone(&shared),
@@ -458,7 +459,14 @@ impl<S: Service> ServiceBuilder<S> {
             Ok(runner) => runners.extend(runner),
             Err(error) => return Err(fail(error)),
         }
-        match CommandRunner::start(&service, backend, &config.commands, config.drain_timeout).await
+        match CommandRunner::start(
+            &service,
+            backend,
+            (&instance_id, &shared.commands_waiting),
+            &config.commands,
+            config.drain_timeout,
+        )
+        .await
         {
             Ok(runner) => runners.extend(runner),
             Err(error) => return Err(fail(error)),
@@ -634,6 +642,8 @@ struct Shared {
     health: watch::Sender<Health>,
     stop: Mutex<Option<Stopper>>,
     in_flight: AtomicUsize,
+    /// Commands this instance holds, waiting for a free slot.
+    commands_waiting: Arc<AtomicUsize>,
 }
 
 impl Shared {
@@ -724,6 +734,12 @@ impl ServiceHandle {
     /// Handlers running right now.
     pub fn in_flight(&self) -> usize {
         self.shared.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Commands this instance has taken from the stream and holds until a slot frees up
+    /// (they run in priority order).
+    pub fn commands_waiting(&self) -> usize {
+        self.shared.commands_waiting.load(Ordering::Relaxed)
     }
 
     /// Stops gracefully: stop intake, wait for in-flight handlers (bounded by the drain

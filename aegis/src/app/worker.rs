@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::collections::{BinaryHeap, HashMap};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -31,7 +32,7 @@ use crate::ports::{
     Subscription,
 };
 use crate::rpc::RpcError;
-use crate::Result;
+use crate::{InstanceId, Result};
 
 /// How a service runs commands.
 #[derive(Debug, Clone)]
@@ -194,6 +195,9 @@ pub(crate) struct CommandRunner<S> {
     bus: Arc<dyn MessageBus>,
     config: CommandConfig,
     drain_timeout: Duration,
+    instance_id: InstanceId,
+    /// How many commands wait in this instance (for `ServiceHandle::commands_waiting`).
+    waiting: Arc<AtomicUsize>,
     /// Per command: its name and consumer name.
     commands: Vec<(&'static str, String)>,
 }
@@ -203,6 +207,7 @@ impl<S: Service> CommandRunner<S> {
     pub(crate) async fn start(
         service: &Arc<S>,
         backend: &Backend,
+        (instance_id, waiting): (&InstanceId, &Arc<AtomicUsize>),
         config: &CommandConfig,
         drain_timeout: Duration,
     ) -> Result<Option<Runner>> {
@@ -241,6 +246,8 @@ impl<S: Service> CommandRunner<S> {
             bus,
             config: config.clone(),
             drain_timeout,
+            instance_id: instance_id.clone(),
+            waiting: Arc::clone(waiting),
             commands,
         });
         let (stop, stopped) = watch::channel(false);
@@ -315,7 +322,9 @@ impl<S: Service> CommandRunner<S> {
                 );
                 tasks.push(Arc::clone(&self).execute(next, cancel_rx));
             }
+            self.waiting.store(waiting.len(), Ordering::Relaxed);
         }
+        self.waiting.store(0, Ordering::Relaxed);
         // Stop taking commands; the held ones go back at once, the running ones may finish.
         for deliveries in intake.iter_mut() {
             deliveries.get_mut().stop().await;
@@ -403,6 +412,7 @@ impl<S: Service> CommandRunner<S> {
             trace_id: held.trace_id.clone(),
             source: held.source.clone(),
             command,
+            instance_id: self.instance_id.clone(),
             priority: held.priority,
             attempt,
             max_retries: held.max_retries,

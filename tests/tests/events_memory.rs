@@ -1,0 +1,34 @@
+//! Event scenarios on the in-memory backend (the same ones run on NATS).
+
+use aegis::Backend;
+use aegis_tests::events;
+
+#[tokio::test]
+async fn compete_handles_each_of_10000_events_once_across_3_instances() {
+    events::compete_handles_each_event_once(&Backend::in_memory(), 3, 10_000).await;
+}
+
+#[tokio::test]
+async fn broadcast_delivers_all_10000_events_to_each_of_3_instances() {
+    events::broadcast_reaches_every_instance(&Backend::in_memory(), 3, 10_000).await;
+}
+
+#[tokio::test]
+async fn subscriptions_of_one_service_stay_apart() {
+    events::subscriptions_of_one_service_stay_apart(&Backend::in_memory()).await;
+}
+
+#[tokio::test]
+async fn poison_events_end_in_dead_letters() {
+    events::poison_events_end_in_dead_letters(&Backend::in_memory()).await;
+}
+
+#[tokio::test]
+async fn new_subscriptions_start_with_new_events() {
+    events::new_subscriptions_start_with_new_events(&Backend::in_memory()).await;
+}
+
+#[tokio::test]
+async fn python_shaped_events_interoperate() {
+    events::python_shaped_events_interoperate(&Backend::in_memory()).await;
+}
