@@ -45,7 +45,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let backend = NatsOptions::from_env().name("report-sender").connect().await?;
+    let backend = NatsOptions::from_env()
+        .name("report-sender")
+        .connect()
+        .await?;
     let client = ReportBuilderClient::new(&backend)
         .with_command_options(CommandOptions::new().priority(priority));
     let mut handle = client.build(job).await?;

@@ -45,7 +45,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let backend = NatsOptions::from_env().name("report-builder").connect().await?;
+    let backend = NatsOptions::from_env()
+        .name("report-builder")
+        .connect()
+        .await?;
     let service = ServiceBuilder::new(ReportBuilder)
         .config(config.commands(commands))
         .start(&backend)

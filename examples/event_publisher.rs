@@ -31,6 +31,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let acks = publisher.publish_all(&order_placed(), &orders).await?;
     let first = acks.first().map_or(0, |a| a.sequence);
     let last = acks.last().map_or(0, |a| a.sequence);
-    println!("published {} events (EVENTS sequences {first}..={last})", acks.len());
+    println!(
+        "published {} events (EVENTS sequences {first}..={last})",
+        acks.len()
+    );
     Ok(())
 }

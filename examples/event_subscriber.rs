@@ -28,7 +28,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let id = args.next().ok_or("--instance-id needs a value")?;
                 config = config.instance_id(InstanceId::new(id)?);
             }
-            other => return Err(format!("unknown argument `{other}` (expected --instance-id ID)").into()),
+            other => {
+                return Err(
+                    format!("unknown argument `{other}` (expected --instance-id ID)").into(),
+                );
+            }
         }
     }
     let backend = NatsOptions::from_env().name("notifier").connect().await?;

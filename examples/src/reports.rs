@@ -45,8 +45,15 @@ impl ReportBuilder {
         for section in 1..=job.sections {
             tokio::time::sleep(Duration::from_millis(job.section_millis)).await;
             let percent = f64::from(section) * 100.0 / f64::from(job.sections);
-            ctx.progress(percent, format!("section {section}/{} on {}", job.sections, ctx.instance_id()))
-                .await;
+            ctx.progress(
+                percent,
+                format!(
+                    "section {section}/{} on {}",
+                    job.sections,
+                    ctx.instance_id()
+                ),
+            )
+            .await;
         }
         Ok(Report {
             name: job.name,

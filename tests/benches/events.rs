@@ -55,7 +55,9 @@ async fn main() {
     let server = NatsServer::start();
 
     let backend = NatsOptions::new(server.url()).connect().await.unwrap();
-    let publisher = EventPublisher::new(&backend).unwrap().with_source("bench-1");
+    let publisher = EventPublisher::new(&backend)
+        .unwrap()
+        .with_source("bench-1");
     let topic = Topic::<OrderPlaced>::new("bench", "aegis").unwrap();
     // Creates EVENTS; also tells us the size of one aegis event, for the raw payload.
     let sample = aegis::Codec::MsgPack
@@ -73,7 +75,13 @@ async fn main() {
         }))
         .unwrap();
     publisher
-        .publish(&topic, &OrderPlaced { order_id: 0, total_cents: 1 })
+        .publish(
+            &topic,
+            &OrderPlaced {
+                order_id: 0,
+                total_cents: 1,
+            },
+        )
         .await
         .unwrap();
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use aegis::commands::{CommandConfig, CommandOptions, CommandUpdate, Priority};
 use aegis::dead_letters::headers;
-use aegis::{Backend, CommandContext, Error, RpcError, ServiceBuilder, ServiceConfig, ServiceHandle};
+use aegis::{
+    Backend, CommandContext, Error, RpcError, ServiceBuilder, ServiceConfig, ServiceHandle,
+};
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -76,7 +78,12 @@ impl JobLog {
 
     /// How often job `n` started.
     pub fn attempts_of(&self, n: u64) -> usize {
-        self.starts.lock().unwrap().iter().filter(|s| s.1 == n).count()
+        self.starts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.1 == n)
+            .count()
     }
 }
 
@@ -123,15 +130,21 @@ impl Jobs {
             self.log.gate.notified().await;
         }
         for step in 1..=job.steps {
-            ctx.progress(f64::from(step) * 100.0 / f64::from(job.steps), format!("step {step}"))
-                .await;
+            ctx.progress(
+                f64::from(step) * 100.0 / f64::from(job.steps),
+                format!("step {step}"),
+            )
+            .await;
         }
         if job.sleep_ms > 0 {
             tokio::time::sleep(Duration::from_millis(job.sleep_ms)).await;
         }
         guard.finished = true;
         if attempt <= job.fail_times {
-            return Err(RpcError::internal(format!("job {} failed on attempt {attempt}", job.n)));
+            return Err(RpcError::internal(format!(
+                "job {} failed on attempt {attempt}",
+                job.n
+            )));
         }
         if job.bad {
             return Err(RpcError::bad_request(format!("job {} is bad", job.n)));
@@ -152,7 +165,11 @@ pub fn quick_commands() -> CommandConfig {
 }
 
 /// Starts a `jobs` instance.
-pub async fn start_jobs(backend: &Backend, log: &Arc<JobLog>, commands: CommandConfig) -> ServiceHandle {
+pub async fn start_jobs(
+    backend: &Backend,
+    log: &Arc<JobLog>,
+    commands: CommandConfig,
+) -> ServiceHandle {
     ServiceBuilder::new(Jobs {
         log: Arc::clone(log),
     })
@@ -207,20 +224,35 @@ pub async fn commands_are_shared_and_run_once(backend: &Backend, instances: usiz
     }
     assert_eq!(runs.len() as u64, count);
     assert!(runs.values().all(|r| *r == 1), "a command ran twice");
-    let workers: std::collections::HashSet<String> =
-        log.starts.lock().unwrap().iter().map(|s| s.0.clone()).collect();
+    let workers: std::collections::HashSet<String> = log
+        .starts
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.0.clone())
+        .collect();
     assert!(workers.len() > 1, "only {workers:?} worked");
     for handle in handles {
         handle.stop().await.unwrap();
     }
-    let left = backend.streams().unwrap().stream_len("COMMANDS").await.unwrap();
+    let left = backend
+        .streams()
+        .unwrap()
+        .stream_len("COMMANDS")
+        .await
+        .unwrap();
     assert_eq!(left, 0, "COMMANDS keeps only unfinished work");
 }
 
 /// With one slot busy, waiting commands run highest priority first, then oldest first.
 pub async fn priority_orders_waiting_commands(backend: &Backend) {
     let log = Arc::new(JobLog::default());
-    let handle = start_jobs(backend, &log, quick_commands().max_concurrency(1).prefetch(16)).await;
+    let handle = start_jobs(
+        backend,
+        &log,
+        quick_commands().max_concurrency(1).prefetch(16),
+    )
+    .await;
     let client = JobsClient::new(backend);
     let blocker = client
         .work(Job {
@@ -230,7 +262,8 @@ pub async fn priority_orders_waiting_commands(backend: &Backend) {
         })
         .await
         .unwrap();
-    log.wait("the blocker to start", |l| l.started() == [0]).await;
+    log.wait("the blocker to start", |l| l.started() == [0])
+        .await;
     let order = [
         (1, Priority::Low),
         (2, Priority::Normal),
@@ -242,11 +275,22 @@ pub async fn priority_orders_waiting_commands(backend: &Backend) {
     let mut waiting = Vec::new();
     for (n, priority) in order {
         let client = client.with_command_options(CommandOptions::new().priority(priority));
-        waiting.push(client.work(Job { n, ..Job::default() }).await.unwrap());
+        waiting.push(
+            client
+                .work(Job {
+                    n,
+                    ..Job::default()
+                })
+                .await
+                .unwrap(),
+        );
     }
     let deadline = tokio::time::Instant::now() + DEADLINE;
     while handle.commands_waiting() < order.len() {
-        assert!(tokio::time::Instant::now() < deadline, "commands never reached the worker");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "commands never reached the worker"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     log.gate.notify_one();
@@ -304,9 +348,20 @@ pub async fn failing_commands_retry_then_dead_letter(backend: &Backend) {
         })
         .await
         .unwrap();
-    let healthy = outcome(&client, Job { n: 4, ..Job::default() }).await.unwrap();
+    let healthy = outcome(
+        &client,
+        Job {
+            n: 4,
+            ..Job::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(healthy.n, 4);
-    match tokio::time::timeout(DEADLINE, poison.result()).await.unwrap() {
+    match tokio::time::timeout(DEADLINE, poison.result())
+        .await
+        .unwrap()
+    {
         Err(Error::Remote { code: 500, message }) => assert!(message.contains("job 2 failed")),
         other => panic!("expected a 500, got {other:?}"),
     }
@@ -333,7 +388,12 @@ pub async fn failing_commands_retry_then_dead_letter(backend: &Backend) {
         [("400".into(), "1".into()), ("500".into(), "3".into())]
     );
     handle.stop().await.unwrap();
-    let left = backend.streams().unwrap().stream_len("COMMANDS").await.unwrap();
+    let left = backend
+        .streams()
+        .unwrap()
+        .stream_len("COMMANDS")
+        .await
+        .unwrap();
     assert_eq!(left, 0);
 }
 
@@ -379,17 +439,30 @@ pub async fn cancel_reaches_the_handler(backend: &Backend) {
         })
         .await
         .unwrap();
-    log.wait("the first command to start", |l| l.started() == [1]).await;
-    let queued = client.work(Job { n: 2, ..Job::default() }).await.unwrap();
+    log.wait("the first command to start", |l| l.started() == [1])
+        .await;
+    let queued = client
+        .work(Job {
+            n: 2,
+            ..Job::default()
+        })
+        .await
+        .unwrap();
     let deadline = tokio::time::Instant::now() + DEADLINE;
     while handle.commands_waiting() < 1 {
-        assert!(tokio::time::Instant::now() < deadline, "the second command never arrived");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second command never arrived"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     queued.cancel().await.unwrap();
     running.cancel().await.unwrap();
     for handle in [running, queued] {
-        match tokio::time::timeout(DEADLINE, handle.result()).await.unwrap() {
+        match tokio::time::timeout(DEADLINE, handle.result())
+            .await
+            .unwrap()
+        {
             Err(Error::Remote { code: 499, .. }) => {}
             other => panic!("expected a cancellation, got {other:?}"),
         }
@@ -439,7 +512,12 @@ pub async fn progress_reaches_the_caller(backend: &Backend) {
     );
     assert_eq!(done.attempt, 1, "a long handler lost its message");
     assert_eq!(log.attempts_of(1), 1);
-    let left = backend.streams().unwrap().stream_len("COMMANDS").await.unwrap();
+    let left = backend
+        .streams()
+        .unwrap()
+        .stream_len("COMMANDS")
+        .await
+        .unwrap();
     assert_eq!(left, 0, "progress or results were stored in COMMANDS");
     handle.stop().await.unwrap();
 }

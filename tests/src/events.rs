@@ -189,7 +189,10 @@ pub async fn publish_range(backend: &Backend, topic: &Topic<Entry>, range: std::
         .with_source("scenario");
     let entries: Vec<Entry> = range.map(|n| Entry { n }).collect();
     for chunk in entries.chunks(500) {
-        publisher.publish_all(topic, chunk).await.expect("published");
+        publisher
+            .publish_all(topic, chunk)
+            .await
+            .expect("published");
     }
 }
 
@@ -199,8 +202,14 @@ fn assert_once(seen: &[u64], count: u64, what: &str) {
         *counts.entry(*n).or_default() += 1;
     }
     let twice: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).take(5).collect();
-    assert!(twice.is_empty(), "{what}: handled more than once: {twice:?}");
-    let missing: Vec<_> = (0..count).filter(|n| !counts.contains_key(n)).take(5).collect();
+    assert!(
+        twice.is_empty(),
+        "{what}: handled more than once: {twice:?}"
+    );
+    let missing: Vec<_> = (0..count)
+        .filter(|n| !counts.contains_key(n))
+        .take(5)
+        .collect();
     assert!(missing.is_empty(), "{what}: never handled: {missing:?}");
     assert_eq!(seen.len() as u64, count, "{what}: handled count");
 }
@@ -216,17 +225,25 @@ pub async fn compete_handles_each_event_once(backend: &Backend, instances: usize
     let topic = Topic::new("ledger", "created").unwrap();
     publish_range(backend, &topic, 0..count).await;
     tally
-        .wait("every event handled", |t| t.all("created").len() as u64 >= count)
+        .wait("every event handled", |t| {
+            t.all("created").len() as u64 >= count
+        })
         .await;
     for handle in &handles {
         handle.stop().await.unwrap();
     }
     assert_once(&tally.all("created"), count, "compete");
-    assert!(tally.all("deleted").is_empty(), "`deleted` got `created` events");
+    assert!(
+        tally.all("deleted").is_empty(),
+        "`deleted` got `created` events"
+    );
     let busy = (0..instances)
         .filter(|i| !tally.of(&format!("ledger-{i}"), "created").is_empty())
         .count();
-    assert!(busy > 1, "only {busy} of {instances} instances handled events");
+    assert!(
+        busy > 1,
+        "only {busy} of {instances} instances handled events"
+    );
 }
 
 /// Broadcast: every one of `instances` instances handles every one of `count` events once.
@@ -280,7 +297,12 @@ pub async fn subscriptions_of_one_service_stay_apart(backend: &Backend) {
 }
 
 /// Reads the dead letters of `service` for `subject` (a fresh consumer from the start).
-pub async fn dead_letters(backend: &Backend, service: &str, subject: &str, expected: usize) -> Vec<Delivery> {
+pub async fn dead_letters(
+    backend: &Backend,
+    service: &str,
+    subject: &str,
+    expected: usize,
+) -> Vec<Delivery> {
     let streams = backend.streams().unwrap();
     let name = format!("dl-reader-{:08x}", rand_suffix());
     let mut deliveries = streams
@@ -331,7 +353,11 @@ pub async fn poison_events_end_in_dead_letters(backend: &Backend) {
     let mut poison = tally.deliveries_of("created", 7);
     poison.sort_unstable();
     assert_eq!(poison, vec![1, 2, 3, 4], "poison deliveries");
-    assert_eq!(tally.deliveries_of("created", 13), vec![1], "a 400 is not retried");
+    assert_eq!(
+        tally.deliveries_of("created", 13),
+        vec![1],
+        "a 400 is not retried"
+    );
     for n in (0..50).filter(|n| ![7, 13].contains(n)) {
         assert_eq!(tally.deliveries_of("created", n), vec![1], "event {n}");
     }
@@ -345,7 +371,14 @@ pub async fn poison_events_end_in_dead_letters(backend: &Backend) {
     }
     let poison = by_code.get("500").expect("the poison event's dead letter");
     assert_eq!(poison.message.headers.get(headers::DELIVERIES), Some("4"));
-    assert!(poison.message.headers.get(headers::REASON).unwrap().contains("poison 7"));
+    assert!(
+        poison
+            .message
+            .headers
+            .get(headers::REASON)
+            .unwrap()
+            .contains("poison 7")
+    );
     let event: aegis::domain::envelope::EventEnvelope<Entry> =
         aegis::Codec::detect(&poison.message.payload)
             .decode(&poison.message.payload)
@@ -361,7 +394,9 @@ pub async fn new_subscriptions_start_with_new_events(backend: &Backend) {
     let tally = Arc::new(Tally::default());
     let handle = start_ledger(backend, "ledger-n", &tally, (vec![], vec![])).await;
     publish_range(backend, &Topic::new("ledger", "created").unwrap(), 5..8).await;
-    tally.wait("the new events", |t| t.all("created").len() >= 3).await;
+    tally
+        .wait("the new events", |t| t.all("created").len() >= 3)
+        .await;
     handle.stop().await.unwrap();
     let mut seen = tally.all("created");
     seen.sort_unstable();
@@ -469,7 +504,11 @@ pub async fn python_shaped_events_interoperate(backend: &Backend) {
                 .await
                 .expect("the Python-shaped event arrives");
         }
-        let raw_delivery = tokio::time::timeout(DEADLINE, raw.next()).await.unwrap().unwrap().unwrap();
+        let raw_delivery = tokio::time::timeout(DEADLINE, raw.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         raw_delivery.ack().await.unwrap();
     }
     {
@@ -507,12 +546,21 @@ pub async fn python_shaped_events_interoperate(backend: &Backend) {
             .with_source("orders-desk-1")
             .with_codec(codec);
         publisher.publish(&topic, &demo).await.unwrap();
-        let delivery = tokio::time::timeout(DEADLINE, raw.next()).await.unwrap().unwrap().unwrap();
+        let delivery = tokio::time::timeout(DEADLINE, raw.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         delivery.ack().await.unwrap();
         let body = &delivery.message.payload;
         assert_eq!(aegis::Codec::detect(body), codec);
         let value: serde_json::Value = codec.decode(body).unwrap();
-        let mut keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         keys.sort_unstable();
         assert_eq!(
             keys,

@@ -42,7 +42,10 @@ async fn a_command_whose_worker_is_killed_completes_on_another_worker_once() {
         .unwrap();
 
     let first = loop {
-        match tokio::time::timeout(DEADLINE, handle.next()).await.expect("progress") {
+        match tokio::time::timeout(DEADLINE, handle.next())
+            .await
+            .expect("progress")
+        {
             Some(CommandUpdate::Progress(progress)) => break progress.message,
             other => panic!("expected progress first, got {other:?}"),
         }

@@ -17,8 +17,8 @@ use crate::backend::Backend;
 use crate::domain::subject::event_filter;
 use crate::events::{EventCall, EventOutcome, SubscriptionMode, SubscriptionSpec};
 use crate::ports::{
-    AckKind, Acker, ConsumerConfig, Deliveries, Delivery, Headers, MSG_ID_HEADER, Message,
-    StartAt, StreamConfig, Streams,
+    AckKind, Acker, ConsumerConfig, Deliveries, Delivery, Headers, MSG_ID_HEADER, Message, StartAt,
+    StreamConfig, Streams,
 };
 use crate::rpc::RpcError;
 use crate::{InstanceId, Result};
@@ -214,7 +214,11 @@ pub(crate) async fn dead_letter(
 
 /// Runs `work` while telling the stream every `ack_wait / 3` that the delivery is still
 /// being worked on, so that a long handler does not get its message delivered elsewhere.
-pub(crate) async fn keep_alive<F: Future>(acker: &dyn Acker, ack_wait: Duration, work: F) -> F::Output {
+pub(crate) async fn keep_alive<F: Future>(
+    acker: &dyn Acker,
+    ack_wait: Duration,
+    work: F,
+) -> F::Output {
     let mut work = std::pin::pin!(work);
     let period = (ack_wait / 3).max(Duration::from_millis(50));
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -250,7 +254,12 @@ pub(crate) struct EventRunner<S> {
     subscriptions: Vec<(SubscriptionSpec, String)>,
 }
 
-type Intake = SelectAll<futures::stream::Map<Deliveries, Box<dyn FnMut(Result<Delivery>) -> (usize, Result<Delivery>) + Send>>>;
+type Intake = SelectAll<
+    futures::stream::Map<
+        Deliveries,
+        Box<dyn FnMut(Result<Delivery>) -> (usize, Result<Delivery>) + Send>,
+    >,
+>;
 
 impl<S: Service> EventRunner<S> {
     /// Binds every `#[subscribe]` handler of `S` to its consumer; `None` without any.
@@ -328,8 +337,14 @@ impl<S: Service> EventRunner<S> {
             let _ = delivery.nak(Duration::ZERO).await;
         }
         let drain = async { while running.next().await.is_some() {} };
-        if tokio::time::timeout(self.drain_timeout, drain).await.is_err() {
-            tracing::warn!(service = S::NAME, "drain timeout: event handlers cancelled (their events will be redelivered)");
+        if tokio::time::timeout(self.drain_timeout, drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                service = S::NAME,
+                "drain timeout: event handlers cancelled (their events will be redelivered)"
+            );
         }
     }
 
@@ -355,7 +370,8 @@ impl<S: Service> EventRunner<S> {
             handler: spec.handler,
             timeout: self.handler_timeout,
         };
-        let work = AssertUnwindSafe(S::__on_event(&self.service, spec.handler, call)).catch_unwind();
+        let work =
+            AssertUnwindSafe(S::__on_event(&self.service, spec.handler, call)).catch_unwind();
         let outcome = match keep_alive(&*delivery.acker(), self.config.ack_wait, work).await {
             Ok(outcome) => outcome,
             Err(panic) => EventOutcome::Failed(RpcError::internal(format!(

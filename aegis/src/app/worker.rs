@@ -350,15 +350,25 @@ impl<S: Service> CommandRunner<S> {
                 }
             }
         };
-        if tokio::time::timeout(self.drain_timeout, drain).await.is_err() {
-            tracing::warn!(service = S::NAME, "drain timeout: commands cancelled (they will run again elsewhere)");
+        if tokio::time::timeout(self.drain_timeout, drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                service = S::NAME,
+                "drain timeout: commands cancelled (they will run again elsewhere)"
+            );
         }
     }
 
     /// Reads the command's head and keeps it waiting; an unreadable one is dead-lettered.
     async fn hold(&self, waiting: &mut BinaryHeap<Waiting>, index: usize, delivery: Delivery) {
         let codec = Codec::detect(&delivery.message.payload);
-        let reply_to = delivery.message.headers.get(REPLY_TO_HEADER).map(str::to_owned);
+        let reply_to = delivery
+            .message
+            .headers
+            .get(REPLY_TO_HEADER)
+            .map(str::to_owned);
         let head = codec.decode_borrowed::<CommandHead<'_>>(&delivery.message.payload);
         match head {
             Ok(head) => {
@@ -382,7 +392,14 @@ impl<S: Service> CommandRunner<S> {
             Err(error) => {
                 let error = RpcError::bad_request(format!("cannot decode the command: {error}"));
                 let names = (S::NAME, COMMANDS_STREAM, self.commands[index].1.as_str());
-                dead_letter(&*self.streams, names, &delivery, &error, Duration::from_secs(1)).await;
+                dead_letter(
+                    &*self.streams,
+                    names,
+                    &delivery,
+                    &error,
+                    Duration::from_secs(1),
+                )
+                .await;
             }
         }
     }
@@ -478,7 +495,13 @@ impl<S: Service> CommandRunner<S> {
         }
     }
 
-    async fn reply_status(&self, held: &Waiting, status: &'static str, text: &str, code: Option<u16>) {
+    async fn reply_status(
+        &self,
+        held: &Waiting,
+        status: &'static str,
+        text: &str,
+        code: Option<u16>,
+    ) {
         let message = CompletionMessage::<()> {
             command_id: &held.command_id,
             status,

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use crate::ports::{BoxFuture, Clock, ConsumerConfig, Deliveries, Message, PendingAck, StreamConfig, Streams};
 use crate::Result;
+use crate::ports::{
+    BoxFuture, Clock, ConsumerConfig, Deliveries, Message, PendingAck, StreamConfig, Streams,
+};
 
 /// In-memory streams with JetStream semantics.
 pub struct MemoryStreams {
@@ -28,7 +30,11 @@ impl Streams for MemoryStreams {
     fn consume(&self, _stream: &str, _config: ConsumerConfig) -> BoxFuture<'_, Result<Deliveries>> {
         todo!()
     }
-    fn delete_consumer<'a>(&'a self, _stream: &'a str, _name: &'a str) -> BoxFuture<'a, Result<()>> {
+    fn delete_consumer<'a>(
+        &'a self,
+        _stream: &'a str,
+        _name: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
         todo!()
     }
     fn stream_len<'a>(&'a self, _stream: &'a str) -> BoxFuture<'a, Result<u64>> {
