@@ -9,7 +9,12 @@ use std::sync::Arc;
 use aegis::discovery::{
     BasicServiceDiscovery, CacheConfig, CachedServiceDiscovery, SelectionStrategy, ServiceDiscovery,
 };
-use aegis::{Backend, Codec, Error, RequestContext, RpcError, ServiceBuilder, ServiceConfig};
+use aegis::commands::CommandUpdate;
+use aegis::events::{EventPublisher, Topic};
+use aegis::{
+    Backend, Codec, CommandContext, Error, Event, RequestContext, RpcError, ServiceBuilder,
+    ServiceConfig,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -74,6 +79,46 @@ impl Ledger {
     async fn bump(&self, ctx: &RequestContext) -> Result<(String, u64), RpcError> {
         let token = ctx.fencing_token().unwrap_or_default();
         Ok((ctx.instance_id().to_string(), token))
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct OrderPlaced {
+    order_id: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Bake {
+    cakes: u32,
+}
+
+/// A kitchen: hears about orders (an event) and bakes on request (a command).
+#[derive(Default)]
+struct Kitchen {
+    orders: tokio::sync::Mutex<Vec<u64>>,
+    heard: tokio::sync::Notify,
+}
+
+#[aegis::service(name = "kitchen", version = "1.0.0")]
+impl Kitchen {
+    /// Each `events.orders.placed` event reaches one kitchen instance.
+    #[subscribe("orders.placed")]
+    async fn on_order(&self, event: Event<OrderPlaced>) -> Result<(), RpcError> {
+        self.orders.lock().await.push(event.payload().order_id);
+        self.heard.notify_one();
+        Ok(())
+    }
+
+    /// Bakes, reporting progress after each cake.
+    #[command]
+    async fn bake(&self, ctx: &CommandContext, job: Bake) -> Result<String, RpcError> {
+        for cake in 1..=job.cakes {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let percent = f64::from(cake) * 100.0 / f64::from(job.cakes);
+            ctx.progress(percent, format!("cake {cake} of {}", job.cakes))
+                .await;
+        }
+        Ok(format!("{} cakes baked by {}", job.cakes, ctx.instance_id()))
     }
 }
 
@@ -196,6 +241,37 @@ async fn main() -> Result<(), Error> {
     assert_eq!(after.0, other.instance_id().as_str());
     assert!(after.1 > before.1);
     other.stop().await?;
+
+    // Events and commands: a published event reaches the `#[subscribe]` handler; a command
+    // runs once, its progress and result come back to the caller.
+    let kitchen = Arc::new(Kitchen::default());
+    let kitchen_handle = ServiceBuilder::from_arc(Arc::clone(&kitchen))
+        .start(&backend)
+        .await?;
+    let heard = kitchen.heard.notified();
+    let publisher = EventPublisher::new(&backend)?.with_source("quickstart");
+    let placed = Topic::<OrderPlaced>::new("orders", "placed")?;
+    let ack = publisher.publish(&placed, &OrderPlaced { order_id: 42 }).await?;
+    tokio::time::timeout(Duration::from_secs(5), heard)
+        .await
+        .map_err(|_| Error::Closed("the order event never arrived".into()))?;
+    println!(
+        "[events] orders.placed #42      -> stored at EVENTS seq {}, heard: {:?}",
+        ack.sequence,
+        kitchen.orders.lock().await
+    );
+    let mut bake = KitchenClient::new(&backend).bake(Bake { cakes: 3 }).await?;
+    while let Some(update) = bake.next().await {
+        match update {
+            CommandUpdate::Progress(p) => {
+                println!("[commands] bake progress        -> {:>3.0}% {}", p.percent, p.message)
+            }
+            CommandUpdate::Finished(result) => {
+                println!("[commands] bake result          -> {:?}", result?)
+            }
+        }
+    }
+    kitchen_handle.stop().await?;
 
     service.stop().await?;
     println!("[service] stopped: state is {}", service.state());
