@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use aegis::commands::CommandUpdate;
 use aegis::discovery::{
     BasicServiceDiscovery, CacheConfig, CachedServiceDiscovery, SelectionStrategy, ServiceDiscovery,
 };
-use aegis::commands::CommandUpdate;
 use aegis::events::{EventPublisher, Topic};
 use aegis::{
     Backend, Codec, CommandContext, Error, Event, RequestContext, RpcError, ServiceBuilder,
@@ -118,7 +118,11 @@ impl Kitchen {
             ctx.progress(percent, format!("cake {cake} of {}", job.cakes))
                 .await;
         }
-        Ok(format!("{} cakes baked by {}", job.cakes, ctx.instance_id()))
+        Ok(format!(
+            "{} cakes baked by {}",
+            job.cakes,
+            ctx.instance_id()
+        ))
     }
 }
 
@@ -251,7 +255,9 @@ async fn main() -> Result<(), Error> {
     let heard = kitchen.heard.notified();
     let publisher = EventPublisher::new(&backend)?.with_source("quickstart");
     let placed = Topic::<OrderPlaced>::new("orders", "placed")?;
-    let ack = publisher.publish(&placed, &OrderPlaced { order_id: 42 }).await?;
+    let ack = publisher
+        .publish(&placed, &OrderPlaced { order_id: 42 })
+        .await?;
     tokio::time::timeout(Duration::from_secs(5), heard)
         .await
         .map_err(|_| Error::Closed("the order event never arrived".into()))?;
@@ -264,7 +270,10 @@ async fn main() -> Result<(), Error> {
     while let Some(update) = bake.next().await {
         match update {
             CommandUpdate::Progress(p) => {
-                println!("[commands] bake progress        -> {:>3.0}% {}", p.percent, p.message)
+                println!(
+                    "[commands] bake progress        -> {:>3.0}% {}",
+                    p.percent, p.message
+                )
             }
             CommandUpdate::Finished(result) => {
                 println!("[commands] bake result          -> {:?}", result?)

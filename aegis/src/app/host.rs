@@ -469,7 +469,10 @@ impl<S: Service> ServiceBuilder<S> {
         .await
         {
             Ok(runner) => runners.extend(runner),
-            Err(error) => return Err(fail(error)),
+            Err(error) => {
+                futures::future::join_all(runners.into_iter().map(Runner::stop)).await;
+                return Err(fail(error));
+            }
         }
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
