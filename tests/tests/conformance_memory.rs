@@ -7,3 +7,7 @@ mod bus {
 mod kv {
     aegis::kv_conformance_tests!(aegis::adapters::memory::MemoryKvBuckets::default());
 }
+
+mod streams {
+    aegis::streams_conformance_tests!(aegis::adapters::memory::MemoryStreams::default());
+}

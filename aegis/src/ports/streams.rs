@@ -33,7 +33,9 @@ pub struct StreamConfig {
     pub subjects: Vec<String>,
     /// What it keeps.
     pub retention: Retention,
-    /// The most messages it holds; the oldest go first (`-1`: no limit).
+    /// The most messages it holds (`-1`: no limit). When full, a [`Retention::Limits`]
+    /// stream evicts its oldest message, a [`Retention::WorkQueue`] refuses the publish (a
+    /// command is never dropped silently).
     pub max_msgs: i64,
     /// How long a [`MSG_ID_HEADER`] is remembered for deduplication.
     pub duplicate_window: Duration,
@@ -242,17 +244,19 @@ impl fmt::Debug for Deliveries {
 ///
 /// Contract (checked by `testing::streams`):
 /// - `ensure_stream` creates a missing stream and accepts an existing one of the same name
-///   (its settings are left as they are);
+///   (its settings are left as they are); subjects of two streams may not overlap;
 /// - `publish` resolves once the stream stored the message; a repeated [`MSG_ID_HEADER`]
 ///   inside the duplicate window is acknowledged with `duplicate: true` and not stored;
-///   publishing to a subject no stream captures fails;
+///   publishing to a subject no stream captures fails with
+///   [`NoResponders`](crate::Error::NoResponders);
 /// - `consume` creates the durable consumer if missing (else binds it, updating `ack_wait`,
 ///   `max_ack_pending` and `inactive_threshold`); bindings of one consumer share its
 ///   messages, each delivery going to one binding; separate consumers each see every
 ///   message matching their filter;
 /// - unsettled deliveries come again after `ack_wait`, nak'ed ones after their delay, with
 ///   `delivered` counting up; acked and terminated ones never come again;
-/// - in a work queue, acked and terminated messages are removed from the stream.
+/// - in a work queue, acked and terminated messages are removed from the stream, a full
+///   one refuses publishes, and consumers start with the first message and do not overlap.
 pub trait Streams: Send + Sync + 'static {
     /// Creates the stream if it does not exist.
     fn ensure_stream(&self, config: StreamConfig) -> BoxFuture<'_, Result<()>>;

@@ -2,18 +2,21 @@
 //!
 //! Each function takes the port, panics with a clear message on a violation, and uses its
 //! own random subjects and bucket names, so that many can run at once against one server.
-//! [`bus_conformance_tests!`](crate::bus_conformance_tests) and
-//! [`kv_conformance_tests!`](crate::kv_conformance_tests) expand to one `#[tokio::test]` per
-//! function for a given adapter:
+//! [`bus_conformance_tests!`](crate::bus_conformance_tests),
+//! [`kv_conformance_tests!`](crate::kv_conformance_tests) and
+//! [`streams_conformance_tests!`](crate::streams_conformance_tests) expand to one
+//! `#[tokio::test]` per function for a given adapter:
 //!
 //! ```ignore
 //! aegis::bus_conformance_tests!(aegis::adapters::memory::MemoryBus::new());
 //! aegis::kv_conformance_tests!(aegis::adapters::memory::MemoryKvBuckets::default());
+//! aegis::streams_conformance_tests!(aegis::adapters::memory::MemoryStreams::default());
 //! ```
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 pub mod bus;
 pub mod kv;
+pub mod streams;
 
 #[doc(hidden)]
 pub use crate::__port;
@@ -49,6 +52,18 @@ pub trait KvFixture {
 
 impl<T: crate::ports::KvBuckets> KvFixture for T {
     fn buckets(&self) -> &dyn crate::ports::KvBuckets {
+        self
+    }
+}
+
+/// Like [`BusFixture`], for persistent streams.
+pub trait StreamsFixture {
+    /// The streams under test.
+    fn streams(&self) -> &dyn crate::ports::Streams;
+}
+
+impl<T: crate::ports::Streams> StreamsFixture for T {
+    fn streams(&self) -> &dyn crate::ports::Streams {
         self
     }
 }
@@ -91,6 +106,37 @@ macro_rules! kv_conformance_tests {
     };
 }
 
+/// One `#[tokio::test]` per streams conformance function, each on a fresh `$make`
+/// (an expression evaluating to a [`StreamsFixture`]; it may `.await`).
+#[macro_export]
+macro_rules! streams_conformance_tests {
+    ($make:expr) => {
+        $crate::__conformance_tests!(streams, streams, $make;
+            ensure_stream_is_idempotent,
+            publish_acks_increasing_sequences,
+            duplicate_msg_ids_are_not_stored,
+            publish_to_an_uncaptured_subject_fails,
+            start_first_gets_every_message,
+            start_new_skips_earlier_messages,
+            start_sequence_begins_there,
+            start_time_begins_there,
+            bindings_of_one_consumer_share_its_messages,
+            separate_consumers_each_see_every_message,
+            max_ack_pending_caps_unsettled_deliveries,
+            unsettled_deliveries_come_again_after_ack_wait,
+            nak_redelivers_after_its_delay,
+            progress_postpones_redelivery,
+            acked_and_terminated_never_come_again,
+            work_queue_removes_settled_messages,
+            work_queue_consumers_must_not_overlap,
+            full_streams_refuse_or_evict_by_retention,
+            rebinding_keeps_the_position,
+            stop_ends_the_stream_and_unsettled_come_again,
+            delete_consumer_forgets_the_position,
+        );
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_tests {
@@ -113,5 +159,8 @@ macro_rules! __port {
     };
     (buckets, $fixture:expr) => {
         $crate::testing::KvFixture::buckets($fixture)
+    };
+    (streams, $fixture:expr) => {
+        $crate::testing::StreamsFixture::streams($fixture)
     };
 }
