@@ -302,35 +302,30 @@ where
 
 /// Runs `handler` for at most `budget`, catching panics; with `cancel`, it is also dropped
 /// as soon as that turns `true`.
-pub(crate) fn run_bounded<'a, F>(
+pub(crate) async fn run_bounded<F: Future>(
     budget: Duration,
     cancel: Option<tokio::sync::watch::Receiver<bool>>,
     handler: F,
-) -> impl Future<Output = Result<F::Output, HandlerFailure>> + Send + 'a
-where
-    F: Future + Send + 'a,
-{
-    async move {
-        let handler = AssertUnwindSafe(handler).catch_unwind();
-        let cancelled = async move {
-            match cancel {
-                Some(mut cancel) => {
-                    // A dropped sender is not a cancellation.
-                    if cancel.wait_for(|c| *c).await.is_err() {
-                        std::future::pending::<()>().await;
-                    }
+) -> Result<F::Output, HandlerFailure> {
+    let handler = AssertUnwindSafe(handler).catch_unwind();
+    let cancelled = async move {
+        match cancel {
+            Some(mut cancel) => {
+                // A dropped sender is not a cancellation.
+                if cancel.wait_for(|c| *c).await.is_err() {
+                    std::future::pending::<()>().await;
                 }
-                None => std::future::pending().await,
             }
-        };
-        tokio::select! {
-            outcome = tokio::time::timeout(budget, handler) => match outcome {
-                Ok(Ok(output)) => Ok(output),
-                Ok(Err(panic)) => Err(HandlerFailure::Panicked(panic_message(&*panic))),
-                Err(_) => Err(HandlerFailure::TimedOut(budget)),
-            },
-            () = cancelled => Err(HandlerFailure::Cancelled),
+            None => std::future::pending().await,
         }
+    };
+    tokio::select! {
+        outcome = tokio::time::timeout(budget, handler) => match outcome {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(panic)) => Err(HandlerFailure::Panicked(panic_message(&*panic))),
+            Err(_) => Err(HandlerFailure::TimedOut(budget)),
+        },
+        () = cancelled => Err(HandlerFailure::Cancelled),
     }
 }
 

@@ -254,12 +254,38 @@ pub(crate) struct EventRunner<S> {
     subscriptions: Vec<(SubscriptionSpec, String)>,
 }
 
-type Intake = SelectAll<
-    futures::stream::Map<
-        Deliveries,
-        Box<dyn FnMut(Result<Delivery>) -> (usize, Result<Delivery>) + Send>,
-    >,
->;
+/// One consumer binding whose deliveries carry the index of their handler.
+pub(crate) struct Tagged {
+    pub(crate) index: usize,
+    pub(crate) deliveries: Deliveries,
+}
+
+impl futures::Stream for Tagged {
+    type Item = (usize, Result<Delivery>);
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let index = self.index;
+        self.deliveries
+            .poll_next_unpin(cx)
+            .map(|item| item.map(|item| (index, item)))
+    }
+}
+
+/// Every binding of one runner.
+pub(crate) type Intake = SelectAll<Tagged>;
+
+/// Stops every binding of `intake`, and gives back at once what arrived but was not started.
+pub(crate) async fn stop_intake(intake: &mut Intake) {
+    for tagged in intake.iter_mut() {
+        tagged.deliveries.stop().await;
+    }
+    while let Some(Some((_, Ok(delivery)))) = intake.next().now_or_never() {
+        let _ = delivery.nak(Duration::ZERO).await;
+    }
+}
 
 impl<S: Service> EventRunner<S> {
     /// Binds every `#[subscribe]` handler of `S` to its consumer; `None` without any.
@@ -292,9 +318,7 @@ impl<S: Service> EventRunner<S> {
                     .then_some(config.broadcast_inactive),
             };
             let deliveries = streams.consume(EVENTS_STREAM, consumer).await?;
-            let tag: Box<dyn FnMut(Result<Delivery>) -> (usize, Result<Delivery>) + Send> =
-                Box::new(move |item| (index, item));
-            intake.push(deliveries.map(tag));
+            intake.push(Tagged { index, deliveries });
             subscriptions.push((spec, name));
         }
         let runner = Arc::new(EventRunner {
@@ -330,12 +354,7 @@ impl<S: Service> EventRunner<S> {
             }
         }
         // Stop pulling; what arrived but was not started goes back at once.
-        for deliveries in intake.iter_mut() {
-            deliveries.get_mut().stop().await;
-        }
-        while let Some(Some((_, Ok(delivery)))) = intake.next().now_or_never() {
-            let _ = delivery.nak(Duration::ZERO).await;
-        }
+        stop_intake(&mut intake).await;
         let drain = async { while running.next().await.is_some() {} };
         if tokio::time::timeout(self.drain_timeout, drain)
             .await

@@ -17,7 +17,9 @@ use tokio::sync::watch;
 use crate::app::commander::{COMMANDS_STREAM, cancel_subject, commands_stream};
 use crate::app::dispatch::panic_message;
 use crate::app::service::Service;
-use crate::app::subscriber::{Runner, backoff_delay, dead_letter, dead_letter_stream, stopped};
+use crate::app::subscriber::{
+    Intake, Runner, Tagged, backoff_delay, dead_letter, dead_letter_stream, stop_intake, stopped,
+};
 use crate::backend::Backend;
 use crate::codec::Codec;
 use crate::commands::{
@@ -28,8 +30,7 @@ use crate::domain::envelope::{Priority, codes, new_id};
 use crate::domain::names::validate_method_name;
 use crate::domain::subject::command_subject;
 use crate::ports::{
-    AckKind, Acker, ConsumerConfig, Deliveries, Delivery, Message, MessageBus, StartAt, Streams,
-    Subscription,
+    AckKind, Acker, ConsumerConfig, Delivery, Message, MessageBus, StartAt, Streams, Subscription,
 };
 use crate::rpc::RpcError;
 use crate::{InstanceId, Result};
@@ -181,13 +182,6 @@ struct Running {
     acker: Arc<dyn Acker>,
 }
 
-type Intake = SelectAll<
-    futures::stream::Map<
-        Deliveries,
-        Box<dyn FnMut(Result<Delivery>) -> (usize, Result<Delivery>) + Send>,
-    >,
->;
-
 /// The command handlers of one service instance.
 pub(crate) struct CommandRunner<S> {
     service: Arc<S>,
@@ -235,9 +229,7 @@ impl<S: Service> CommandRunner<S> {
                 inactive_threshold: None,
             };
             let deliveries = streams.consume(COMMANDS_STREAM, consumer).await?;
-            let tag: Box<dyn FnMut(Result<Delivery>) -> (usize, Result<Delivery>) + Send> =
-                Box::new(move |item| (index, item));
-            intake.push(deliveries.map(tag));
+            intake.push(Tagged { index, deliveries });
             commands.push((spec.name, name));
         }
         let runner = Arc::new(CommandRunner {
@@ -326,12 +318,7 @@ impl<S: Service> CommandRunner<S> {
         }
         self.waiting.store(0, Ordering::Relaxed);
         // Stop taking commands; the held ones go back at once, the running ones may finish.
-        for deliveries in intake.iter_mut() {
-            deliveries.get_mut().stop().await;
-        }
-        while let Some(Some((_, Ok(delivery)))) = intake.next().now_or_never() {
-            let _ = delivery.nak(Duration::ZERO).await;
-        }
+        stop_intake(&mut intake).await;
         for held in waiting.into_vec() {
             let _ = held.delivery.nak(Duration::ZERO).await;
         }
