@@ -3,13 +3,13 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::Error;
 use crate::Result;
+use crate::adapters::memory::MemoryStreams;
 use crate::adapters::memory::{MemoryBus, MemoryKvBuckets};
 use crate::app::host::{ServiceBuilder, ServiceHandle};
 use crate::app::service::Service;
-use crate::adapters::memory::MemoryStreams;
 use crate::ports::{Clock, KvBuckets, MessageBus, Metrics, NoMetrics, Streams, SystemClock};
-use crate::Error;
 
 /// The adapters behind services and clients: a message bus, KV buckets and a clock.
 ///

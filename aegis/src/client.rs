@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::app::commander::{CommandHandle, CommandOptions, send_command};
 use crate::app::discovery::ServiceDiscovery;
 use crate::app::selection::{SelectionStrategy, Selector};
-use crate::app::commander::{CommandHandle, CommandOptions, send_command};
 use crate::backend::Backend;
 use crate::codec::Codec;
 use crate::domain::envelope::{ERROR_CODE_HEADER, RpcResponse, codes, from_null};

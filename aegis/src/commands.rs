@@ -213,10 +213,7 @@ pub(crate) struct CompletionMessage<'a, R: ?Sized> {
 impl CommandCall {
     /// Decodes the payload; on failure, the outcome to report (400, not retried).
     pub fn decode<P: Payload>(&mut self) -> Result<(CommandContext, P), CommandOutcome> {
-        let context = self
-            .context
-            .take()
-            .expect("a command call is decoded once");
+        let context = self.context.take().expect("a command call is decoded once");
         let envelope: CommandEnvelope<P> = match self.codec.decode(&self.payload) {
             Ok(envelope) => envelope,
             Err(error) => {
@@ -281,9 +278,7 @@ impl CommandCall {
 pub fn guard_command<'a, F>(
     context: &CommandContext,
     handler: F,
-) -> impl std::future::Future<Output = Result<F::Output, crate::app::dispatch::HandlerFailure>>
-+ Send
-+ 'a
+) -> impl std::future::Future<Output = Result<F::Output, crate::app::dispatch::HandlerFailure>> + Send + 'a
 where
     F: std::future::Future + Send + 'a,
 {
@@ -296,9 +291,7 @@ where
 pub fn guard_event<'a, F>(
     call: &crate::events::EventCall,
     handler: F,
-) -> impl std::future::Future<Output = Result<F::Output, crate::app::dispatch::HandlerFailure>>
-+ Send
-+ 'a
+) -> impl std::future::Future<Output = Result<F::Output, crate::app::dispatch::HandlerFailure>> + Send + 'a
 where
     F: std::future::Future + Send + 'a,
 {

@@ -17,9 +17,7 @@ use crate::ports::Headers;
 use crate::rpc::{HandlerOutput, IntoRpcError, RpcError};
 
 pub use crate::app::publisher::{EventPublisher, Topic};
-pub use crate::app::subscriber::{
-    DEAD_LETTER_STREAM, EventConfig, dead_letter_subject,
-};
+pub use crate::app::subscriber::{DEAD_LETTER_STREAM, EventConfig, dead_letter_subject};
 
 /// How the instances of one service share a subscription's events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -51,9 +51,9 @@ pub use backend::Backend;
 pub use client::DEFAULT_TIMEOUT;
 pub use codec::Codec;
 pub use commands::CommandContext;
-pub use events::Event;
 pub use domain::names::InstanceId;
 pub use error::{Error, Result};
+pub use events::Event;
 pub use retry::RetryPolicy;
 pub use rpc::{HandlerOutput, IntoRpcError, Payload, Reply, RequestContext, RpcError};
 

@@ -177,9 +177,8 @@ impl<R: DeserializeOwned> CommandHandle<R> {
                 "completed" => match reply.result {
                     Some(result) => Ok(result),
                     // A unit-like result may be encoded as nil.
-                    None => crate::domain::envelope::from_null::<R>().map_err(|e| {
-                        Error::bad_request(format!("command result missing: {e}"))
-                    }),
+                    None => crate::domain::envelope::from_null::<R>()
+                        .map_err(|e| Error::bad_request(format!("command result missing: {e}"))),
                 },
                 "cancelled" => Err(Error::Remote {
                     code: codes::CANCELLED,

@@ -14,8 +14,8 @@ pub use clock::{Clock, SystemClock};
 pub use kv::{BucketConfig, KvBuckets, KvEntry, KvOperation, KvStore, KvWatch};
 pub use metrics::{Metrics, NoMetrics};
 pub use streams::{
-    AckKind, Acker, ConsumerConfig, Deliveries, Delivery, DeliveryInfo, DeliverySource, MSG_ID_HEADER,
-    PendingAck, PubAck, Retention, StartAt, StreamConfig, Streams,
+    AckKind, Acker, ConsumerConfig, Deliveries, Delivery, DeliveryInfo, DeliverySource,
+    MSG_ID_HEADER, PendingAck, PubAck, Retention, StartAt, StreamConfig, Streams,
 };
 
 /// A boxed, `Send` future, the return type of every port method (keeps the ports dyn-compatible).

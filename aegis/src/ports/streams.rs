@@ -266,8 +266,7 @@ pub trait Streams: Send + Sync + 'static {
     fn consume(&self, stream: &str, config: ConsumerConfig) -> BoxFuture<'_, Result<Deliveries>>;
 
     /// Removes a consumer (no error if it does not exist).
-    fn delete_consumer<'a>(&'a self, stream: &'a str, name: &'a str)
-    -> BoxFuture<'a, Result<()>>;
+    fn delete_consumer<'a>(&'a self, stream: &'a str, name: &'a str) -> BoxFuture<'a, Result<()>>;
 
     /// How many messages `stream` holds now.
     fn stream_len<'a>(&'a self, stream: &'a str) -> BoxFuture<'a, Result<u64>>;
