@@ -56,19 +56,25 @@ fn to_nats_headers(headers: &Headers) -> async_nats::HeaderMap {
     map
 }
 
-fn from_nats(message: async_nats::Message) -> Message {
+pub(super) fn from_nats_headers(map: &async_nats::HeaderMap) -> Headers {
     let mut headers = Headers::new();
-    if let Some(map) = &message.headers {
-        for (name, values) in map.iter() {
-            for value in values {
-                headers.insert(AsRef::<str>::as_ref(name), value.as_str());
-            }
+    for (name, values) in map.iter() {
+        for value in values {
+            headers.insert(AsRef::<str>::as_ref(name), value.as_str());
         }
     }
+    headers
+}
+
+fn from_nats(message: async_nats::Message) -> Message {
     Message {
         subject: message.subject.to_string(),
         reply: message.reply.map(|r| r.to_string()),
-        headers,
+        headers: message
+            .headers
+            .as_ref()
+            .map(from_nats_headers)
+            .unwrap_or_default(),
         payload: message.payload,
     }
 }

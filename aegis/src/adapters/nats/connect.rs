@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::error::transport;
-use super::{NatsBus, NatsKvBuckets};
+use super::{NatsBus, NatsKvBuckets, NatsStreams};
 use crate::Result;
 use crate::backend::Backend;
 use crate::ports::SystemClock;
@@ -119,17 +119,19 @@ impl NatsOptions {
         self
     }
 
-    /// Connects and returns a backend: the NATS bus, JetStream KV, the system clock.
+    /// Connects and returns a backend: the NATS bus, JetStream KV and streams, the system
+    /// clock.
     pub async fn connect(self) -> Result<Backend> {
         let (bus, kv) = self.connect_parts().await?;
-        Ok(Backend::from_parts(
-            Arc::new(bus),
-            Arc::new(kv),
-            Arc::new(SystemClock),
-        ))
+        let streams = NatsStreams::new(&bus);
+        Ok(
+            Backend::from_parts(Arc::new(bus), Arc::new(kv), Arc::new(SystemClock))
+                .with_streams(Arc::new(streams)),
+        )
     }
 
-    /// Connects and returns the adapters themselves.
+    /// Connects and returns the adapters themselves ([`NatsStreams::new`] adds streams on the
+    /// same connection).
     pub async fn connect_parts(self) -> Result<(NatsBus, NatsKvBuckets)> {
         let stats = Arc::new(ConnectionStats::default());
         let mut options = match &self.auth {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_nats::RequestErrorKind;
+use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::kv::{CreateErrorKind, UpdateErrorKind};
 
 use crate::Error;
@@ -32,6 +33,38 @@ pub(super) fn publish(error: async_nats::PublishError, subject: &str) -> Error {
             message: format!("message to `{subject}` is too large: {error}"),
         },
         _ => transport(&format!("publish to `{subject}`"), error),
+    }
+}
+
+/// A publish into a stream, failed on the way out or in its acknowledgement.
+pub(super) fn stream_publish(
+    error: async_nats::jetstream::context::PublishError,
+    subject: &str,
+    timeout: Duration,
+) -> Error {
+    match error.kind() {
+        // The server answered 503: no stream captures the subject.
+        PublishErrorKind::StreamNotFound => Error::NoResponders {
+            subject: subject.to_owned(),
+        },
+        PublishErrorKind::TimedOut => Error::Timeout {
+            subject: subject.to_owned(),
+            after: timeout,
+        },
+        PublishErrorKind::MaxPayloadExceeded => Error::BadRequest {
+            message: format!("message to `{subject}` is too large: {error}"),
+        },
+        _ => transport(&format!("publish to `{subject}`"), error),
+    }
+}
+
+/// An error answer of the JetStream API: a 400 is a request the server refuses as such
+/// (overlapping subjects, a second consumer on a work queue, ...), the rest is transport.
+pub(super) fn jetstream_api(context: &str, error: &async_nats::jetstream::Error) -> Error {
+    if error.code() == 400 {
+        Error::invalid("stream request", format!("{context}: {error}"))
+    } else {
+        transport(context, error)
     }
 }
 

@@ -1,4 +1,4 @@
-//! The NATS backend (async-nats): core request/reply and JetStream KV.
+//! The NATS backend (async-nats): core request/reply, JetStream KV and streams.
 //!
 //! ```no_run
 //! # async fn run() -> aegis::Result<()> {
@@ -11,7 +11,9 @@ mod bus;
 mod connect;
 mod error;
 mod kv;
+mod streams;
 
 pub use bus::NatsBus;
 pub use connect::{ConnectionStats, DEFAULT_URL, NatsOptions};
 pub use kv::NatsKvBuckets;
+pub use streams::NatsStreams;
