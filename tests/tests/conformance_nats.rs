@@ -1,14 +1,15 @@
 //! The conformance suite on the NATS adapters, each test against its own nats-server.
 
-use aegis::adapters::nats::{NatsBus, NatsKvBuckets, NatsOptions};
-use aegis::ports::{KvBuckets, MessageBus};
-use aegis::testing::{BusFixture, KvFixture};
+use aegis::adapters::nats::{NatsBus, NatsKvBuckets, NatsOptions, NatsStreams};
+use aegis::ports::{KvBuckets, MessageBus, Streams};
+use aegis::testing::{BusFixture, KvFixture, StreamsFixture};
 use aegis_tests::nats_server::NatsServer;
 
 /// A connection and the server it talks to (dropped last, after the connection).
 struct Fixture {
     bus: NatsBus,
     buckets: NatsKvBuckets,
+    streams: NatsStreams,
     _server: NatsServer,
 }
 
@@ -21,6 +22,7 @@ impl Fixture {
             .await
             .expect("connects");
         Fixture {
+            streams: NatsStreams::new(&bus),
             bus,
             buckets,
             _server: server,
@@ -46,4 +48,14 @@ mod bus {
 
 mod kv {
     aegis::kv_conformance_tests!(super::Fixture::new().await);
+}
+
+impl StreamsFixture for Fixture {
+    fn streams(&self) -> &dyn Streams {
+        &self.streams
+    }
+}
+
+mod streams {
+    aegis::streams_conformance_tests!(super::Fixture::new().await);
 }
