@@ -309,6 +309,7 @@ pub async fn dead_letters(
         .consume(
             DEAD_LETTER_STREAM,
             ConsumerConfig {
+                fetch_ahead: 100,
                 name: name.clone(),
                 filter_subject: dead_letter_subject(service, subject),
                 start: StartAt::First,
@@ -474,6 +475,7 @@ pub async fn python_shaped_events_interoperate(backend: &Backend) {
         .consume(
             "EVENTS",
             ConsumerConfig {
+                fetch_ahead: 100,
                 name: format!("raw-{:08x}", rand_suffix()),
                 filter_subject: String::from("events.orders.created"),
                 start: StartAt::New,

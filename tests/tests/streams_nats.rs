@@ -94,6 +94,7 @@ fn stream_config(retention: Retention) -> StreamConfig {
 
 fn consumer(name: &str, filter: &str, start: StartAt) -> ConsumerConfig {
     ConsumerConfig {
+        fetch_ahead: 64,
         name: name.into(),
         filter_subject: filter.into(),
         start,

@@ -309,6 +309,7 @@ impl<S: Service> EventRunner<S> {
             let filter = event_filter(spec.pattern)?;
             let name = consumer_name(S::NAME, &spec, instance.as_str());
             let consumer = ConsumerConfig {
+                fetch_ahead: config.max_in_flight,
                 name: name.clone(),
                 filter_subject: filter,
                 start: config.start_of(spec.handler),

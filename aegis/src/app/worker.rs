@@ -221,6 +221,7 @@ impl<S: Service> CommandRunner<S> {
             validate_method_name(spec.name)?;
             let name = format!("{}-{}", S::NAME, spec.name);
             let consumer = ConsumerConfig {
+                fetch_ahead: config.prefetch.max(1),
                 name: name.clone(),
                 filter_subject: command_subject(S::NAME, spec.name),
                 start: StartAt::First,

@@ -72,6 +72,10 @@ pub struct ConsumerConfig {
     pub ack_wait: Duration,
     /// The most deliveries awaiting acknowledgement at once, over all bindings.
     pub max_ack_pending: usize,
+    /// How many deliveries one binding may fetch ahead of its reader. Fetched deliveries are
+    /// not kept alive until read, so keep this to what the reader takes within `ack_wait`
+    /// (adapters that deliver on demand ignore it).
+    pub fetch_ahead: usize,
     /// Remove the consumer after it has had no binding this long (`None`: keep it).
     pub inactive_threshold: Option<Duration>,
 }

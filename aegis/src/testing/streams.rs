@@ -71,6 +71,7 @@ impl<'a> Fixture<'a> {
     /// A fresh consumer of every message, with an ack wait no check outlives.
     fn consumer(&self, start: StartAt) -> ConsumerConfig {
         ConsumerConfig {
+            fetch_ahead: 64,
             name: unique("conf-"),
             filter_subject: self.subject(">"),
             start,

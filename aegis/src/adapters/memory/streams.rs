@@ -778,6 +778,7 @@ mod tests {
 
     fn consumer(name: &str, filter: &str) -> ConsumerConfig {
         ConsumerConfig {
+            fetch_ahead: 64,
             name: name.to_owned(),
             filter_subject: filter.to_owned(),
             start: StartAt::First,

@@ -88,7 +88,10 @@ impl NatsStreams {
     /// Creates the durable consumer or brings an existing one in line, then binds it.
     async fn bind(&self, stream: &str, config: &ConsumerConfig) -> Result<pull::Stream> {
         let consumer = self.ensure_consumer(stream, config).await?;
-        let batch = config.max_ack_pending.clamp(1, MAX_BATCH);
+        let batch = config
+            .fetch_ahead
+            .min(config.max_ack_pending)
+            .clamp(1, MAX_BATCH);
         consumer
             .stream()
             .max_messages_per_batch(batch)
