@@ -1,5 +1,6 @@
 //! Procedural macros for [aegis](https://docs.rs/aegis). Use them through the `aegis` crate:
-//! `#[aegis::service]`, `#[aegis::rpc]`. The documentation lives on the re-exports there.
+//! `#[aegis::service]`, `#[aegis::rpc]`, `#[aegis::subscribe]`, `#[aegis::command]`. The
+//! documentation lives on the re-exports there.
 
 mod ctxt;
 mod expand;
@@ -17,10 +18,14 @@ use proc_macro::TokenStream;
 ///
 /// ```
 /// # use serde::{Deserialize, Serialize};
+/// use aegis::{CommandContext, Event, RpcError};
+///
 /// #[derive(Serialize, Deserialize)]
 /// struct Hello { name: String }
 /// #[derive(Serialize, Deserialize)]
 /// struct Greeting { text: String }
+/// #[derive(Serialize, Deserialize)]
+/// struct UserCreated { name: String }
 ///
 /// struct Greeter;
 ///
@@ -28,12 +33,27 @@ use proc_macro::TokenStream;
 /// impl Greeter {
 ///     /// Greets by name.
 ///     #[rpc]
-///     async fn hello(&self, req: Hello) -> Result<Greeting, aegis::RpcError> {
+///     async fn hello(&self, req: Hello) -> Result<Greeting, RpcError> {
 ///         Ok(Greeting { text: format!("hello, {}", req.name) })
+///     }
+///
+///     /// Welcomes every new user, on one instance of the service.
+///     #[subscribe("users.created")]
+///     async fn welcome(&self, event: Event<UserCreated>) -> Result<(), RpcError> {
+///         let _ = &event.payload().name;
+///         Ok(())
+///     }
+///
+///     /// Rebuilds the greetings, reporting progress.
+///     #[command]
+///     async fn rebuild(&self, ctx: &CommandContext) -> Result<u32, RpcError> {
+///         ctx.progress(100.0, "done").await;
+///         Ok(42)
 ///     }
 /// }
 /// // Generated: `impl aegis::Service for Greeter` and `GreeterClient` with
-/// // `async fn hello(&self, req: Hello) -> Result<Greeting, aegis::Error>`.
+/// // `async fn hello(&self, req: Hello) -> Result<Greeting, aegis::Error>` and
+/// // `async fn rebuild(&self) -> Result<CommandHandle<u32>, aegis::Error>`.
 /// ```
 ///
 /// Arguments:
@@ -41,10 +61,22 @@ use proc_macro::TokenStream;
 /// - `version = "x.y.z"` (required);
 /// - `crate = "path"`: where the `aegis` crate is, when renamed in `Cargo.toml`.
 ///
-/// Handler methods are `async fn` taking `&self`, optionally `&aegis::RequestContext`, and at
-/// most one payload (`serde::de::DeserializeOwned` + `serde::Serialize`), returning
-/// `Result<T, E>` with `T: Serialize + DeserializeOwned` and `E: aegis::IntoRpcError`. Their
-/// futures must be `Send`. Every such rule is checked at compile time, on your tokens.
+/// Handler methods carry one of `#[rpc]`, `#[exclusive_rpc]`, `#[subscribe("pattern")]` or
+/// `#[command]`; other methods are left alone. Handlers are `async fn` taking `&self`, are not
+/// generic, and their futures must be `Send`. Every rule below is checked at compile time, on
+/// your tokens.
+/// - `#[rpc]`, `#[exclusive_rpc]`: optionally `&aegis::RequestContext`, and at most one
+///   payload (`serde::de::DeserializeOwned` + `serde::Serialize`), returning `Result<T, E>`
+///   with `T: Serialize + DeserializeOwned` and `E: aegis::IntoRpcError`. The client gets a
+///   method that calls it.
+/// - `#[subscribe("pattern")]`: exactly one argument, `aegis::Event<T>` with
+///   `T: DeserializeOwned`, returning `Result<(), E>`. No client method: publish events.
+/// - `#[command]`: like `#[rpc]`, with `&aegis::CommandContext` instead of the request
+///   context. The client gets a method that sends it and returns its
+///   `aegis::commands::CommandHandle<T>`.
+///
+/// Rpc method names and command names are unique within a service (each on its own: an rpc
+/// method and a command may share a name).
 #[proc_macro_attribute]
 pub fn service(args: TokenStream, input: TokenStream) -> TokenStream {
     service::expand(args.into(), input.into()).into()
@@ -76,10 +108,13 @@ pub fn rpc(args: TokenStream, input: TokenStream) -> TokenStream {
 ///
 /// `#[subscribe("orders.*")]` or `#[subscribe("orders.*", mode = "broadcast")]`: the pattern
 /// is the part after `events.` (`{domain}.{event_type}`, with `*` for one token and a final
-/// `>` for the rest); `mode` is `"compete"` (default: each event to one instance of the
-/// service) or `"broadcast"` (each event to every instance). The method is
+/// `>` for the rest, or just `">"` for every event; aegis adds the `events.` prefix); `mode`
+/// is `"compete"` (default: each event to one instance of the service) or `"broadcast"`
+/// (each event to every instance). The method is
 /// `async fn(&self, event: aegis::Event<T>) -> Result<(), E>` with `T: Deserialize` and
-/// `E: aegis::IntoRpcError`.
+/// `E: aegis::IntoRpcError`. Its name names the subscription's durable consumer
+/// (`{service}-{method}`); two handlers may subscribe to the same pattern. Only meaningful
+/// inside `#[service]`: anywhere else it is an error.
 #[proc_macro_attribute]
 pub fn subscribe(args: TokenStream, input: TokenStream) -> TokenStream {
     service::outside_service(symbol::SUBSCRIBE, args.into(), input.into()).into()
@@ -88,8 +123,12 @@ pub fn subscribe(args: TokenStream, input: TokenStream) -> TokenStream {
 /// Marks a method of a `#[service]` impl block as a command handler.
 ///
 /// `#[command]` uses the method's name on the wire (`commands.{service}.{name}`);
-/// `#[command(name = "...")]` overrides it. The method is `async fn(&self, ctx:
-/// &aegis::CommandContext, payload: P) -> Result<T, E>` (context and payload optional).
+/// `#[command(name = "...")]` overrides it (`^[a-z][a-z0-9_]*$`). The method is
+/// `async fn(&self, ctx: &aegis::CommandContext, payload: P) -> Result<T, E>` (context and
+/// payload optional, in any order) with `P: Deserialize`, `T: Serialize` and
+/// `E: aegis::IntoRpcError`. The generated client's method sends the command and returns an
+/// `aegis::commands::CommandHandle<T>` that follows its progress and outcome. Only
+/// meaningful inside `#[service]`: anywhere else it is an error.
 #[proc_macro_attribute]
 pub fn command(args: TokenStream, input: TokenStream) -> TokenStream {
     service::outside_service(symbol::COMMAND, args.into(), input.into()).into()

@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use crate::ctxt::Ctxt;
 use crate::krate::CratePath;
 use crate::naming::is_valid_method_name;
-use crate::parse::method_attr::{HandlerKind, MethodAttr};
+use crate::parse::method_attr::{HandlerKind, MethodAttr, SubscriptionMode};
 
 pub(crate) struct Service {
     pub(crate) item: syn::ItemImpl,
@@ -20,19 +20,48 @@ pub(crate) struct Service {
 pub(crate) struct Handler {
     pub(crate) kind: HandlerKind,
     pub(crate) ident: syn::Ident,
+    /// The method or command name on the wire; for `#[subscribe]`, the handler's name (its
+    /// method name), which names its durable consumer.
     pub(crate) wire_name: String,
     /// Where the wire name came from (the `name = "..."` literal, else the method name).
     pub(crate) name_span: Span,
     /// `#[cfg]`, `#[doc]` and `#[deprecated]`, copied onto generated items.
     pub(crate) cfgs: Vec<syn::Attribute>,
     pub(crate) docs: Vec<syn::Attribute>,
+    /// `&self` excluded. For `#[subscribe]`, exactly one `Payload`: the event.
     pub(crate) args: Vec<Arg>,
     pub(crate) output: syn::ReturnType,
+    /// `#[subscribe]` handlers only.
+    pub(crate) subscription: Option<Subscription>,
 }
 
 pub(crate) enum Arg {
+    /// `&RequestContext` for rpc methods, `&CommandContext` for commands.
     Context,
     Payload(Box<syn::Type>),
+}
+
+/// What a `#[subscribe]` handler listens to.
+pub(crate) struct Subscription {
+    /// The validated pattern after `events.`.
+    pub(crate) pattern: String,
+    pub(crate) mode: SubscriptionMode,
+}
+
+/// The kind of context argument a handler takes, if any.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ContextKind {
+    Request,
+    Command,
+}
+
+impl ContextKind {
+    fn type_name(self) -> &'static str {
+        match self {
+            ContextKind::Request => "RequestContext",
+            ContextKind::Command => "CommandContext",
+        }
+    }
 }
 
 impl Handler {
@@ -76,7 +105,8 @@ impl Handler {
 /// Builds a handler from a method and its attribute, reporting every signature problem.
 pub(crate) fn handler(cx: &Ctxt, method: &syn::ImplItemFn, attr: MethodAttr) -> Option<Handler> {
     let sig = &method.sig;
-    let attribute = attr.kind.attribute();
+    let kind = attr.kind;
+    let attribute = kind.attribute();
     let mut ok = true;
     if sig.asyncness.is_none() {
         cx.error_spanned_by(
@@ -122,54 +152,43 @@ pub(crate) fn handler(cx: &Ctxt, method: &syn::ImplItemFn, attr: MethodAttr) -> 
         },
     }
     if !returns_result(&sig.output) {
-        let message = format!(
-            "`#[{attribute}]` methods must return `Result<T, E>` (or an alias named `...Result`), \
-             with `T: Serialize` and `E: aegis::IntoRpcError`"
-        );
+        let message = if kind == HandlerKind::Subscribe {
+            "`#[subscribe]` methods must return `Result<(), E>` (or an alias named `...Result`), \
+             with `E: aegis::IntoRpcError`"
+                .to_owned()
+        } else {
+            format!(
+                "`#[{attribute}]` methods must return `Result<T, E>` (or an alias named \
+                 `...Result`), with `T: Serialize` and `E: aegis::IntoRpcError`"
+            )
+        };
         match &sig.output {
             syn::ReturnType::Default => cx.error_spanned_by(&sig.ident, message),
             syn::ReturnType::Type(_, ty) => cx.error_spanned_by(ty, message),
         }
         ok = false;
     }
-    let mut args = Vec::new();
-    let mut payload_seen = false;
-    let mut context_seen = false;
-    for input in sig.inputs.iter().skip(1) {
-        let syn::FnArg::Typed(typed) = input else {
-            continue;
-        };
-        if is_context(&typed.ty) {
-            if context_seen {
-                cx.error_spanned_by(&typed.ty, "duplicate `&RequestContext` argument");
-                ok = false;
-            }
-            context_seen = true;
-            args.push(Arg::Context);
-        } else if payload_seen {
-            cx.error_spanned_by(
-                typed,
-                format!(
-                    "`#[{attribute}]` methods take at most one payload argument; \
-                     put the fields into one struct"
-                ),
-            );
-            ok = false;
-        } else {
-            payload_seen = true;
-            args.push(Arg::Payload(typed.ty.clone()));
-        }
-    }
+    let args = if kind == HandlerKind::Subscribe {
+        event_args(cx, sig, &mut ok)
+    } else {
+        handler_args(cx, kind, sig, &mut ok)
+    };
     let (wire_name, name_span) = match &attr.name {
         Some(lit) => (lit.value(), lit.span()),
         None => {
             let name = sig.ident.to_string();
             let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
-            if !is_valid_method_name(&name) {
+            // A `#[subscribe]` handler's name only names its durable consumer.
+            if kind != HandlerKind::Subscribe && !is_valid_method_name(&name) {
+                let what = if kind == HandlerKind::Command {
+                    "command"
+                } else {
+                    "method"
+                };
                 cx.error_spanned_by(
                     &sig.ident,
                     format!(
-                        "`{name}` is not a valid method name on the wire (lowercase letters, \
+                        "`{name}` is not a valid {what} name on the wire (lowercase letters, \
                          digits and `_`, starting with a letter); rename it or use \
                          `#[{attribute}(name = \"...\")]`"
                     ),
@@ -178,6 +197,18 @@ pub(crate) fn handler(cx: &Ctxt, method: &syn::ImplItemFn, attr: MethodAttr) -> 
             }
             (name, sig.ident.span())
         }
+    };
+    let subscription = match attr.subscribe {
+        Some(args) => Some(Subscription {
+            pattern: args.pattern.value(),
+            mode: args.mode,
+        }),
+        None if kind == HandlerKind::Subscribe => {
+            // The missing pattern is already reported.
+            ok = false;
+            None
+        }
+        None => None,
     };
     let copied = |names: &[&str]| {
         method
@@ -188,7 +219,7 @@ pub(crate) fn handler(cx: &Ctxt, method: &syn::ImplItemFn, attr: MethodAttr) -> 
             .collect::<Vec<_>>()
     };
     ok.then(|| Handler {
-        kind: attr.kind,
+        kind,
         ident: sig.ident.clone(),
         wire_name,
         name_span,
@@ -196,23 +227,129 @@ pub(crate) fn handler(cx: &Ctxt, method: &syn::ImplItemFn, attr: MethodAttr) -> 
         docs: copied(&["doc", "deprecated"]),
         args,
         output: sig.output.clone(),
+        subscription,
     })
 }
 
-/// `&RequestContext` (any path ending in `RequestContext`, any lifetime).
-fn is_context(ty: &syn::Type) -> bool {
+/// The arguments of an rpc or command handler: its own context (at most once) and at most one
+/// payload, in any order.
+fn handler_args(cx: &Ctxt, kind: HandlerKind, sig: &syn::Signature, ok: &mut bool) -> Vec<Arg> {
+    let attribute = kind.attribute();
+    let expected = if kind == HandlerKind::Command {
+        ContextKind::Command
+    } else {
+        ContextKind::Request
+    };
+    let mut args = Vec::new();
+    let mut payload_seen = false;
+    let mut context_seen = false;
+    for input in &sig.inputs {
+        let syn::FnArg::Typed(typed) = input else {
+            continue;
+        };
+        match context_kind(&typed.ty) {
+            Some(found) if found == expected => {
+                if context_seen {
+                    cx.error_spanned_by(
+                        &typed.ty,
+                        format!("duplicate `&{}` argument", found.type_name()),
+                    );
+                    *ok = false;
+                }
+                context_seen = true;
+                args.push(Arg::Context);
+            }
+            Some(found) => {
+                let (right, other) = match expected {
+                    ContextKind::Command => ("a `&aegis::CommandContext`", "`#[rpc]` methods"),
+                    ContextKind::Request => ("a `&aegis::RequestContext`", "`#[command]` handlers"),
+                };
+                cx.error_spanned_by(
+                    &typed.ty,
+                    format!(
+                        "`#[{attribute}]` methods take {right}, not a `&{}` (that is for {other})",
+                        found.type_name()
+                    ),
+                );
+                *ok = false;
+            }
+            None if payload_seen => {
+                cx.error_spanned_by(
+                    typed,
+                    format!(
+                        "`#[{attribute}]` methods take at most one payload argument; \
+                         put the fields into one struct"
+                    ),
+                );
+                *ok = false;
+            }
+            None => {
+                payload_seen = true;
+                args.push(Arg::Payload(typed.ty.clone()));
+            }
+        }
+    }
+    args
+}
+
+/// The argument of a `#[subscribe]` handler: exactly one, the event, and no context.
+fn event_args(cx: &Ctxt, sig: &syn::Signature, ok: &mut bool) -> Vec<Arg> {
+    let mut event = None;
+    let mut reported = false;
+    for input in &sig.inputs {
+        let syn::FnArg::Typed(typed) = input else {
+            continue;
+        };
+        if let Some(found) = context_kind(&typed.ty) {
+            cx.error_spanned_by(
+                &typed.ty,
+                format!(
+                    "`#[subscribe]` methods take no `&{}`: the event carries its metadata \
+                     (`event.id()`, `event.trace_id()`, `event.headers()`, ...)",
+                    found.type_name()
+                ),
+            );
+            reported = true;
+        } else if event.is_some() {
+            cx.error_spanned_by(
+                typed,
+                "`#[subscribe]` methods take exactly one argument besides `&self`: the event, \
+                 e.g. `event: aegis::Event<OrderCreated>`",
+            );
+            reported = true;
+        } else {
+            event = Some(typed.ty.clone());
+        }
+    }
+    if event.is_none() && !reported {
+        cx.error_spanned_by(
+            &sig.ident,
+            "`#[subscribe]` methods take the event as their argument, e.g. \
+             `async fn on_order(&self, event: aegis::Event<OrderCreated>)`",
+        );
+        reported = true;
+    }
+    if reported {
+        *ok = false;
+    }
+    event.map(Arg::Payload).into_iter().collect()
+}
+
+/// `&RequestContext` or `&CommandContext` (any path ending in that name, any lifetime).
+fn context_kind(ty: &syn::Type) -> Option<ContextKind> {
     let syn::Type::Reference(reference) = ty else {
-        return false;
+        return None;
     };
     let syn::Type::Path(path) = &*reference.elem else {
-        return false;
+        return None;
     };
-    reference.mutability.is_none()
-        && path
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == "RequestContext")
+    if reference.mutability.is_some() {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    [ContextKind::Request, ContextKind::Command]
+        .into_iter()
+        .find(|kind| last.ident == kind.type_name())
 }
 
 /// A return type written as a path whose last segment ends in `Result` (`Result<T, E>`,

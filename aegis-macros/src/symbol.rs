@@ -8,9 +8,12 @@ pub(crate) const COMMAND: &str = "command";
 pub(crate) const NAME: &str = "name";
 pub(crate) const VERSION: &str = "version";
 pub(crate) const CRATE: &str = "crate";
+pub(crate) const MODE: &str = "mode";
+pub(crate) const COMPETE: &str = "compete";
+pub(crate) const BROADCAST: &str = "broadcast";
 
 /// The method attributes `#[service]` consumes.
-pub(crate) const METHOD_ATTRIBUTES: &[&str] = &[RPC, EXCLUSIVE_RPC];
+pub(crate) const METHOD_ATTRIBUTES: &[&str] = &[RPC, EXCLUSIVE_RPC, SUBSCRIBE, COMMAND];
 
 /// Names of the generated client's own methods; handlers may not reuse them.
 pub(crate) const CLIENT_RESERVED: &[&str] = &[
@@ -19,5 +22,6 @@ pub(crate) const CLIENT_RESERVED: &[&str] = &[
     "with_codec",
     "with_discovery",
     "with_retry",
+    "with_command_options",
     "core",
 ];

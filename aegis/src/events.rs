@@ -9,12 +9,11 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
 
 use crate::codec::Codec;
 use crate::domain::envelope::EventEnvelope;
 use crate::ports::Headers;
-use crate::rpc::{HandlerOutput, IntoRpcError, RpcError};
+use crate::rpc::{HandlerOutput, IntoRpcError, Payload, RpcError};
 
 pub use crate::app::publisher::{EventPublisher, Topic};
 pub use crate::app::subscriber::EventConfig;
@@ -126,7 +125,9 @@ pub trait EventArg: Sized + Send + 'static {
     fn from_call(call: &EventCall) -> Result<Self, String>;
 }
 
-impl<T: DeserializeOwned + Send + 'static> EventArg for Event<T> {
+// Bound by `Payload` (the same as `DeserializeOwned + Send + 'static`) for its diagnostic: a
+// payload that is not `Deserialize` is reported as such, on the handler's argument type.
+impl<T: Payload> EventArg for Event<T> {
     fn from_call(call: &EventCall) -> Result<Self, String> {
         let codec = Codec::detect(&call.payload);
         let envelope: EventEnvelope<T> = codec

@@ -1,4 +1,5 @@
-//! `{Type}Client`: one typed async method per handler.
+//! `{Type}Client`: one typed async method per `#[rpc]`, `#[exclusive_rpc]` and `#[command]`
+//! handler (`#[subscribe]` handlers are reached by publishing events, not through a client).
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
@@ -20,10 +21,11 @@ pub(crate) fn struct_client(service: &Service) -> TokenStream {
         service.type_ident
     );
     let new_doc = format!("A client of `{name}` on `backend` (5 s timeout, MessagePack).");
-    let methods = service
-        .handlers
-        .iter()
-        .map(|h| client_method(service, &private, h));
+    let methods = service.handlers.iter().map(|h| match h.kind {
+        HandlerKind::Rpc | HandlerKind::ExclusiveRpc => client_method(service, &private, h),
+        HandlerKind::Command => command_method(service, &private, h),
+        HandlerKind::Subscribe => TokenStream::new(),
+    });
     quote! {
         #[doc = #struct_doc]
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]
@@ -72,6 +74,17 @@ pub(crate) fn struct_client(service: &Service) -> TokenStream {
                 Self { core }
             }
 
+            /// A copy of this client that sends commands with `options` (priority, retries,
+            /// timeout per attempt).
+            pub fn with_command_options(
+                &self,
+                options: #krate::commands::CommandOptions,
+            ) -> Self {
+                let mut core = ::core::clone::Clone::clone(&self.core);
+                core.set_command_options(options);
+                Self { core }
+            }
+
             /// A copy of this client that encodes requests with `codec`.
             pub fn with_codec(&self, codec: #krate::Codec) -> Self {
                 let mut core = ::core::clone::Clone::clone(&self.core);
@@ -90,51 +103,96 @@ pub(crate) fn client_ident(service: &Service) -> syn::Ident {
 
 fn client_method(service: &Service, private: &TokenStream, handler: &Handler) -> TokenStream {
     let krate = &service.krate;
-    let self_ty = &*service.item.self_ty;
     let cfgs = &handler.cfgs;
     let ident = &handler.ident;
     let wire_name = &handler.wire_name;
     let subject = format!("rpc.{}.{wire_name}", service.name);
     let exclusive = handler.kind == HandlerKind::ExclusiveRpc;
-    let docs = if handler.docs.iter().any(|a| a.path().is_ident("doc")) {
-        let docs = &handler.docs;
-        quote!(#(#docs)*)
-    } else {
-        let doc = format!("Calls `{}.{wire_name}`.", service.name);
-        let deprecated = &handler.docs;
-        quote!(#[doc = #doc] #(#deprecated)*)
-    };
-    let ret = match handler.ok_type() {
-        Some(ty) => {
-            let ty = replace_self(quote!(#ty), self_ty);
-            quote!(#private::Result<#ty, #krate::Error>)
-        }
-        None => {
-            // Not syntactically `Result<T, _>`: ask the trait. The whole return type carries
-            // the user's span, so a non-`Result` is reported on their return type.
-            let output = match &handler.output {
-                syn::ReturnType::Type(_, ty) => replace_self(quote!(#ty), self_ty),
-                syn::ReturnType::Default => quote!(()),
-            };
-            respan(
-                quote!(#private::Result<<#output as #krate::HandlerOutput>::Ok, #krate::Error>),
-                handler.output_span(),
-            )
-        }
-    };
-    let (param, payload) = match handler.payload() {
-        Some(ty) => {
-            let ty = replace_self(quote!(#ty), self_ty);
-            (quote!(payload: #ty), quote_spanned!(ty.span()=> &payload))
-        }
-        None => (quote!(), quote!(&#private::EmptyParams)),
-    };
+    let docs = docs(handler, &format!("Calls `{}.{wire_name}`.", service.name));
+    let ok = ok_type(service, handler);
+    let ret = quote!(#private::Result<#ok, #krate::Error>);
+    let (param, payload) = payload_param(service, private, handler);
     quote! {
         #(#cfgs)*
         #docs
         pub async fn #ident(&self, #param) -> #ret {
             self.core.call(#wire_name, #subject, #exclusive, #payload).await
         }
+    }
+}
+
+/// A `#[command]`: sends it, and returns the handle that follows its progress and outcome.
+fn command_method(service: &Service, private: &TokenStream, handler: &Handler) -> TokenStream {
+    let krate = &service.krate;
+    let cfgs = &handler.cfgs;
+    let ident = &handler.ident;
+    let wire_name = &handler.wire_name;
+    let subject = format!("commands.{}.{wire_name}", service.name);
+    let docs = docs(
+        handler,
+        &format!(
+            "Sends the `{wire_name}` command to `{}`; the handle follows its progress and \
+             outcome.",
+            service.name
+        ),
+    );
+    let ok = ok_type(service, handler);
+    let ret = quote!(#private::Result<#krate::commands::CommandHandle<#ok>, #krate::Error>);
+    let (param, payload) = payload_param(service, private, handler);
+    quote! {
+        #(#cfgs)*
+        #docs
+        pub async fn #ident(&self, #param) -> #ret {
+            self.core.send_command(#wire_name, #subject, #payload).await
+        }
+    }
+}
+
+/// The handler's own docs, or `default`; `#[deprecated]` either way.
+fn docs(handler: &Handler, default: &str) -> TokenStream {
+    if handler.docs.iter().any(|a| a.path().is_ident("doc")) {
+        let docs = &handler.docs;
+        quote!(#(#docs)*)
+    } else {
+        let deprecated = &handler.docs;
+        quote!(#[doc = #default] #(#deprecated)*)
+    }
+}
+
+/// The `T` of the handler's `Result<T, E>`, written for use outside the impl.
+fn ok_type(service: &Service, handler: &Handler) -> TokenStream {
+    let krate = &service.krate;
+    let self_ty = &*service.item.self_ty;
+    match handler.ok_type() {
+        Some(ty) => replace_self(quote!(#ty), self_ty),
+        None => {
+            // Not syntactically `Result<T, _>`: ask the trait. The whole type carries the
+            // user's span, so a non-`Result` is reported on their return type.
+            let output = match &handler.output {
+                syn::ReturnType::Type(_, ty) => replace_self(quote!(#ty), self_ty),
+                syn::ReturnType::Default => quote!(()),
+            };
+            respan(
+                quote!(<#output as #krate::HandlerOutput>::Ok),
+                handler.output_span(),
+            )
+        }
+    }
+}
+
+/// The payload parameter of a client method, and the expression that sends it.
+fn payload_param(
+    service: &Service,
+    private: &TokenStream,
+    handler: &Handler,
+) -> (TokenStream, TokenStream) {
+    let self_ty = &*service.item.self_ty;
+    match handler.payload() {
+        Some(ty) => {
+            let ty = replace_self(quote!(#ty), self_ty);
+            (quote!(payload: #ty), quote_spanned!(ty.span()=> &payload))
+        }
+        None => (quote!(), quote!(&#private::EmptyParams)),
     }
 }
 

@@ -8,9 +8,31 @@ impl Renamed {
     async fn ok(&self) -> Result<bool, my_aegis::RpcError> {
         Ok(true)
     }
+
+    #[subscribe("renamed.*", mode = "broadcast")]
+    async fn on_renamed(&self, event: my_aegis::Event<u32>) -> Result<(), my_aegis::RpcError> {
+        let _ = event.payload();
+        Ok(())
+    }
+
+    #[command]
+    async fn redo(&self, ctx: &my_aegis::CommandContext, times: u32) -> Result<u32, my_aegis::RpcError> {
+        let _ = ctx.attempt();
+        Ok(times)
+    }
+}
+
+async fn use_client(client: &RenamedClient) -> my_aegis::Result<()> {
+    let options = my_aegis::commands::CommandOptions::new();
+    let _: my_aegis::commands::CommandHandle<u32> =
+        client.with_command_options(options).redo(2).await?;
+    Ok(())
 }
 
 fn main() {
     let backend = my_aegis::Backend::in_memory();
     let _ = RenamedClient::new(&backend);
+    let _ = use_client;
+    assert_eq!(<Renamed as my_aegis::Service>::__subscriptions().len(), 1);
+    assert_eq!(<Renamed as my_aegis::Service>::__commands().len(), 1);
 }

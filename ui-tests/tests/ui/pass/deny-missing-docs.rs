@@ -24,6 +24,22 @@ impl Documented {
     async fn undocumented(&self) -> Result<(), aegis::RpcError> {
         Ok(())
     }
+
+    #[subscribe("documented.changed")]
+    async fn on_changed(&self, _event: aegis::Event<Req>) -> Result<(), aegis::RpcError> {
+        Ok(())
+    }
+
+    /// Documented command.
+    #[command]
+    pub async fn rebuild(&self, ctx: &aegis::CommandContext) -> Result<u64, aegis::RpcError> {
+        Ok(ctx.attempt())
+    }
+
+    #[command]
+    async fn undocumented_command(&self, req: Req) -> Result<u32, aegis::RpcError> {
+        Ok(req.n)
+    }
 }
 
 fn main() {}

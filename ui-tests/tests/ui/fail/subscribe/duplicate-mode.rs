@@ -1,0 +1,18 @@
+// `mode` given twice: the error is on the second.
+#[derive(serde::Deserialize)]
+struct OrderCreated {
+    id: u32,
+}
+
+struct S;
+
+#[aegis::service(name = "svc", version = "1.0.0")]
+impl S {
+    #[subscribe("orders.created", mode = "compete", mode = "broadcast")]
+    async fn on_order(&self, event: aegis::Event<OrderCreated>) -> Result<(), aegis::RpcError> {
+        let _ = event.payload().id;
+        Ok(())
+    }
+}
+
+fn main() {}
