@@ -63,6 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 bar.set_position(progress.percent.round() as u64);
                 bar.set_message(progress.message);
             }
+            CommandUpdate::Retrying(error) => bar.set_message(format!("retrying: {error}")),
             CommandUpdate::Finished(Ok(report)) => {
                 bar.finish_with_message("done");
                 println!(

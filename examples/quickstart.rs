@@ -275,6 +275,9 @@ async fn main() -> Result<(), Error> {
                     p.percent, p.message
                 )
             }
+            CommandUpdate::Retrying(error) => {
+                println!("[commands] bake retrying        -> {error}")
+            }
             CommandUpdate::Finished(result) => {
                 println!("[commands] bake result          -> {:?}", result?)
             }

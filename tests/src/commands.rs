@@ -45,7 +45,7 @@ pub struct Done {
 }
 
 /// Everything the handlers did.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct JobLog {
     /// `(instance, n, attempt)` per start.
     pub starts: Mutex<Vec<(String, u64, u64)>>,
@@ -104,6 +104,7 @@ impl Drop for DropGuard {
 }
 
 /// Runs jobs.
+#[derive(Debug)]
 pub struct Jobs {
     /// Where it records.
     pub log: Arc<JobLog>,
@@ -321,10 +322,11 @@ pub async fn failing_commands_retry_then_dead_letter(backend: &Backend) {
     let mut retries = 0;
     let done = loop {
         match tokio::time::timeout(DEADLINE, flaky.next()).await.unwrap() {
-            Some(CommandUpdate::Progress(p)) => {
-                assert!(p.message.contains("failed on attempt"), "{p:?}");
+            Some(CommandUpdate::Retrying(error)) => {
+                assert!(error.contains("failed on attempt"), "{error}");
                 retries += 1;
             }
+            Some(CommandUpdate::Progress(p)) => panic!("unexpected progress {p:?}"),
             Some(CommandUpdate::Finished(result)) => break result.unwrap(),
             None => panic!("no outcome"),
         }
@@ -496,6 +498,7 @@ pub async fn progress_reaches_the_caller(backend: &Backend) {
     let done = loop {
         match tokio::time::timeout(DEADLINE, job.next()).await.unwrap() {
             Some(CommandUpdate::Progress(p)) => seen.push((p.percent, p.message)),
+            Some(CommandUpdate::Retrying(error)) => panic!("unexpected retry: {error}"),
             Some(CommandUpdate::Finished(result)) => break result.unwrap(),
             None => panic!("no outcome"),
         }

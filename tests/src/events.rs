@@ -23,7 +23,7 @@ pub struct Entry {
 }
 
 /// What handlers saw: per (instance, handler), the `n` of every event, in arrival order.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Tally {
     seen: Mutex<BTreeMap<(String, &'static str), Vec<(u64, u64)>>>,
     changed: Notify,
@@ -84,6 +84,7 @@ impl Tally {
 
 /// One subscription per mode, and a poison rule: events whose `n` is in `poison` fail with a
 /// 500 every time, those in `bad` with a 400.
+#[derive(Debug)]
 pub struct Ledger {
     /// This instance's label in the tally.
     pub label: String,
@@ -126,6 +127,7 @@ impl Ledger {
 }
 
 /// Every instance gets every `audit.*` event.
+#[derive(Debug)]
 pub struct Auditor {
     /// This instance's label in the tally.
     pub label: String,
@@ -439,7 +441,7 @@ pub struct Demo {
 }
 
 /// Keeps the `orders.created` events it receives.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct OrdersWatch {
     /// What arrived.
     pub events: Mutex<Vec<Event<Demo>>>,

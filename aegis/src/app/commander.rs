@@ -93,6 +93,8 @@ pub struct Progress {
 pub enum CommandUpdate<R> {
     /// The handler reported progress.
     Progress(Progress),
+    /// An attempt failed and the command will run again: what went wrong.
+    Retrying(String),
     /// The command ended: its result, or why not.
     Finished(Result<R>),
 }
@@ -168,7 +170,10 @@ impl<R: DeserializeOwned> CommandHandle<R> {
                 }
             };
             let outcome = match reply.status.as_str() {
-                "processing" | "retrying" => {
+                "retrying" => {
+                    return Some(CommandUpdate::Retrying(reply.error.unwrap_or_default()));
+                }
+                "processing" => {
                     return Some(CommandUpdate::Progress(Progress {
                         percent: reply.progress.unwrap_or_default(),
                         message: reply.message.unwrap_or_default(),

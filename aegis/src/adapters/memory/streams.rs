@@ -468,6 +468,7 @@ impl Shared {
             notify: Arc::clone(&consumer.notify),
             next: None,
             bound: true,
+            yield_first: false,
         })
     }
 
@@ -680,6 +681,9 @@ struct Binding {
     notify: Arc<Notify>,
     next: Option<BoxFuture<'static, Option<Delivery>>>,
     bound: bool,
+    /// Set after a delivery: the next poll lets other tasks (other bindings) run first, so
+    /// that a reader that is always ready does not take every message of a shared consumer.
+    yield_first: bool,
 }
 
 impl Binding {
@@ -720,6 +724,10 @@ impl Stream for Binding {
         if !this.bound {
             return Poll::Ready(None);
         }
+        if std::mem::take(&mut this.yield_first) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         let next = this.next.get_or_insert_with(|| {
             Box::pin(next_delivery(
                 Arc::clone(&this.shared),
@@ -732,6 +740,7 @@ impl Stream for Binding {
         if delivery.is_none() {
             this.unbind();
         }
+        this.yield_first = true;
         Poll::Ready(delivery.map(Ok))
     }
 }
