@@ -6,7 +6,12 @@
 //! `cargo bench -p aegis-tests --bench events` (env: `BENCH_EVENTS`, `BENCH_IN_FLIGHT`,
 //! `BENCH_ROUNDS`). Rounds alternate between the two, so that drift hits both alike.
 
+// A benchmark stops at its first failure.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Instant;
 
 use aegis::adapters::nats::NatsOptions;
@@ -27,24 +32,36 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Keeps `in_flight` acknowledgements outstanding; returns events per second.
-async fn pump<F, Fut>(count: usize, in_flight: usize, send: F) -> f64
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = Box<dyn std::future::Future<Output = ()> + Unpin + Send>>,
-{
-    let started = Instant::now();
-    let mut pending = VecDeque::with_capacity(in_flight);
-    for i in 0..count {
-        if pending.len() == in_flight {
-            pending.pop_front().unwrap().await;
+type Ack = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// At most `in_flight` acknowledgements outstanding.
+struct Window {
+    pending: VecDeque<Ack>,
+    in_flight: usize,
+}
+
+impl Window {
+    fn new(in_flight: usize) -> Self {
+        Window {
+            pending: VecDeque::with_capacity(in_flight),
+            in_flight,
         }
-        pending.push_back(send(i).await);
     }
-    for ack in pending {
-        ack.await;
+
+    async fn push(&mut self, ack: Ack) {
+        if self.pending.len() == self.in_flight
+            && let Some(oldest) = self.pending.pop_front()
+        {
+            oldest.await;
+        }
+        self.pending.push_back(ack);
     }
-    count as f64 / started.elapsed().as_secs_f64()
+
+    async fn finish(self) {
+        for ack in self.pending {
+            ack.await;
+        }
+    }
 }
 
 #[tokio::main]
@@ -95,42 +112,40 @@ async fn main() {
     );
     let (mut raw_rates, mut aegis_rates) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let raw_rate = pump(count, in_flight, |i| {
-            let js = js.clone();
-            let payload = raw_payload.clone();
-            async move {
-                let mut headers = async_nats::HeaderMap::new();
-                headers.insert("Nats-Msg-Id", format!("raw-{round}-{i}").as_str());
-                let ack = js
-                    .publish_with_headers("events.bench.raw", headers, payload)
-                    .await
-                    .unwrap();
-                Box::new(Box::pin(async move {
+        let started = Instant::now();
+        let mut window = Window::new(in_flight);
+        for i in 0..count {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", format!("raw-{round}-{i}").as_str());
+            let ack = js
+                .publish_with_headers("events.bench.raw", headers, raw_payload.clone())
+                .await
+                .unwrap();
+            window
+                .push(Box::pin(async move {
                     ack.await.unwrap();
-                })) as Box<dyn std::future::Future<Output = ()> + Unpin + Send>
-            }
-        })
-        .await;
-        let aegis_rate = pump(count, in_flight, |i| {
-            let publisher = &publisher;
-            let topic = &topic;
-            async move {
-                let ack = publisher
-                    .send(
-                        topic,
-                        &OrderPlaced {
-                            order_id: i as u64,
-                            total_cents: 1000,
-                        },
-                    )
-                    .await
-                    .unwrap();
-                Box::new(Box::pin(async move {
+                }))
+                .await;
+        }
+        window.finish().await;
+        let raw_rate = count as f64 / started.elapsed().as_secs_f64();
+
+        let started = Instant::now();
+        let mut window = Window::new(in_flight);
+        for i in 0..count {
+            let event = OrderPlaced {
+                order_id: i as u64,
+                total_cents: 1000,
+            };
+            let ack = publisher.send(&topic, &event).await.unwrap();
+            window
+                .push(Box::pin(async move {
                     ack.await.unwrap();
-                })) as Box<dyn std::future::Future<Output = ()> + Unpin + Send>
-            }
-        })
-        .await;
+                }))
+                .await;
+        }
+        window.finish().await;
+        let aegis_rate = count as f64 / started.elapsed().as_secs_f64();
         println!(
             "round {round}: raw {raw_rate:>8.0} ev/s   aegis {aegis_rate:>8.0} ev/s   ratio {:.2}",
             aegis_rate / raw_rate

@@ -1,5 +1,6 @@
 //! Command scenarios, run on every backend (`tests/commands_memory.rs`,
 //! `tests/commands_nats.rs`).
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

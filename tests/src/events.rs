@@ -1,4 +1,5 @@
 //! Event scenarios, run on every backend (`tests/events_memory.rs`, `tests/events_nats.rs`).
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -22,10 +23,13 @@ pub struct Entry {
     pub n: u64,
 }
 
+/// `(n, delivery count)` of every event one handler of one instance saw, in arrival order.
+type Seen = Vec<(u64, u64)>;
+
 /// What handlers saw: per (instance, handler), the `n` of every event, in arrival order.
 #[derive(Debug, Default)]
 pub struct Tally {
-    seen: Mutex<BTreeMap<(String, &'static str), Vec<(u64, u64)>>>,
+    seen: Mutex<BTreeMap<(String, &'static str), Seen>>,
     changed: Notify,
 }
 

@@ -39,16 +39,14 @@ async fn a_command_whose_worker_is_killed_completes_on_another_worker_once() {
         .bus()
         .subscribe(&format!("_INBOX.aegis.{}", handle.id()), None)
         .await
-        .unwrap();
+        .expect("subscribed");
 
-    let first = loop {
-        match tokio::time::timeout(DEADLINE, handle.next())
-            .await
-            .expect("progress")
-        {
-            Some(CommandUpdate::Progress(progress)) => break progress.message,
-            other => panic!("expected progress first, got {other:?}"),
-        }
+    let first = match tokio::time::timeout(DEADLINE, handle.next())
+        .await
+        .expect("progress")
+    {
+        Some(CommandUpdate::Progress(progress)) => progress.message,
+        other => panic!("expected progress first, got {other:?}"),
     };
     let (victim, survivor, survivor_id) = if first.ends_with("worker-a") {
         (a, b, "worker-b")
@@ -76,7 +74,7 @@ async fn a_command_whose_worker_is_killed_completes_on_another_worker_once() {
             Some(message) = replies.next() => {
                 let value: serde_json::Value = aegis::Codec::detect(&message.payload)
                     .decode(&message.payload)
-                    .unwrap();
+                    .expect("a reply map");
                 if value["status"] != "processing" {
                     assert_eq!(value["status"], "completed");
                     completions += 1;
