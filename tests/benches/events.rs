@@ -4,7 +4,8 @@
 //! the purpose (file storage in a temporary directory).
 //!
 //! `cargo bench -p aegis-tests --bench events` (env: `BENCH_EVENTS`, `BENCH_IN_FLIGHT`,
-//! `BENCH_ROUNDS`). Rounds alternate between the two, so that drift hits both alike.
+//! `BENCH_ROUNDS`, `BENCH_BLOCK`). Blocks of 1,000 events alternate between the two, so that
+//! drift hits both alike.
 
 // A benchmark stops at its first failure.
 #![allow(clippy::unwrap_used)]
@@ -64,6 +65,58 @@ impl Window {
     }
 }
 
+/// Raw async-nats JetStream publishes with a `Nats-Msg-Id`; events per second.
+async fn raw_round(
+    js: &async_nats::jetstream::Context,
+    payload: &bytes::Bytes,
+    round: usize,
+    count: usize,
+    in_flight: usize,
+) -> f64 {
+    let started = Instant::now();
+    let mut window = Window::new(in_flight);
+    for i in 0..count {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", format!("raw-{round}-{i}").as_str());
+        let ack = js
+            .publish_with_headers("events.bench.raw", headers, payload.clone())
+            .await
+            .unwrap();
+        window
+            .push(Box::pin(async move {
+                ack.await.unwrap();
+            }))
+            .await;
+    }
+    window.finish().await;
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Aegis events through `EventPublisher::send`; events per second.
+async fn aegis_round(
+    publisher: &EventPublisher,
+    topic: &Topic<OrderPlaced>,
+    count: usize,
+    in_flight: usize,
+) -> f64 {
+    let started = Instant::now();
+    let mut window = Window::new(in_flight);
+    for i in 0..count {
+        let event = OrderPlaced {
+            order_id: i as u64,
+            total_cents: 1000,
+        };
+        let ack = publisher.send(topic, &event).await.unwrap();
+        window
+            .push(Box::pin(async move {
+                ack.await.unwrap();
+            }))
+            .await;
+    }
+    window.finish().await;
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
 #[tokio::main]
 async fn main() {
     let count = env("BENCH_EVENTS", 20_000);
@@ -110,42 +163,28 @@ async fn main() {
         "event publish, {count} events per round, {in_flight} in flight, payload {} bytes",
         sample.len()
     );
+    // Blocks of `BENCH_BLOCK` events alternate between the two (and which goes first), so
+    // that the machine's drift and the growing stream weigh on both alike.
+    let block = env("BENCH_BLOCK", 1_000).min(count);
     let (mut raw_rates, mut aegis_rates) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let started = Instant::now();
-        let mut window = Window::new(in_flight);
-        for i in 0..count {
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Nats-Msg-Id", format!("raw-{round}-{i}").as_str());
-            let ack = js
-                .publish_with_headers("events.bench.raw", headers, raw_payload.clone())
-                .await
-                .unwrap();
-            window
-                .push(Box::pin(async move {
-                    ack.await.unwrap();
-                }))
-                .await;
+        let (mut raw_time, mut aegis_time) = (0.0, 0.0);
+        for b in 0..count / block {
+            let tag = round * count + b;
+            if b % 2 == 0 {
+                raw_time +=
+                    block as f64 / raw_round(&js, &raw_payload, tag, block, in_flight).await;
+                aegis_time +=
+                    block as f64 / aegis_round(&publisher, &topic, block, in_flight).await;
+            } else {
+                aegis_time +=
+                    block as f64 / aegis_round(&publisher, &topic, block, in_flight).await;
+                raw_time +=
+                    block as f64 / raw_round(&js, &raw_payload, tag, block, in_flight).await;
+            }
         }
-        window.finish().await;
-        let raw_rate = count as f64 / started.elapsed().as_secs_f64();
-
-        let started = Instant::now();
-        let mut window = Window::new(in_flight);
-        for i in 0..count {
-            let event = OrderPlaced {
-                order_id: i as u64,
-                total_cents: 1000,
-            };
-            let ack = publisher.send(&topic, &event).await.unwrap();
-            window
-                .push(Box::pin(async move {
-                    ack.await.unwrap();
-                }))
-                .await;
-        }
-        window.finish().await;
-        let aegis_rate = count as f64 / started.elapsed().as_secs_f64();
+        let sent = (count / block * block) as f64;
+        let (raw_rate, aegis_rate) = (sent / raw_time, sent / aegis_time);
         println!(
             "round {round}: raw {raw_rate:>8.0} ev/s   aegis {aegis_rate:>8.0} ev/s   ratio {:.2}",
             aegis_rate / raw_rate
@@ -153,13 +192,22 @@ async fn main() {
         raw_rates.push(raw_rate);
         aegis_rates.push(aegis_rate);
     }
-    let median = |v: &mut Vec<f64>| {
+    let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let (raw_rate, aegis_rate) = (median(&mut raw_rates), median(&mut aegis_rates));
+    let ratios: Vec<f64> = aegis_rates
+        .iter()
+        .zip(&raw_rates)
+        .map(|(aegis, raw)| aegis / raw)
+        .collect();
+    let (lowest, highest) = ratios
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
     println!(
-        "median: raw {raw_rate:.0} ev/s, aegis {aegis_rate:.0} ev/s, ratio {:.2}",
-        aegis_rate / raw_rate
+        "median: raw {:.0} ev/s, aegis {:.0} ev/s; ratio per round: median {:.2}, range {lowest:.2}-{highest:.2}",
+        median(raw_rates),
+        median(aegis_rates),
+        median(ratios)
     );
 }
