@@ -20,6 +20,18 @@ use crate::ports::{Headers, Message, MessageBus};
 use crate::rpc::{HandlerOutput, IntoRpcError, Payload, Reply, RpcError};
 
 pub use crate::app::commander::{CommandHandle, CommandOptions, CommandUpdate, Progress};
+
+/// Asks `service` to cancel the command `command_id`, from anywhere (the id is
+/// [`CommandHandle::id`], or [`CommandContext::command_id`] on the worker side). A running
+/// handler is dropped; a waiting command does not run; its caller gets a 499 outcome.
+pub async fn cancel(
+    backend: &crate::Backend,
+    service: &str,
+    command_id: &str,
+) -> crate::Result<()> {
+    crate::domain::names::validate_service_name(service)?;
+    crate::app::commander::cancel_command(backend.bus(), service, command_id).await
+}
 pub use crate::app::worker::CommandConfig;
 pub use crate::domain::envelope::Priority;
 

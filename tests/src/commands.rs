@@ -11,6 +11,7 @@ use aegis::dead_letters::headers;
 use aegis::{
     Backend, CommandContext, Error, RpcError, ServiceBuilder, ServiceConfig, ServiceHandle,
 };
+use futures::StreamExt;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -459,7 +460,10 @@ pub async fn cancel_reaches_the_handler(backend: &Backend) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    queued.cancel().await.unwrap();
+    // By id, as anyone may: the handle's own `cancel` does the same.
+    aegis::commands::cancel(backend, "jobs", queued.id())
+        .await
+        .unwrap();
     running.cancel().await.unwrap();
     for handle in [running, queued] {
         match tokio::time::timeout(DEADLINE, handle.result())
@@ -486,7 +490,7 @@ pub async fn progress_reaches_the_caller(backend: &Backend) {
     )
     .await;
     let client = JobsClient::new(backend);
-    let mut job = client
+    let job = client
         .work(Job {
             n: 1,
             steps: 4,
@@ -495,16 +499,20 @@ pub async fn progress_reaches_the_caller(backend: &Backend) {
         })
         .await
         .unwrap();
+    // The handle is a stream of updates that ends after the outcome.
+    let updates: Vec<CommandUpdate<Done>> =
+        tokio::time::timeout(DEADLINE, job.collect()).await.unwrap();
     let mut seen = Vec::new();
-    let done = loop {
-        match tokio::time::timeout(DEADLINE, job.next()).await.unwrap() {
-            Some(CommandUpdate::Progress(p)) => seen.push((p.percent, p.message)),
-            Some(CommandUpdate::Retrying(error)) => panic!("unexpected retry: {error}"),
-            Some(CommandUpdate::Finished(result)) => break result.unwrap(),
-            None => panic!("no outcome"),
+    let mut outcomes = Vec::new();
+    for update in updates {
+        match update {
+            CommandUpdate::Progress(p) => seen.push((p.percent, p.message)),
+            CommandUpdate::Retrying(error) => panic!("unexpected retry: {error}"),
+            CommandUpdate::Finished(result) => outcomes.push(result.unwrap()),
         }
-    };
-    assert!(job.next().await.is_none(), "one outcome only");
+    }
+    assert_eq!(outcomes.len(), 1, "one outcome only");
+    let done = outcomes.remove(0);
     assert_eq!(
         seen,
         [

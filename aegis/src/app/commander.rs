@@ -5,6 +5,9 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
 use futures::StreamExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -145,21 +148,23 @@ impl<R: DeserializeOwned> CommandHandle<R> {
         &self.id
     }
 
-    /// The next progress report or the outcome; `None` after the outcome.
+    /// The next progress report or the outcome; `None` after the outcome. (The handle is
+    /// also a `Stream` of the same updates.)
     pub async fn next(&mut self) -> Option<CommandUpdate<R>> {
+        std::future::poll_fn(|cx| self.poll_update(cx)).await
+    }
+
+    fn poll_update(&mut self, cx: &mut Context<'_>) -> Poll<Option<CommandUpdate<R>>> {
         if self.finished {
-            return None;
+            return Poll::Ready(None);
         }
         loop {
-            let message = match self.replies.next().await {
-                Some(message) => message,
-                None => {
-                    self.finished = true;
-                    return Some(CommandUpdate::Finished(Err(Error::Closed(format!(
-                        "the reply subscription of command {} ended",
-                        self.id
-                    )))));
-                }
+            let Some(message) = ready!(self.replies.poll_next_unpin(cx)) else {
+                self.finished = true;
+                return Poll::Ready(Some(CommandUpdate::Finished(Err(Error::Closed(format!(
+                    "the reply subscription of command {} ended",
+                    self.id
+                ))))));
             };
             let codec = Codec::detect(&message.payload);
             let reply: ReplyMessage<R> = match codec.decode(&message.payload) {
@@ -171,13 +176,15 @@ impl<R: DeserializeOwned> CommandHandle<R> {
             };
             let outcome = match reply.status.as_str() {
                 "retrying" => {
-                    return Some(CommandUpdate::Retrying(reply.error.unwrap_or_default()));
+                    return Poll::Ready(Some(CommandUpdate::Retrying(
+                        reply.error.unwrap_or_default(),
+                    )));
                 }
                 "processing" => {
-                    return Some(CommandUpdate::Progress(Progress {
+                    return Poll::Ready(Some(CommandUpdate::Progress(Progress {
                         percent: reply.progress.unwrap_or_default(),
                         message: reply.message.unwrap_or_default(),
-                    }));
+                    })));
                 }
                 "completed" => match reply.result {
                     Some(result) => Ok(result),
@@ -197,7 +204,7 @@ impl<R: DeserializeOwned> CommandHandle<R> {
                 }),
             };
             self.finished = true;
-            return Some(CommandUpdate::Finished(outcome));
+            return Poll::Ready(Some(CommandUpdate::Finished(outcome)));
         }
     }
 
@@ -220,9 +227,29 @@ impl<R: DeserializeOwned> CommandHandle<R> {
     /// command is not run. The outcome then reports a cancellation (code 499), unless the
     /// command finished first.
     pub async fn cancel(&self) -> Result<()> {
-        let subject = cancel_subject(self.service, &self.id);
-        self.bus.publish(Message::new(subject, Vec::new())).await
+        cancel_command(&self.bus, self.service, &self.id).await
     }
+}
+
+impl<R: DeserializeOwned> futures::Stream for CommandHandle<R> {
+    type Item = CommandUpdate<R>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_update(cx)
+    }
+}
+
+/// Asks `service` to cancel command `command_id` (sent by anyone): see
+/// [`CommandHandle::cancel`]. Instances remember a cancel for a command they have not seen
+/// for 10 minutes.
+pub(crate) async fn cancel_command(
+    bus: &Arc<dyn MessageBus>,
+    service: &str,
+    command_id: &str,
+) -> Result<()> {
+    crate::domain::subject::validate_subject_token("command id", command_id)?;
+    let subject = cancel_subject(service, command_id);
+    bus.publish(Message::new(subject, Vec::new())).await
 }
 
 /// Sends one command and subscribes to its replies (before sending, so that nothing is
