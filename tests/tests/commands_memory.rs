@@ -1,6 +1,9 @@
 //! Command scenarios on the in-memory backend (the same ones run on NATS).
 
+use std::sync::Arc;
+
 use aegis::Backend;
+use aegis::adapters::memory::InMemoryMetrics;
 use aegis_tests::commands;
 
 #[tokio::test]
@@ -15,7 +18,15 @@ async fn priority_orders_waiting_commands() {
 
 #[tokio::test]
 async fn failing_commands_retry_then_dead_letter() {
-    commands::failing_commands_retry_then_dead_letter(&Backend::in_memory()).await;
+    let metrics = Arc::new(InMemoryMetrics::new());
+    let backend = Backend::in_memory().with_metrics(metrics.clone());
+    commands::failing_commands_retry_then_dead_letter(&backend).await;
+    // The flaky and the healthy command completed; the flaky one and the poison one were
+    // retried twice each; the poison and the bad one failed.
+    assert_eq!(metrics.counter("aegis.commands.completed"), 2);
+    assert_eq!(metrics.counter("aegis.commands.retried"), 4);
+    assert_eq!(metrics.counter("aegis.commands.failed"), 2);
+    assert_eq!(metrics.counter("aegis.commands.cancelled"), 0);
 }
 
 #[tokio::test]

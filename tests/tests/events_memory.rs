@@ -1,6 +1,9 @@
 //! Event scenarios on the in-memory backend (the same ones run on NATS).
 
+use std::sync::Arc;
+
 use aegis::Backend;
+use aegis::adapters::memory::InMemoryMetrics;
 use aegis_tests::events;
 
 #[tokio::test]
@@ -20,7 +23,15 @@ async fn subscriptions_of_one_service_stay_apart() {
 
 #[tokio::test]
 async fn poison_events_end_in_dead_letters() {
-    events::poison_events_end_in_dead_letters(&Backend::in_memory()).await;
+    let metrics = Arc::new(InMemoryMetrics::new());
+    let backend = Backend::in_memory().with_metrics(metrics.clone());
+    events::poison_events_end_in_dead_letters(&backend).await;
+    // 48 healthy events; the poison one failed 3 times then gave up, the bad one at once.
+    assert_eq!(metrics.counter("aegis.events.handled"), 48);
+    assert_eq!(metrics.counter("aegis.events.retried"), 3);
+    assert_eq!(metrics.counter("aegis.events.dead_lettered"), 2);
+    let handled = metrics.summary("aegis.events.handler_seconds").unwrap();
+    assert_eq!(handled.count, 48 + 4 + 1);
 }
 
 #[tokio::test]

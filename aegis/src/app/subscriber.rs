@@ -17,8 +17,8 @@ use crate::backend::Backend;
 use crate::domain::subject::event_filter;
 use crate::events::{EventCall, EventOutcome, SubscriptionMode, SubscriptionSpec};
 use crate::ports::{
-    AckKind, Acker, ConsumerConfig, Deliveries, Delivery, Headers, MSG_ID_HEADER, Message, StartAt,
-    StreamConfig, Streams,
+    AckKind, Acker, ConsumerConfig, Deliveries, Delivery, Headers, MSG_ID_HEADER, Message, Metrics,
+    StartAt, StreamConfig, Streams,
 };
 use crate::rpc::RpcError;
 use crate::{InstanceId, Result};
@@ -247,6 +247,7 @@ pub(crate) fn consumer_name(service: &str, spec: &SubscriptionSpec, instance: &s
 pub(crate) struct EventRunner<S> {
     service: Arc<S>,
     streams: Arc<dyn Streams>,
+    metrics: Arc<dyn Metrics>,
     config: EventConfig,
     handler_timeout: Duration,
     drain_timeout: Duration,
@@ -325,6 +326,7 @@ impl<S: Service> EventRunner<S> {
         let runner = Arc::new(EventRunner {
             service: Arc::clone(service),
             streams,
+            metrics: Arc::clone(backend.metrics()),
             config: config.clone(),
             handler_timeout,
             drain_timeout,
@@ -379,6 +381,7 @@ impl<S: Service> EventRunner<S> {
             let error = RpcError::internal(format!(
                 "delivered {delivered} times without an outcome (max {max})"
             ));
+            self.metrics.increment("aegis.events.dead_lettered", 1);
             dead_letter(&*self.streams, names, &delivery, &error, retry_in).await;
             return;
         }
@@ -390,6 +393,7 @@ impl<S: Service> EventRunner<S> {
             handler: spec.handler,
             timeout: self.handler_timeout,
         };
+        let started = std::time::Instant::now();
         let work =
             AssertUnwindSafe(S::__on_event(&self.service, spec.handler, call)).catch_unwind();
         let outcome = match keep_alive(&*delivery.acker(), self.config.ack_wait, work).await {
@@ -400,19 +404,26 @@ impl<S: Service> EventRunner<S> {
                 panic_message(&*panic)
             ))),
         };
+        self.metrics.observe(
+            "aegis.events.handler_seconds",
+            started.elapsed().as_secs_f64(),
+        );
         match outcome {
             EventOutcome::Handled => {
+                self.metrics.increment("aegis.events.handled", 1);
                 if let Err(error) = delivery.ack().await {
                     tracing::warn!(consumer, %error, "could not ack an event (it will be redelivered)");
                 }
             }
             EventOutcome::Failed(error) if error.code() >= 500 && delivered < max => {
                 tracing::debug!(consumer, delivered, %error, "event failed; retrying");
+                self.metrics.increment("aegis.events.retried", 1);
                 if let Err(error) = delivery.nak(retry_in).await {
                     tracing::warn!(consumer, %error, "could not nak an event (it will be redelivered)");
                 }
             }
             EventOutcome::Failed(error) => {
+                self.metrics.increment("aegis.events.dead_lettered", 1);
                 dead_letter(&*self.streams, names, &delivery, &error, retry_in).await;
             }
         }

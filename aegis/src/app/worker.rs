@@ -30,7 +30,8 @@ use crate::domain::envelope::{Priority, codes, new_id};
 use crate::domain::names::validate_method_name;
 use crate::domain::subject::command_subject;
 use crate::ports::{
-    AckKind, Acker, ConsumerConfig, Delivery, Message, MessageBus, StartAt, Streams, Subscription,
+    AckKind, Acker, ConsumerConfig, Delivery, Message, MessageBus, Metrics, StartAt, Streams,
+    Subscription,
 };
 use crate::rpc::RpcError;
 use crate::{InstanceId, Result};
@@ -187,6 +188,7 @@ pub(crate) struct CommandRunner<S> {
     service: Arc<S>,
     streams: Arc<dyn Streams>,
     bus: Arc<dyn MessageBus>,
+    metrics: Arc<dyn Metrics>,
     config: CommandConfig,
     drain_timeout: Duration,
     instance_id: InstanceId,
@@ -237,6 +239,7 @@ impl<S: Service> CommandRunner<S> {
             service: Arc::clone(service),
             streams,
             bus,
+            metrics: Arc::clone(backend.metrics()),
             config: config.clone(),
             drain_timeout,
             instance_id: instance_id.clone(),
@@ -432,6 +435,7 @@ impl<S: Service> CommandRunner<S> {
             command_id: held.command_id.clone(),
             context: Some(context),
         };
+        let started = Instant::now();
         let outcome = match AssertUnwindSafe(S::__on_command(&self.service, command, call))
             .catch_unwind()
             .await
@@ -442,8 +446,13 @@ impl<S: Service> CommandRunner<S> {
                 panic_message(&*panic)
             ))),
         };
+        self.metrics.observe(
+            "aegis.commands.handler_seconds",
+            started.elapsed().as_secs_f64(),
+        );
         match outcome {
             CommandOutcome::Completed(completion) => {
+                self.metrics.increment("aegis.commands.completed", 1);
                 // The outcome first, then the ack: a crash in between runs the command again
                 // (the caller keeps the first outcome), never loses it.
                 self.reply(&held, completion).await;
@@ -454,6 +463,7 @@ impl<S: Service> CommandRunner<S> {
             CommandOutcome::Cancelled => self.finish_cancelled(&held).await,
             CommandOutcome::Failed(error) if error.code() >= 500 && attempt < attempts => {
                 tracing::debug!(consumer, attempt, %error, "command failed; retrying");
+                self.metrics.increment("aegis.commands.retried", 1);
                 let text = format!("attempt {attempt} of {attempts} failed: {error}");
                 self.reply_status(&held, "retrying", &text, None).await;
                 let delay = backoff_delay(&self.config.backoff, attempt);
@@ -467,6 +477,7 @@ impl<S: Service> CommandRunner<S> {
     }
 
     async fn finish_failed(&self, held: &Waiting, consumer: &str, error: &RpcError) {
+        self.metrics.increment("aegis.commands.failed", 1);
         self.reply_status(held, "failed", &error.to_string(), Some(error.code()))
             .await;
         let names = (S::NAME, COMMANDS_STREAM, consumer);
@@ -475,6 +486,7 @@ impl<S: Service> CommandRunner<S> {
     }
 
     async fn finish_cancelled(&self, held: &Waiting) {
+        self.metrics.increment("aegis.commands.cancelled", 1);
         let text = format!("command {} was cancelled", held.command_id);
         self.reply_status(held, "cancelled", &text, Some(codes::CANCELLED))
             .await;
