@@ -30,7 +30,9 @@ async fn poison_events_end_in_dead_letters() {
     assert_eq!(metrics.counter("aegis.events.handled"), 48);
     assert_eq!(metrics.counter("aegis.events.retried"), 3);
     assert_eq!(metrics.counter("aegis.events.dead_lettered"), 2);
-    let handled = metrics.summary("aegis.events.handler_seconds").unwrap();
+    let handled = metrics
+        .summary("aegis.events.handler_seconds")
+        .expect("handler times");
     assert_eq!(handled.count, 48 + 4 + 1);
 }
 
