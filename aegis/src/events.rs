@@ -98,6 +98,12 @@ impl<T> Event<T> {
         self.delivered
     }
 
+    /// The W3C `traceparent` header, if the publisher set one.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.headers
+            .get(crate::domain::envelope::TRACEPARENT_HEADER)
+    }
+
     /// The message headers (`traceparent`, `Nats-Msg-Id`, ...).
     pub fn headers(&self) -> &Headers {
         &self.headers

@@ -552,6 +552,7 @@ pub async fn python_shaped_events_interoperate(backend: &Backend) {
         let publisher = EventPublisher::new(backend)
             .unwrap()
             .with_source("orders-desk-1")
+            .with_traceparent(TRACEPARENT)
             .with_codec(codec);
         publisher.publish(&topic, &demo).await.unwrap();
         let delivery = tokio::time::timeout(DEADLINE, raw.next())
@@ -595,9 +596,29 @@ pub async fn python_shaped_events_interoperate(backend: &Backend) {
             value["message_id"].as_str(),
             "Nats-Msg-Id is the message id"
         );
+        assert_eq!(
+            delivery.message.headers.get("traceparent"),
+            Some(TRACEPARENT)
+        );
         // The typed envelope of the reference decodes it strictly.
         let envelope: aegis::domain::envelope::EventEnvelope<Demo> = codec.decode(body).unwrap();
         assert_eq!(envelope.payload, Some(demo.clone()));
     }
+    // The handler saw the trace context too.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let arrived = watch.arrived.notified();
+        if watch.events.lock().unwrap().len() >= 4 {
+            break;
+        }
+        tokio::time::timeout_at(deadline, arrived)
+            .await
+            .expect("the aegis events reach the handler");
+    }
+    let last = watch.events.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(last.traceparent(), Some(TRACEPARENT));
+    assert_eq!(last.source(), Some("orders-desk-1"));
     handle.stop().await.unwrap();
 }
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

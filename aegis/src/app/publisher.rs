@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::backend::Backend;
 use crate::codec::Codec;
+use crate::domain::envelope::TRACEPARENT_HEADER;
 use crate::domain::subject::validate_subject_token;
 use crate::domain::wire::{Id, OutgoingEvent, Timestamp};
 use crate::ports::{Headers, MSG_ID_HEADER, Message, PendingAck, PubAck, Streams};
@@ -102,6 +103,7 @@ pub struct EventPublisher {
     streams: Arc<dyn Streams>,
     codec: Codec,
     source: Option<Arc<str>>,
+    traceparent: Option<Arc<str>>,
     ready: Arc<tokio::sync::OnceCell<()>>,
 }
 
@@ -121,6 +123,7 @@ impl EventPublisher {
             streams: Arc::clone(backend.streams()?),
             codec: Codec::default(),
             source: None,
+            traceparent: None,
             ready: Arc::new(tokio::sync::OnceCell::new()),
         })
     }
@@ -128,6 +131,13 @@ impl EventPublisher {
     /// Sets the envelope's `source` (an instance id, by convention).
     pub fn with_source(mut self, source: impl Into<Arc<str>>) -> Self {
         self.source = Some(source.into());
+        self
+    }
+
+    /// Sends `traceparent` (W3C) with every event, so that handlers join the caller's trace
+    /// (pass on a handler's own `traceparent()`, say).
+    pub fn with_traceparent(mut self, traceparent: impl Into<Arc<str>>) -> Self {
+        self.traceparent = Some(traceparent.into());
         self
     }
 
@@ -186,6 +196,9 @@ impl EventPublisher {
             .map_err(|e| Error::bad_request(format!("cannot encode the event: {e}")))?;
         let mut headers = Headers::new();
         headers.insert(MSG_ID_HEADER, id.as_str());
+        if let Some(traceparent) = &self.traceparent {
+            headers.insert(TRACEPARENT_HEADER, &**traceparent);
+        }
         let message = Message {
             subject: topic.subject().to_owned(),
             reply: None,

@@ -9,11 +9,13 @@ use std::time::Duration;
 use futures::stream::{FuturesUnordered, SelectAll};
 use futures::{FutureExt, StreamExt};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::app::dispatch::panic_message;
 use crate::app::publisher::{EVENTS_STREAM, events_stream};
 use crate::app::service::Service;
 use crate::backend::Backend;
+use crate::domain::envelope::TRACEPARENT_HEADER;
 use crate::domain::subject::event_filter;
 use crate::events::{EventCall, EventOutcome, SubscriptionMode, SubscriptionSpec};
 use crate::ports::{
@@ -370,7 +372,18 @@ impl<S: Service> EventRunner<S> {
         }
     }
 
-    async fn handle(self: Arc<Self>, index: usize, delivery: Delivery) {
+    fn handle(self: Arc<Self>, index: usize, delivery: Delivery) -> impl Future<Output = ()> {
+        let span = tracing::debug_span!(
+            "event",
+            service = S::NAME,
+            handler = self.subscriptions[index].0.handler,
+            subject = delivery.message.subject.as_str(),
+            traceparent = delivery.message.headers.get(TRACEPARENT_HEADER),
+        );
+        self.handle_in_span(index, delivery).instrument(span)
+    }
+
+    async fn handle_in_span(self: Arc<Self>, index: usize, delivery: Delivery) {
         let (spec, consumer) = &self.subscriptions[index];
         let delivered = delivery.info.delivered;
         let max = u64::from(self.config.max_deliveries);

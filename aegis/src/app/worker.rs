@@ -13,6 +13,7 @@ use futures::stream::{FuturesUnordered, SelectAll};
 use futures::{FutureExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::app::commander::{COMMANDS_STREAM, cancel_subject, commands_stream};
 use crate::app::dispatch::panic_message;
@@ -26,7 +27,7 @@ use crate::commands::{
     CommandCall, CommandContext, CommandOutcome, CompletionMessage, REPLY_TO_HEADER, Reporter,
     command_timeout,
 };
-use crate::domain::envelope::{Priority, codes, new_id};
+use crate::domain::envelope::{Priority, TRACEPARENT_HEADER, codes, new_id};
 use crate::domain::names::validate_method_name;
 use crate::domain::subject::command_subject;
 use crate::ports::{
@@ -396,7 +397,27 @@ impl<S: Service> CommandRunner<S> {
     }
 
     /// Runs one attempt and settles it; returns the command id.
-    async fn execute(self: Arc<Self>, held: Waiting, cancel: watch::Receiver<bool>) -> String {
+    fn execute(
+        self: Arc<Self>,
+        held: Waiting,
+        cancel: watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = String> {
+        let span = tracing::debug_span!(
+            "command",
+            service = S::NAME,
+            command = self.commands[held.index].0,
+            id = held.command_id.as_str(),
+            attempt = held.delivery.info.delivered,
+            traceparent = held.delivery.message.headers.get(TRACEPARENT_HEADER),
+        );
+        self.execute_in_span(held, cancel).instrument(span)
+    }
+
+    async fn execute_in_span(
+        self: Arc<Self>,
+        held: Waiting,
+        cancel: watch::Receiver<bool>,
+    ) -> String {
         let (command, consumer) = &self.commands[held.index];
         let attempt = held.delivery.info.delivered;
         let attempts = u64::from(held.max_retries) + 1;
