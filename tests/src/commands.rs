@@ -61,16 +61,7 @@ pub struct JobLog {
 impl JobLog {
     /// Waits until `done` holds, or panics after [`DEADLINE`] saying `what`.
     pub async fn wait(&self, what: &str, done: impl Fn(&JobLog) -> bool) {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            let changed = self.changed.notified();
-            if done(self) {
-                return;
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() && !done(self) {
-                panic!("timed out waiting for {what}");
-            }
-        }
+        crate::wait_until(&self.changed, DEADLINE, what, || done(self)).await;
     }
 
     /// The jobs started, in order.

@@ -73,16 +73,7 @@ impl Tally {
 
     /// Waits until `done` holds, or panics after [`DEADLINE`] saying `what`.
     pub async fn wait(&self, what: &str, done: impl Fn(&Tally) -> bool) {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            let changed = self.changed.notified();
-            if done(self) {
-                return;
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() && !done(self) {
-                panic!("timed out waiting for {what}");
-            }
-        }
+        crate::wait_until(&self.changed, DEADLINE, what, || done(self)).await;
     }
 }
 
@@ -502,16 +493,10 @@ pub async fn python_shaped_events_interoperate(backend: &Backend) {
         // No Nats-Msg-Id: Python sets none.
         let message = aegis::ports::Message::new("events.orders.created", body);
         streams.publish(message).await.unwrap().await.unwrap();
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            let arrived = watch.arrived.notified();
-            if watch.events.lock().unwrap().len() > i {
-                break;
-            }
-            tokio::time::timeout_at(deadline, arrived)
-                .await
-                .expect("the Python-shaped event arrives");
-        }
+        crate::wait_until(&watch.arrived, DEADLINE, "the Python-shaped event", || {
+            watch.events.lock().unwrap().len() > i
+        })
+        .await;
         let raw_delivery = tokio::time::timeout(DEADLINE, raw.next())
             .await
             .unwrap()
@@ -605,16 +590,10 @@ pub async fn python_shaped_events_interoperate(backend: &Backend) {
         assert_eq!(envelope.payload, Some(demo.clone()));
     }
     // The handler saw the trace context too.
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let arrived = watch.arrived.notified();
-        if watch.events.lock().unwrap().len() >= 4 {
-            break;
-        }
-        tokio::time::timeout_at(deadline, arrived)
-            .await
-            .expect("the aegis events reach the handler");
-    }
+    crate::wait_until(&watch.arrived, DEADLINE, "the aegis events", || {
+        watch.events.lock().unwrap().len() >= 4
+    })
+    .await;
     let last = watch.events.lock().unwrap().last().cloned().unwrap();
     assert_eq!(last.traceparent(), Some(TRACEPARENT));
     assert_eq!(last.source(), Some("orders-desk-1"));

@@ -57,6 +57,15 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// A backend connected to this server (no retry of the first connect: the server runs).
+    pub async fn backend(&self) -> aegis::Backend {
+        aegis::adapters::nats::NatsOptions::new(self.url())
+            .retry_initial_connect(false)
+            .connect()
+            .await
+            .expect("connects to the test server")
+    }
+
     /// The client port.
     pub fn port(&self) -> u16 {
         self.port

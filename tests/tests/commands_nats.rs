@@ -1,50 +1,40 @@
 //! Command scenarios on NATS JetStream, each against its own nats-server.
 
-use aegis::Backend;
-use aegis::adapters::nats::NatsOptions;
 use aegis_tests::commands;
 use aegis_tests::nats_server::NatsServer;
-
-async fn connect(server: &NatsServer) -> Backend {
-    NatsOptions::new(server.url())
-        .retry_initial_connect(false)
-        .connect()
-        .await
-        .expect("connects")
-}
 
 #[tokio::test]
 async fn commands_are_shared_and_run_once() {
     let server = NatsServer::start();
-    commands::commands_are_shared_and_run_once(&connect(&server).await, 3, 300).await;
+    commands::commands_are_shared_and_run_once(&server.backend().await, 3, 300).await;
 }
 
 #[tokio::test]
 async fn priority_orders_waiting_commands() {
     let server = NatsServer::start();
-    commands::priority_orders_waiting_commands(&connect(&server).await).await;
+    commands::priority_orders_waiting_commands(&server.backend().await).await;
 }
 
 #[tokio::test]
 async fn failing_commands_retry_then_dead_letter() {
     let server = NatsServer::start();
-    commands::failing_commands_retry_then_dead_letter(&connect(&server).await).await;
+    commands::failing_commands_retry_then_dead_letter(&server.backend().await).await;
 }
 
 #[tokio::test]
 async fn command_timeouts_are_honoured() {
     let server = NatsServer::start();
-    commands::command_timeouts_are_honoured(&connect(&server).await).await;
+    commands::command_timeouts_are_honoured(&server.backend().await).await;
 }
 
 #[tokio::test]
 async fn cancel_reaches_the_handler() {
     let server = NatsServer::start();
-    commands::cancel_reaches_the_handler(&connect(&server).await).await;
+    commands::cancel_reaches_the_handler(&server.backend().await).await;
 }
 
 #[tokio::test]
 async fn progress_reaches_the_caller() {
     let server = NatsServer::start();
-    commands::progress_reaches_the_caller(&connect(&server).await).await;
+    commands::progress_reaches_the_caller(&server.backend().await).await;
 }

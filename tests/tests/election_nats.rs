@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aegis::adapters::nats::NatsOptions;
 use aegis::election::ElectionState;
 use aegis::{
     Backend, InstanceId, RequestContext, RetryPolicy, RpcError, ServiceBuilder, ServiceConfig,
@@ -26,20 +25,12 @@ impl Racer {
     }
 }
 
-async fn connect(server: &NatsServer) -> Backend {
-    NatsOptions::new(server.url())
-        .retry_initial_connect(false)
-        .connect()
-        .await
-        .expect("connects")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixteen_candidates_racing_elect_exactly_one_leader_in_each_of_100_rounds() {
     let server = NatsServer::start();
     let mut backends = Vec::new();
     for _ in 0..16 {
-        backends.push(connect(&server).await);
+        backends.push(server.backend().await);
     }
     for round in 0..100 {
         let starts = backends.iter().enumerate().map(|(i, backend)| {
@@ -139,7 +130,7 @@ async fn order(client: &OrderProcessorClient, id: &str) -> Processed {
 #[tokio::test]
 async fn a_killed_leader_is_replaced_within_ttl_plus_one_second() {
     let mut cluster = Cluster::start(&["op-1", "op-2", "op-3"], &[]);
-    let backend = connect(&cluster.server).await;
+    let backend = cluster.server.backend().await;
     let client = client(&backend);
     let first = order(&client, "o-1").await;
     cluster.processes[&first.instance_id].signal("KILL");
@@ -159,7 +150,7 @@ async fn a_killed_leader_is_replaced_within_ttl_plus_one_second() {
 #[tokio::test]
 async fn graceful_stop_hands_over_within_500_ms() {
     let mut cluster = Cluster::start(&["op-1", "op-2", "op-3"], &[]);
-    let backend = connect(&cluster.server).await;
+    let backend = cluster.server.backend().await;
     let client = client(&backend);
     let first = order(&client, "o-1").await;
     let mut leader = cluster
@@ -199,7 +190,7 @@ async fn a_paused_leader_does_no_exclusive_work_after_its_deadline() {
         .expect("raw");
     let mut events = raw.subscribe(audit).await.expect("subscribe");
     raw.flush().await.expect("flush");
-    let backend = connect(&cluster.server).await;
+    let backend = cluster.server.backend().await;
     let client = client(&backend);
 
     let first = order(&client, "warm-up").await;
@@ -313,7 +304,7 @@ async fn sixteen_processes_racing_elect_exactly_one_leader() {
     let ids: Vec<String> = (1..=16).map(|i| format!("race-{i:02}")).collect();
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let cluster = Cluster::start(&id_refs, &["--group", "race"]);
-    let backend = connect(&cluster.server).await;
+    let backend = cluster.server.backend().await;
     let registry = aegis::registry::KvServiceRegistry::new(&backend);
     // Every process reports its state in the registry: wait until all 16 have decided.
     let deadline = Instant::now() + Duration::from_secs(20);
