@@ -294,7 +294,16 @@ fn nested_not_active(result: &serde_json::Value) -> Option<Error> {
 /// Maps an error reply to an [`Error`]: the code from the header when present, else from the
 /// `"{NAME}: message"` prefix, else 500 with the whole string (Python's `str(exception)`).
 fn remote_error(reply: &Message, error: Option<&str>) -> Error {
-    let text = error.unwrap_or("unknown error");
+    let header_code = reply
+        .headers
+        .get(ERROR_CODE_HEADER)
+        .and_then(|c| c.parse::<u16>().ok());
+    error_from(header_code, error.unwrap_or("unknown error"))
+}
+
+/// An error from a remote code (if known) and its `"{NAME}: message"` text: the code given,
+/// else the prefix's, else 500; the message without the prefix.
+pub(crate) fn error_from(code: Option<u16>, text: &str) -> Error {
     let (prefix_code, message) = match text.split_once(": ") {
         Some((name, rest)) => match codes::from_name(name) {
             Some(code) => (Some(code), rest),
@@ -302,11 +311,7 @@ fn remote_error(reply: &Message, error: Option<&str>) -> Error {
         },
         None => (codes::from_name(text), text),
     };
-    let header_code = reply
-        .headers
-        .get(ERROR_CODE_HEADER)
-        .and_then(|c| c.parse::<u16>().ok());
-    let code = header_code.or(prefix_code).unwrap_or(codes::INTERNAL);
+    let code = code.or(prefix_code).unwrap_or(codes::INTERNAL);
     let message = message.to_owned();
     if code == codes::NOT_ACTIVE || text.starts_with("NOT_ACTIVE") {
         Error::NotActive { message }

@@ -357,12 +357,14 @@ pub async fn failing_commands_retry_then_dead_letter(backend: &Backend) {
         .await
         .unwrap()
     {
-        Err(Error::Remote { code: 500, message }) => assert!(message.contains("job 2 failed")),
+        Err(Error::Remote { code: 500, message }) => {
+            assert_eq!(message, "job 2 failed on attempt 3");
+        }
         other => panic!("expected a 500, got {other:?}"),
     }
     match tokio::time::timeout(DEADLINE, bad.result()).await.unwrap() {
-        Err(Error::Remote { code: 400, .. }) => {}
-        other => panic!("expected a 400, got {other:?}"),
+        Err(Error::BadRequest { message }) => assert_eq!(message, "job 3 is bad"),
+        other => panic!("expected a bad request, got {other:?}"),
     }
     assert_eq!(log.attempts_of(2), 3);
     assert_eq!(log.attempts_of(3), 1);

@@ -12,6 +12,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::client::error_from;
 use crate::codec::Codec;
 use crate::commands::REPLY_TO_HEADER;
 use crate::domain::envelope::{Priority, codes};
@@ -192,16 +193,14 @@ impl<R: DeserializeOwned> CommandHandle<R> {
                     None => crate::domain::envelope::from_null::<R>()
                         .map_err(|e| Error::bad_request(format!("command result missing: {e}"))),
                 },
-                "cancelled" => Err(Error::Remote {
-                    code: codes::CANCELLED,
-                    message: reply
-                        .error
-                        .unwrap_or_else(|| format!("command {} was cancelled", self.id)),
-                }),
-                _ => Err(Error::Remote {
-                    code: reply.code.unwrap_or(codes::INTERNAL),
-                    message: reply.error.unwrap_or_else(|| reply.status.clone()),
-                }),
+                "cancelled" => Err(error_from(
+                    Some(codes::CANCELLED),
+                    reply.error.as_deref().unwrap_or("cancelled"),
+                )),
+                status => Err(error_from(
+                    reply.code,
+                    reply.error.as_deref().unwrap_or(status),
+                )),
             };
             self.finished = true;
             return Poll::Ready(Some(CommandUpdate::Finished(outcome)));
