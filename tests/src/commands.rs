@@ -479,7 +479,7 @@ pub async fn progress_reaches_the_caller(backend: &Backend) {
     let handle = start_jobs(
         backend,
         &log,
-        quick_commands().ack_wait(Duration::from_millis(600)),
+        quick_commands().ack_wait(Duration::from_millis(1_500)),
     )
     .await;
     let client = JobsClient::new(backend);
@@ -487,7 +487,7 @@ pub async fn progress_reaches_the_caller(backend: &Backend) {
         .work(Job {
             n: 1,
             steps: 4,
-            sleep_ms: 2_000,
+            sleep_ms: 4_000,
             ..Job::default()
         })
         .await

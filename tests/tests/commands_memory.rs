@@ -3,8 +3,13 @@
 use std::sync::Arc;
 
 use aegis::Backend;
-use aegis::adapters::memory::InMemoryMetrics;
+use std::time::Duration;
+
+use aegis::adapters::memory::{
+    InMemoryMetrics, ManualClock, MemoryBus, MemoryKvBuckets, MemoryStreams,
+};
 use aegis_tests::commands;
+use aegis_tests::commands::{Job, JobLog, JobsClient};
 
 #[tokio::test]
 async fn commands_are_shared_and_run_once() {
@@ -42,4 +47,49 @@ async fn cancel_reaches_the_handler() {
 #[tokio::test]
 async fn progress_reaches_the_caller() {
     commands::progress_reaches_the_caller(&Backend::in_memory()).await;
+}
+
+/// A command delivered again while its handler still runs here (its keep-alive came too
+/// late; the stream's clock is moved past `ack_wait` to force it) does not run twice.
+#[tokio::test]
+async fn a_command_redelivered_while_running_does_not_run_twice() {
+    let clock = Arc::new(ManualClock::new());
+    let metrics = Arc::new(InMemoryMetrics::new());
+    let backend = Backend::from_parts(
+        Arc::new(MemoryBus::new()),
+        Arc::new(MemoryKvBuckets::new(clock.clone())),
+        clock.clone(),
+    )
+    .with_streams(Arc::new(MemoryStreams::new(clock.clone())))
+    .with_metrics(metrics.clone());
+    let log = Arc::new(JobLog::default());
+    let handle = commands::start_jobs(&backend, &log, commands::quick_commands()).await;
+    let job = JobsClient::new(&backend)
+        .work(Job {
+            n: 7,
+            block: true,
+            ..Job::default()
+        })
+        .await
+        .expect("sent");
+    log.wait("the command to start", |l| l.started() == [7])
+        .await;
+    clock.advance(Duration::from_secs(60));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while metrics.counter("aegis.commands.redelivered_while_running") == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no redelivery reached the worker"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    log.gate.notify_one();
+    let done = job.result().await.expect("completed");
+    assert_eq!(done.attempt, 1);
+    assert_eq!(
+        log.started(),
+        vec![7],
+        "the redelivery ran the command again"
+    );
+    handle.stop().await.expect("stops");
 }

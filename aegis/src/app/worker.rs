@@ -288,11 +288,11 @@ impl<S: Service> CommandRunner<S> {
                 }
                 next = intake.next(), if room => match next {
                     Some((index, Ok(delivery))) => {
-                        self.hold(&mut waiting, index, delivery).await;
+                        self.hold((&mut waiting, &mut running), index, delivery).await;
                         // Whatever else is already here competes on priority too.
                         while waiting.len() < self.config.prefetch.max(1) {
                             match intake.next().now_or_never() {
-                                Some(Some((index, Ok(delivery)))) => self.hold(&mut waiting, index, delivery).await,
+                                Some(Some((index, Ok(delivery)))) => self.hold((&mut waiting, &mut running), index, delivery).await,
                                 _ => break,
                             }
                         }
@@ -354,7 +354,12 @@ impl<S: Service> CommandRunner<S> {
     }
 
     /// Reads the command's head and keeps it waiting; an unreadable one is dead-lettered.
-    async fn hold(&self, waiting: &mut BinaryHeap<Waiting>, index: usize, delivery: Delivery) {
+    async fn hold(
+        &self,
+        (waiting, running): (&mut BinaryHeap<Waiting>, &mut HashMap<String, Running>),
+        index: usize,
+        delivery: Delivery,
+    ) {
         let codec = Codec::detect(&delivery.message.payload);
         let reply_to = delivery
             .message
@@ -379,6 +384,20 @@ impl<S: Service> CommandRunner<S> {
                     reply_to,
                     delivery,
                 };
+                // Delivered again while still here (a keep-alive came late): never run one
+                // command twice at once; the newest delivery is the one to keep alive.
+                if let Some(run) = running.get_mut(&held.command_id) {
+                    tracing::debug!(command = held.command_id, "redelivered while running");
+                    self.metrics
+                        .increment("aegis.commands.redelivered_while_running", 1);
+                    run.acker = held.delivery.acker();
+                    return;
+                }
+                if waiting.iter().any(|w| w.command_id == held.command_id) {
+                    let mut others = std::mem::take(waiting).into_vec();
+                    others.retain(|w| w.command_id != held.command_id);
+                    *waiting = others.into();
+                }
                 waiting.push(held);
             }
             Err(error) => {
