@@ -5,6 +5,9 @@ use serde::de::DeserializeOwned;
 
 use crate::{Error, Result};
 
+/// The buffer an encode starts with: an AegisSDK envelope with a small payload fits.
+const ENCODE_CAPACITY: usize = 384;
+
 /// A payload encoding. Replies always use the codec of the request they answer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Codec {
@@ -29,10 +32,19 @@ impl Codec {
     /// Encodes `value`.
     pub fn encode<T: Serialize + ?Sized>(self, value: &T) -> Result<Vec<u8>> {
         match self {
+            // Room for a typical envelope up front: growing from empty costs several copies.
             Codec::MsgPack => {
-                rmp_serde::to_vec_named(value).map_err(|e| Error::bad_request(e.to_string()))
+                let mut out = Vec::with_capacity(ENCODE_CAPACITY);
+                rmp_serde::encode::write_named(&mut out, value)
+                    .map_err(|e| Error::bad_request(e.to_string()))?;
+                Ok(out)
             }
-            Codec::Json => serde_json::to_vec(value).map_err(|e| Error::bad_request(e.to_string())),
+            Codec::Json => {
+                let mut out = Vec::with_capacity(ENCODE_CAPACITY);
+                serde_json::to_writer(&mut out, value)
+                    .map_err(|e| Error::bad_request(e.to_string()))?;
+                Ok(out)
+            }
         }
     }
 

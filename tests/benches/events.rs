@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aegis::adapters::nats::NatsOptions;
 use aegis::events::{EventPublisher, Topic};
@@ -31,6 +31,23 @@ fn env(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// CPU time this process has used so far (user + system), from `/proc/self/stat`.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may contain spaces), closed by ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    // The kernel's USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
 }
 
 type Ack = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -77,7 +94,9 @@ async fn raw_round(
     let mut window = Window::new(in_flight);
     for i in 0..count {
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", format!("raw-{round}-{i}").as_str());
+        // 36 characters, as long as the UUID aegis sends.
+        let id = format!("{round:011}-{i:024}");
+        headers.insert("Nats-Msg-Id", id.as_str());
         let ack = js
             .publish_with_headers("events.bench.raw", headers, payload.clone())
             .await
@@ -169,25 +188,31 @@ async fn main() {
     let (mut raw_rates, mut aegis_rates) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let (mut raw_time, mut aegis_time) = (0.0, 0.0);
+        let (mut raw_cpu, mut aegis_cpu) = (Duration::ZERO, Duration::ZERO);
         for b in 0..count / block {
             let tag = round * count + b;
-            if b % 2 == 0 {
-                raw_time +=
-                    block as f64 / raw_round(&js, &raw_payload, tag, block, in_flight).await;
-                aegis_time +=
-                    block as f64 / aegis_round(&publisher, &topic, block, in_flight).await;
-            } else {
-                aegis_time +=
-                    block as f64 / aegis_round(&publisher, &topic, block, in_flight).await;
-                raw_time +=
-                    block as f64 / raw_round(&js, &raw_payload, tag, block, in_flight).await;
+            for side in [b % 2, 1 - b % 2] {
+                let cpu = cpu_time();
+                if side == 0 {
+                    raw_time +=
+                        block as f64 / raw_round(&js, &raw_payload, tag, block, in_flight).await;
+                    raw_cpu += cpu_time().saturating_sub(cpu);
+                } else {
+                    aegis_time +=
+                        block as f64 / aegis_round(&publisher, &topic, block, in_flight).await;
+                    aegis_cpu += cpu_time().saturating_sub(cpu);
+                }
             }
         }
         let sent = (count / block * block) as f64;
         let (raw_rate, aegis_rate) = (sent / raw_time, sent / aegis_time);
+        let per_event = |cpu: Duration| cpu.as_secs_f64() * 1e6 / sent;
         println!(
-            "round {round}: raw {raw_rate:>8.0} ev/s   aegis {aegis_rate:>8.0} ev/s   ratio {:.2}",
-            aegis_rate / raw_rate
+            "round {round}: raw {raw_rate:>8.0} ev/s   aegis {aegis_rate:>8.0} ev/s   ratio {:.2}   \
+             client CPU per event: raw {:.1} µs, aegis {:.1} µs",
+            aegis_rate / raw_rate,
+            per_event(raw_cpu),
+            per_event(aegis_cpu)
         );
         raw_rates.push(raw_rate);
         aegis_rates.push(aegis_rate);
