@@ -526,3 +526,41 @@ pub async fn progress_reaches_the_caller(backend: &Backend) {
     assert_eq!(left, 0, "progress or results were stored in COMMANDS");
     handle.stop().await.unwrap();
 }
+
+/// A command as the Python SDK sends it (msgpack, its keys, no aegis headers) runs once on
+/// a Rust worker and leaves the work queue; there is no reply subject, so nothing is sent back.
+pub async fn python_shaped_commands_run(backend: &Backend) {
+    let log = Arc::new(JobLog::default());
+    let handle = start_jobs(backend, &log, quick_commands()).await;
+    let command = serde_json::json!({
+        "message_id": "5f0c8a52-3c1e-4a57-9d1e-2b8f1f0f4a11",
+        "trace_id": "8b5e0c2e-7a0e-4b8e-a3f5-0d2b7e1c9a33",
+        "correlation_id": null,
+        "timestamp": "2026-11-26T23:47:15.000001+00:00",
+        "source": "py-client-1a2b3c4d",
+        "target": "jobs",
+        "command": "work",
+        "payload": {"n": 42, "fail_times": 0, "bad": false, "sleep_ms": 0, "block": false, "steps": 0},
+        "priority": "high",
+        "max_retries": 3,
+        "timeout": 300.0,
+    });
+    let streams = backend.streams().unwrap();
+    let message = aegis::ports::Message::new(
+        "commands.jobs.work",
+        rmp_serde::to_vec_named(&command).unwrap(),
+    );
+    streams.publish(message).await.unwrap().await.unwrap();
+    log.wait("the Python command to run", |l| l.started() == [42])
+        .await;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while streams.stream_len("COMMANDS").await.unwrap() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the command stayed in COMMANDS"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    handle.stop().await.unwrap();
+    assert_eq!(log.started(), vec![42]);
+}

@@ -93,3 +93,8 @@ async fn a_command_redelivered_while_running_does_not_run_twice() {
     );
     handle.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn python_shaped_commands_run() {
+    commands::python_shaped_commands_run(&Backend::in_memory()).await;
+}

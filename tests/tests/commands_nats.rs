@@ -38,3 +38,9 @@ async fn progress_reaches_the_caller() {
     let server = NatsServer::start();
     commands::progress_reaches_the_caller(&server.backend().await).await;
 }
+
+#[tokio::test]
+async fn python_shaped_commands_run() {
+    let server = NatsServer::start();
+    commands::python_shaped_commands_run(&server.backend().await).await;
+}
