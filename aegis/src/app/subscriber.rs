@@ -354,7 +354,10 @@ impl<S: Service> EventRunner<S> {
                     Some((index, Err(error))) => {
                         tracing::warn!(consumer = self.subscriptions[index].1, %error, "event delivery failed");
                     }
-                    None => break,
+                    None => {
+                        tracing::error!(service = S::NAME, "every event consumer ended: this instance takes no more events");
+                        break;
+                    }
                 },
             }
         }

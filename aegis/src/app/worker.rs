@@ -300,7 +300,10 @@ impl<S: Service> CommandRunner<S> {
                     Some((index, Err(error))) => {
                         tracing::warn!(consumer = self.commands[index].1, %error, "command delivery failed");
                     }
-                    None => break,
+                    None => {
+                        tracing::error!(service = S::NAME, "every command consumer ended: this instance takes no more commands");
+                        break;
+                    }
                 },
             }
             while running.len() < self.config.max_concurrency {
