@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aegis::commands::{CommandConfig, CommandOptions, CommandUpdate, Priority};
 use aegis::dead_letters::headers;
@@ -49,8 +49,8 @@ pub struct Done {
 /// Everything the handlers did.
 #[derive(Debug, Default)]
 pub struct JobLog {
-    /// `(instance, n, attempt)` per start.
-    pub starts: Mutex<Vec<(String, u64, u64)>>,
+    /// `(instance, n, attempt, when)` per start.
+    pub starts: Mutex<Vec<(String, u64, u64, Instant)>>,
     /// `n` of handlers dropped before they finished (cancelled, timed out).
     pub dropped: Mutex<Vec<u64>>,
     changed: Notify,
@@ -67,6 +67,12 @@ impl JobLog {
     /// The jobs started, in order.
     pub fn started(&self) -> Vec<u64> {
         self.starts.lock().unwrap().iter().map(|s| s.1).collect()
+    }
+
+    /// When job `n` started, each time.
+    pub fn starts_of(&self, n: u64) -> Vec<Instant> {
+        let starts = self.starts.lock().unwrap();
+        starts.iter().filter(|s| s.1 == n).map(|s| s.3).collect()
     }
 
     /// How often job `n` started.
@@ -109,11 +115,12 @@ impl Jobs {
     #[command]
     async fn work(&self, ctx: &CommandContext, job: Job) -> Result<Done, RpcError> {
         let attempt = ctx.attempt();
-        self.log
-            .starts
-            .lock()
-            .unwrap()
-            .push((ctx.instance_id().to_string(), job.n, attempt));
+        self.log.starts.lock().unwrap().push((
+            ctx.instance_id().to_string(),
+            job.n,
+            attempt,
+            Instant::now(),
+        ));
         self.log.changed.notify_waiters();
         let mut guard = DropGuard {
             log: Arc::clone(&self.log),
@@ -151,10 +158,13 @@ impl Jobs {
     }
 }
 
+/// The retry delay of [`quick_commands`].
+pub const BACKOFF: Duration = Duration::from_millis(50);
+
 /// Fast retries for tests.
 pub fn quick_commands() -> CommandConfig {
     CommandConfig::new()
-        .backoff([Duration::from_millis(50)])
+        .backoff([BACKOFF])
         .ack_wait(Duration::from_secs(5))
 }
 
@@ -325,6 +335,9 @@ pub async fn failing_commands_retry_then_dead_letter(backend: &Backend) {
         }
     };
     assert_eq!((done.attempt, retries), (3, 2));
+    for gap in log.starts_of(1).windows(2).map(|w| w[1] - w[0]) {
+        assert!(gap >= BACKOFF, "retried after {gap:?}, before the backoff");
+    }
 
     let poison = client
         .with_command_options(CommandOptions::new().max_retries(2))

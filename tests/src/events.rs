@@ -23,8 +23,9 @@ pub struct Entry {
     pub n: u64,
 }
 
-/// `(n, delivery count)` of every event one handler of one instance saw, in arrival order.
-type Seen = Vec<(u64, u64)>;
+/// `(n, delivery count, when)` of every event one handler of one instance saw, in arrival
+/// order.
+type Seen = Vec<(u64, u64, std::time::Instant)>;
 
 /// What handlers saw: per (instance, handler), the `n` of every event, in arrival order.
 #[derive(Debug, Default)]
@@ -40,7 +41,7 @@ impl Tally {
             .unwrap()
             .entry((instance.to_owned(), handler))
             .or_default()
-            .push((n, delivered));
+            .push((n, delivered, std::time::Instant::now()));
         self.changed.notify_waiters();
     }
 
@@ -49,7 +50,7 @@ impl Tally {
         let seen = self.seen.lock().unwrap();
         seen.iter()
             .filter(|((_, h), _)| *h == handler)
-            .flat_map(|(_, v)| v.iter().map(|(n, _)| *n))
+            .flat_map(|(_, v)| v.iter().map(|(n, _, _)| *n))
             .collect()
     }
 
@@ -58,7 +59,7 @@ impl Tally {
         let seen = self.seen.lock().unwrap();
         seen.iter()
             .filter(|((i, h), _)| i == instance && *h == handler)
-            .flat_map(|(_, v)| v.iter().map(|(n, _)| *n))
+            .flat_map(|(_, v)| v.iter().map(|(n, _, _)| *n))
             .collect()
     }
 
@@ -67,8 +68,20 @@ impl Tally {
         let seen = self.seen.lock().unwrap();
         seen.iter()
             .filter(|((_, h), _)| *h == handler)
-            .flat_map(|(_, v)| v.iter().filter(|(m, _)| *m == n).map(|(_, d)| *d))
+            .flat_map(|(_, v)| v.iter().filter(|(m, _, _)| *m == n).map(|(_, d, _)| *d))
             .collect()
+    }
+
+    /// When `handler` saw event `n`, each time, in order.
+    pub fn times_of(&self, handler: &str, n: u64) -> Vec<std::time::Instant> {
+        let seen = self.seen.lock().unwrap();
+        let mut times: Vec<_> = seen
+            .iter()
+            .filter(|((_, h), _)| *h == handler)
+            .flat_map(|(_, v)| v.iter().filter(|(m, _, _)| *m == n).map(|(_, _, t)| *t))
+            .collect();
+        times.sort_unstable();
+        times
     }
 
     /// Waits until `done` holds, or panics after [`DEADLINE`] saying `what`.
@@ -145,13 +158,20 @@ impl Auditor {
     }
 }
 
-/// Fast retries for tests: 4 deliveries at most, 50 ms apart.
+/// Fast retries for tests: 4 deliveries at most, 50, 100, then 200 ms apart.
 pub fn quick_events() -> EventConfig {
     EventConfig::new()
         .max_deliveries(4)
-        .backoff([Duration::from_millis(50)])
+        .backoff(BACKOFF)
         .ack_wait(Duration::from_secs(5))
 }
+
+/// The redelivery delays of [`quick_events`].
+pub const BACKOFF: [Duration; 3] = [
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+];
 
 fn config(label: &str) -> ServiceConfig {
     ServiceConfig::new()
@@ -351,6 +371,14 @@ pub async fn poison_events_end_in_dead_letters(backend: &Backend) {
     let mut poison = tally.deliveries_of("created", 7);
     poison.sort_unstable();
     assert_eq!(poison, vec![1, 2, 3, 4], "poison deliveries");
+    // Each redelivery waited its backoff (no sooner; later is up to the machine).
+    let times = tally.times_of("created", 7);
+    for (gap, delay) in times.windows(2).map(|w| w[1] - w[0]).zip(BACKOFF) {
+        assert!(
+            gap >= delay,
+            "redelivered after {gap:?}, before its backoff {delay:?}"
+        );
+    }
     assert_eq!(
         tally.deliveries_of("created", 13),
         vec![1],
