@@ -1,7 +1,9 @@
 //! Aegis: NATS microservices as annotated `impl` blocks.
 //!
 //! See the crate README for the tour. In short: annotate an inherent `impl` with
-//! [`#[service]`](macro@service), mark methods with [`#[rpc]`](macro@rpc), start it on a
+//! [`#[service]`](macro@service), mark methods with [`#[rpc]`](macro@rpc),
+//! [`#[exclusive_rpc]`](macro@exclusive_rpc), [`#[subscribe]`](macro@subscribe) (events, see
+//! [`events`]) or [`#[command]`](macro@command) (see [`commands`]), start it on a
 //! [`Backend`], and call it through the generated `{Type}Client`.
 #![warn(missing_docs)]
 
