@@ -16,14 +16,10 @@ use aegis::adapters::nats::NatsOptions;
 use aegis::commands::CommandConfig;
 use aegis::{InstanceId, ServiceBuilder, ServiceConfig};
 use aegis_examples::reports::ReportBuilder;
-use tokio::signal::unix::{SignalKind, signal};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    aegis_examples::init_tracing();
     let mut config = ServiceConfig::new();
     let mut commands = CommandConfig::new();
     let mut args = std::env::args().skip(1);
@@ -54,11 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .start(&backend)
         .await?;
     println!("report-builder ready (instance {})", service.instance_id());
-    let mut terminate = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
+    aegis_examples::shutdown_signal().await?;
     service.stop().await?;
     Ok(())
 }

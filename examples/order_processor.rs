@@ -21,14 +21,10 @@ use aegis::adapters::nats::NatsOptions;
 use aegis::election::ElectionState;
 use aegis::{InstanceId, ServiceBuilder, ServiceConfig};
 use aegis_examples::orders::OrderProcessor;
-use tokio::signal::unix::{SignalKind, signal};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    aegis_examples::init_tracing();
     let mut instance_id = None;
     let mut group = String::from("default");
     let mut ttl = Duration::from_millis(10_000);
@@ -91,11 +87,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     }
 
-    let mut terminate = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
+    aegis_examples::shutdown_signal().await?;
     handle.stop().await?;
     Ok(())
 }
