@@ -51,6 +51,8 @@ pub struct Done {
 pub struct JobLog {
     /// `(instance, n, attempt, when)` per start.
     pub starts: Mutex<Vec<(String, u64, u64, Instant)>>,
+    /// The `traceparent` of every start that had one.
+    pub traceparents: Mutex<Vec<String>>,
     /// `n` of handlers dropped before they finished (cancelled, timed out).
     pub dropped: Mutex<Vec<u64>>,
     changed: Notify,
@@ -121,6 +123,13 @@ impl Jobs {
             attempt,
             Instant::now(),
         ));
+        if let Some(traceparent) = ctx.traceparent() {
+            self.log
+                .traceparents
+                .lock()
+                .unwrap()
+                .push(traceparent.to_owned());
+        }
         self.log.changed.notify_waiters();
         let mut guard = DropGuard {
             log: Arc::clone(&self.log),
@@ -495,7 +504,9 @@ pub async fn progress_reaches_the_caller(backend: &Backend) {
         quick_commands().ack_wait(Duration::from_millis(1_500)),
     )
     .await;
-    let client = JobsClient::new(backend);
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let client = JobsClient::new(backend)
+        .with_command_options(CommandOptions::new().traceparent(TRACEPARENT));
     let job = client
         .work(Job {
             n: 1,
@@ -529,6 +540,10 @@ pub async fn progress_reaches_the_caller(backend: &Backend) {
         ]
     );
     assert_eq!(done.attempt, 1, "a long handler lost its message");
+    assert_eq!(
+        *log.traceparents.lock().unwrap(),
+        vec![TRACEPARENT.to_owned()]
+    );
     assert_eq!(log.attempts_of(1), 1);
     let left = backend
         .streams()

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::client::error_from;
 use crate::codec::Codec;
 use crate::commands::REPLY_TO_HEADER;
-use crate::domain::envelope::{Priority, codes};
+use crate::domain::envelope::{Priority, TRACEPARENT_HEADER, codes};
 use crate::domain::wire::{Id, OutgoingCommand, Timestamp};
 use crate::ports::{Headers, MSG_ID_HEADER, Message, MessageBus, Streams, Subscription};
 use crate::{Error, Result};
@@ -40,11 +40,12 @@ pub(crate) fn cancel_subject(service: &str, command_id: &str) -> String {
 }
 
 /// How a command is sent.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CommandOptions {
     pub(crate) priority: Priority,
     pub(crate) max_retries: u32,
     pub(crate) timeout: Duration,
+    pub(crate) traceparent: Option<Arc<str>>,
 }
 
 impl Default for CommandOptions {
@@ -53,6 +54,7 @@ impl Default for CommandOptions {
             priority: Priority::Normal,
             max_retries: 3,
             timeout: Duration::from_secs(300),
+            traceparent: None,
         }
     }
 }
@@ -79,6 +81,13 @@ impl CommandOptions {
     /// How long one attempt may run.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sends `traceparent` (W3C) with the command, so that its handler joins the caller's
+    /// trace (`CommandContext::traceparent`).
+    pub fn traceparent(mut self, traceparent: impl Into<Arc<str>>) -> Self {
+        self.traceparent = Some(traceparent.into());
         self
     }
 }
@@ -284,6 +293,9 @@ pub(crate) async fn send_command<P: serde::Serialize + ?Sized, R>(
     let mut headers = Headers::new();
     headers.insert(MSG_ID_HEADER, id.as_str());
     headers.insert(REPLY_TO_HEADER, reply_to);
+    if let Some(traceparent) = &options.traceparent {
+        headers.insert(TRACEPARENT_HEADER, &**traceparent);
+    }
     let message = Message {
         subject: subject.to_owned(),
         reply: None,
