@@ -306,17 +306,6 @@ where
     crate::app::dispatch::run_bounded(budget, Some(cancelled), handler)
 }
 
-/// Runs an event handler for at most `call`'s timeout, catching panics.
-pub fn guard_event<'a, F>(
-    call: &crate::events::EventCall,
-    handler: F,
-) -> impl std::future::Future<Output = Result<F::Output, crate::app::dispatch::HandlerFailure>> + Send + 'a
-where
-    F: std::future::Future + Send + 'a,
-{
-    crate::app::dispatch::run_bounded(call.timeout, None, handler)
-}
-
 /// A zero-length command timeout would cancel every handler at once.
 pub(crate) fn command_timeout(seconds: f64, cap: Duration) -> Duration {
     Duration::try_from_secs_f64(seconds)

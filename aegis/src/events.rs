@@ -242,3 +242,14 @@ impl EventCall {
         )))
     }
 }
+
+/// Runs an event handler for at most `call`'s timeout, catching panics.
+pub fn guard_event<'a, F>(
+    call: &EventCall,
+    handler: F,
+) -> impl std::future::Future<Output = Result<F::Output, crate::app::dispatch::HandlerFailure>> + Send + 'a
+where
+    F: std::future::Future + Send + 'a,
+{
+    crate::app::dispatch::run_bounded(call.timeout, None, handler)
+}

@@ -12,8 +12,8 @@ pub use ::std::vec::Vec;
 pub use crate::app::dispatch::{Call, EncodedReply, HandlerFailure, guard};
 pub use crate::app::service::{MethodKind, MethodSpec};
 pub use crate::client::ClientCore;
-pub use crate::commands::{CommandCall, CommandOutcome, CommandSpec, guard_command, guard_event};
-pub use crate::events::{EventCall, EventOutcome, SubscriptionMode, SubscriptionSpec};
+pub use crate::commands::{CommandCall, CommandOutcome, CommandSpec, guard_command};
+pub use crate::events::{EventCall, EventOutcome, SubscriptionMode, SubscriptionSpec, guard_event};
 pub use crate::ports::BoxFuture;
 
 /// Params for methods that take no payload: any params map is accepted and ignored.
