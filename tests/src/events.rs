@@ -110,7 +110,8 @@ impl Ledger {
         self.tally
             .record(&self.label, handler, n, event.delivery_count());
         if self.poison.contains(&n) {
-            return Err(RpcError::internal(format!("poison {n}")));
+            // Two lines: the dead letter's reason header must still be valid.
+            return Err(RpcError::internal(format!("poison {n}\ntwice")));
         }
         if self.bad.contains(&n) {
             return Err(RpcError::bad_request(format!("bad {n}")));
@@ -397,13 +398,10 @@ pub async fn poison_events_end_in_dead_letters(backend: &Backend) {
     }
     let poison = by_code.get("500").expect("the poison event's dead letter");
     assert_eq!(poison.message.headers.get(headers::DELIVERIES), Some("4"));
-    assert!(
-        poison
-            .message
-            .headers
-            .get(headers::REASON)
-            .unwrap()
-            .contains("poison 7")
+    assert_eq!(
+        poison.message.headers.get(headers::REASON),
+        Some("INTERNAL: poison 7 twice"),
+        "the reason, on one line"
     );
     let event: aegis::domain::envelope::EventEnvelope<Entry> =
         aegis::Codec::detect(&poison.message.payload)

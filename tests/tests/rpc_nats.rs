@@ -41,6 +41,15 @@ impl EchoService {
         panic!("handler exploded")
     }
 
+    /// Errors and panic messages may span lines (`assert_eq!` does); NATS headers may not.
+    #[rpc]
+    async fn multiline(&self, req: Echo) -> Result<(), RpcError> {
+        if req.message == "panic" {
+            assert_eq!(req.message, "calm", "the handler's own check");
+        }
+        Err(RpcError::internal("first line\r\nsecond line"))
+    }
+
     #[rpc]
     async fn forever(&self) -> Result<(), RpcError> {
         std::future::pending::<()>().await;
@@ -270,7 +279,7 @@ async fn nats_micro_ping_info_and_stats() {
         .expect("echo endpoint");
     assert_eq!(echo.subject, "rpc.echo-service.echo");
     assert_eq!(echo.queue_group, "rpc.echo-service");
-    assert_eq!(info.endpoints.len(), 4);
+    assert_eq!(info.endpoints.len(), 5);
 
     let stats = raw
         .request("$SRV.STATS.echo-service.echo-1", "".into())
@@ -364,6 +373,25 @@ async fn bad_input_gets_an_explicit_error_within_a_second_and_the_service_keeps_
     }
     match within_a_second("panic", client.boom()).await {
         Err(Error::Remote { code: 500, message }) => assert!(message.contains("handler exploded")),
+        other => panic!("expected a 500 reply, got {other:?}"),
+    }
+    let error = Echo {
+        message: "error".into(),
+    };
+    match within_a_second("multi-line error", client.multiline(error)).await {
+        Err(Error::Remote { code: 500, message }) => {
+            assert_eq!(message, "first line\r\nsecond line");
+        }
+        other => panic!("expected a 500 reply, got {other:?}"),
+    }
+    let panic = Echo {
+        message: "panic".into(),
+    };
+    match within_a_second("multi-line panic", client.multiline(panic)).await {
+        Err(Error::Remote { code: 500, message }) => {
+            assert!(message.contains("the handler's own check"), "{message}");
+            assert!(message.contains("left: \"panic\""), "{message}");
+        }
         other => panic!("expected a 500 reply, got {other:?}"),
     }
     match within_a_second("handler timeout", client.forever()).await {

@@ -14,7 +14,9 @@ use serde::de::IgnoredAny;
 
 use crate::InstanceId;
 use crate::codec::Codec;
-use crate::domain::envelope::{ERROR_CODE_HEADER, ERROR_HEADER, codes, empty_map, new_id};
+use crate::domain::envelope::{
+    ERROR_CODE_HEADER, ERROR_HEADER, codes, empty_map, header_value, new_id,
+};
 use crate::domain::wire::{Id, IncomingRequest, OutgoingResponse, Timestamp};
 use crate::ports::Headers;
 use crate::rpc::{HandlerOutput, IntoRpcError, Payload, RequestContext, RpcError};
@@ -260,7 +262,7 @@ pub(crate) fn error_reply(
         .unwrap_or_else(|_| br#"{"success":false,"error":"INTERNAL: encode failed"}"#.to_vec());
     let mut headers = Headers::new();
     headers.insert(ERROR_CODE_HEADER, error.code().to_string());
-    headers.insert(ERROR_HEADER, error.message().to_owned());
+    headers.insert(ERROR_HEADER, header_value(error.message()));
     EncodedReply {
         payload: payload.into(),
         headers,

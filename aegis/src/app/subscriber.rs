@@ -15,7 +15,7 @@ use crate::app::dispatch::panic_message;
 use crate::app::publisher::{EVENTS_STREAM, events_stream};
 use crate::app::service::Service;
 use crate::backend::Backend;
-use crate::domain::envelope::TRACEPARENT_HEADER;
+use crate::domain::envelope::{TRACEPARENT_HEADER, header_value};
 use crate::domain::subject::event_filter;
 use crate::events::{EventCall, EventOutcome, SubscriptionMode, SubscriptionSpec};
 use crate::ports::{
@@ -184,7 +184,7 @@ pub(crate) async fn dead_letter(
         }
     }
     let sequence = delivery.info.stream_sequence;
-    headers.insert(headers::REASON, error.to_string());
+    headers.insert(headers::REASON, header_value(&error.to_string()));
     headers.insert(headers::CODE, error.code().to_string());
     headers.insert(headers::SUBJECT, original.subject.as_str());
     headers.insert(headers::STREAM, stream);

@@ -61,6 +61,16 @@ pub const ERROR_HEADER: &str = "Nats-Service-Error";
 /// W3C trace context header.
 pub const TRACEPARENT_HEADER: &str = "traceparent";
 
+/// `text` fit for a header value: NATS headers cannot hold line breaks, so each `\r` or
+/// `\n` becomes a space (the full text travels in the body).
+pub(crate) fn header_value(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains(['\r', '\n']) {
+        text.replace(['\r', '\n'], " ").into()
+    } else {
+        text.into()
+    }
+}
+
 pub(crate) fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }

@@ -41,6 +41,23 @@ impl Headers {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
+
+    /// Checks what NATS can carry: names of visible ASCII without `:`, values without line
+    /// breaks. Every adapter refuses other headers with [`crate::Error::Invalid`].
+    pub fn validate(&self) -> Result<()> {
+        for (name, value) in self.iter() {
+            if name.is_empty() || name.contains(|c: char| !c.is_ascii_graphic() || c == ':') {
+                return Err(crate::Error::invalid("header name", format!("`{name}`")));
+            }
+            if value.contains(['\r', '\n']) {
+                return Err(crate::Error::invalid(
+                    "header value",
+                    format!("`{name}` has a line break"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The server a bus is connected to.

@@ -292,3 +292,35 @@ pub async fn invalid_subjects_are_rejected(bus: &dyn MessageBus) {
         );
     }
 }
+
+/// Headers NATS cannot carry (a line break in a value, `:` or a space in a name) are refused
+/// with `Invalid`, never sent, and the bus keeps working.
+pub async fn invalid_headers_are_rejected(bus: &dyn MessageBus) {
+    let subject = unique("headers.");
+    let mut sub = bus.subscribe(&subject, None).await.unwrap();
+    for (name, value) in [
+        ("X-Error", "two\nlines"),
+        ("X-Error", "cr\r"),
+        ("Bad:Name", "v"),
+        ("Bad Name", "v"),
+    ] {
+        let mut message = Message::new(subject.clone(), b"x".to_vec());
+        message.headers.insert(name, value);
+        let published = bus.publish(message.clone()).await;
+        assert!(
+            matches!(published, Err(Error::Invalid { .. })),
+            "publish with {name:?}: {value:?}: {published:?}"
+        );
+        let requested = bus.request(message, Duration::from_secs(1)).await;
+        assert!(
+            matches!(requested, Err(Error::Invalid { .. })),
+            "request with {name:?}: {value:?}: {requested:?}"
+        );
+    }
+    let mut fine = Message::new(subject.clone(), b"ok".to_vec());
+    fine.headers.insert("X-Error", "one line");
+    bus.publish(fine).await.unwrap();
+    let received = next(&mut sub, "the valid message").await;
+    assert_eq!(received.payload, b"ok".as_slice());
+    assert_eq!(received.headers.get("X-Error"), Some("one line"));
+}

@@ -84,6 +84,7 @@ macro_rules! bus_conformance_tests {
             request_times_out,
             dropped_subscription_stops_receiving,
             invalid_subjects_are_rejected,
+            invalid_headers_are_rejected,
         );
     };
 }

@@ -135,15 +135,18 @@ impl MemoryBus {
 
 impl MessageBus for MemoryBus {
     fn publish(&self, message: Message) -> BoxFuture<'_, Result<()>> {
-        let result = validate_subject(&message.subject, false).map(|()| {
-            self.deliver(message);
-        });
+        let result = validate_subject(&message.subject, false)
+            .and_then(|()| message.headers.validate())
+            .map(|()| {
+                self.deliver(message);
+            });
         Box::pin(async move { result })
     }
 
     fn request(&self, mut message: Message, timeout: Duration) -> BoxFuture<'_, Result<Message>> {
         Box::pin(async move {
             validate_subject(&message.subject, false)?;
+            message.headers.validate()?;
             let (inbox, reply) = {
                 let mut table = self.table();
                 table.next_id += 1;

@@ -389,6 +389,7 @@ impl Shared {
     }
 
     fn publish(&self, message: Message) -> Result<PubAck> {
+        message.headers.validate()?;
         let mut state = self.state();
         let now = self.clock.now();
         let Some(stream) = state

@@ -48,12 +48,14 @@ impl NatsBus {
     }
 }
 
-fn to_nats_headers(headers: &Headers) -> async_nats::HeaderMap {
+/// Headers for async-nats, refusing what it would panic on.
+pub(super) fn to_nats_headers(headers: &Headers) -> Result<async_nats::HeaderMap> {
+    headers.validate()?;
     let mut map = async_nats::HeaderMap::new();
     for (name, value) in headers.iter() {
         map.append(name, value);
     }
-    map
+    Ok(map)
 }
 
 pub(super) fn from_nats_headers(map: &async_nats::HeaderMap) -> Headers {
@@ -126,13 +128,13 @@ impl MessageBus for NatsBus {
                         .await
                 }
                 (None, false) => {
-                    let headers = to_nats_headers(&message.headers);
+                    let headers = to_nats_headers(&message.headers)?;
                     self.client
                         .publish_with_headers(subject.clone(), headers, payload)
                         .await
                 }
                 (Some(reply), false) => {
-                    let headers = to_nats_headers(&message.headers);
+                    let headers = to_nats_headers(&message.headers)?;
                     self.client
                         .publish_with_reply_and_headers(subject.clone(), reply, headers, payload)
                         .await
@@ -149,7 +151,7 @@ impl MessageBus for NatsBus {
                 .payload(message.payload)
                 .timeout(Some(timeout));
             if !message.headers.is_empty() {
-                request = request.headers(to_nats_headers(&message.headers));
+                request = request.headers(to_nats_headers(&message.headers)?);
             }
             self.client
                 .send_request(message.subject.clone(), request)

@@ -22,7 +22,7 @@ use super::error;
 use crate::domain::subject::{validate_subject, validate_subject_token};
 use crate::ports::{
     AckKind, Acker, BoxFuture, ConsumerConfig, Deliveries, Delivery, DeliveryInfo, DeliverySource,
-    Headers, Message, PendingAck, PubAck, Retention, StartAt, StreamConfig, Streams,
+    Message, PendingAck, PubAck, Retention, StartAt, StreamConfig, Streams,
 };
 use crate::{Error, Result};
 
@@ -222,24 +222,6 @@ fn no_stream(stream: &str) -> Error {
     Error::invalid("stream", format!("`{stream}` does not exist"))
 }
 
-/// Headers for async-nats, refusing what it would panic on.
-fn to_nats_headers(headers: &Headers) -> Result<async_nats::HeaderMap> {
-    let mut map = async_nats::HeaderMap::new();
-    for (name, value) in headers.iter() {
-        if name.is_empty() || name.contains(|c: char| !c.is_ascii_graphic() || c == ':') {
-            return Err(Error::invalid("header name", format!("`{name}`")));
-        }
-        if value.contains(['\r', '\n']) {
-            return Err(Error::invalid(
-                "header value",
-                format!("`{name}` has a line break"),
-            ));
-        }
-        map.append(name, value);
-    }
-    Ok(map)
-}
-
 impl Streams for NatsStreams {
     fn ensure_stream(&self, config: StreamConfig) -> BoxFuture<'_, Result<()>> {
         Box::pin(async move {
@@ -306,7 +288,7 @@ impl Streams for NatsStreams {
             let subject = async_nats::Subject::from(message.subject);
             let mut publish = PublishMessage::build().payload(message.payload);
             if !message.headers.is_empty() {
-                publish = publish.headers(to_nats_headers(&message.headers)?);
+                publish = publish.headers(super::bus::to_nats_headers(&message.headers)?);
             }
             let ack = self
                 .jetstream
