@@ -298,14 +298,7 @@ pub async fn priority_orders_waiting_commands(backend: &Backend) {
                 .unwrap(),
         );
     }
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while handle.commands_waiting() < order.len() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "commands never reached the worker"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_waiting(&handle, order.len(), "commands never reached the worker").await;
     log.gate.notify_one();
     blocker.result().await.unwrap();
     for pending in waiting {
@@ -467,14 +460,7 @@ pub async fn cancel_reaches_the_handler(backend: &Backend) {
         })
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while handle.commands_waiting() < 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the second command never arrived"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_waiting(&handle, 1, "the second command never arrived").await;
     // By id, as anyone may: the handle's own `cancel` does the same.
     aegis::commands::cancel(backend, "jobs", queued.id())
         .await
@@ -591,4 +577,14 @@ pub async fn python_shaped_commands_run(backend: &Backend) {
     }
     handle.stop().await.unwrap();
     assert_eq!(log.started(), vec![42]);
+}
+
+/// Polls (the count has no notification) until `handle` holds `count` waiting commands, or
+/// panics after [`DEADLINE`] saying `what`.
+async fn wait_for_waiting(handle: &ServiceHandle, count: usize, what: &str) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while handle.commands_waiting() < count {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

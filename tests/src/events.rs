@@ -322,7 +322,7 @@ pub async fn dead_letters(
     expected: usize,
 ) -> Vec<Delivery> {
     let streams = backend.streams().unwrap();
-    let name = format!("dl-reader-{:08x}", rand_suffix());
+    let name = aegis::testing::unique("dl-reader-");
     let mut deliveries = streams
         .consume(
             DEAD_LETTER_STREAM,
@@ -350,11 +350,6 @@ pub async fn dead_letters(
         }
     }
     found
-}
-
-fn rand_suffix() -> u32 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::SystemTime::now()) as u32
 }
 
 /// A poison event (always 500) is delivered exactly `max_deliveries` times, then lands in
@@ -499,7 +494,7 @@ pub async fn python_shaped_events_interoperate(backend: &Backend) {
             "EVENTS",
             ConsumerConfig {
                 fetch_ahead: 100,
-                name: format!("raw-{:08x}", rand_suffix()),
+                name: aegis::testing::unique("raw-"),
                 filter_subject: String::from("events.orders.created"),
                 start: StartAt::New,
                 ack_wait: Duration::from_secs(30),
