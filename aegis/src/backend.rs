@@ -7,9 +7,9 @@ use crate::Error;
 use crate::Result;
 use crate::adapters::memory::MemoryStreams;
 use crate::adapters::memory::{MemoryBus, MemoryKvBuckets};
-use crate::app::host::{ServiceBuilder, ServiceHandle};
-use crate::app::service::Service;
+use crate::host::{ServiceBuilder, ServiceHandle};
 use crate::ports::{Clock, KvBuckets, MessageBus, Metrics, NoMetrics, Streams, SystemClock};
+use crate::service::Service;
 
 /// The adapters behind services and clients: a message bus, KV buckets and a clock.
 ///

@@ -8,63 +8,37 @@
 #![warn(missing_docs)]
 
 pub mod adapters;
-mod app;
 mod backend;
-mod client;
 mod codec;
 pub mod commands;
+pub mod dead_letters;
+pub mod discovery;
 pub mod domain;
+pub mod election;
 mod error;
 pub mod events;
+mod handler;
+mod host;
 pub mod ports;
-mod retry;
+pub mod registry;
 mod rpc;
+mod service;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-/// The service registry: where running instances announce themselves.
-pub mod registry {
-    pub use crate::app::registry::{
-        KEY_PREFIX, KvServiceRegistry, REGISTRY_BUCKET, registry_key, service_of_key,
-    };
-    pub use crate::domain::instance::{InstanceStatus, ServiceInstance};
-}
-
-/// Where events and commands go when their handlers give up on them: the `DEAD_LETTERS`
-/// stream, subject `deadletter.{service}.{original subject}`, the original payload, and
-/// headers saying why.
-pub mod dead_letters {
-    pub use crate::app::subscriber::{DEAD_LETTER_STREAM, dead_letter_subject, headers};
-}
-
-/// Leader election for single-active groups (`#[exclusive_rpc]`).
-pub mod election {
-    pub use crate::app::election::{ElectionConfig, ElectionState, Leadership, election_bucket};
-}
-
-/// Finding instances and choosing one.
-pub mod discovery {
-    pub use crate::app::discovery::{
-        BasicServiceDiscovery, CacheConfig, CacheStats, CachedServiceDiscovery, Instances,
-        ServiceDiscovery, WatchConfig, WatchState, WatchableCacheConfig,
-        WatchableCachedServiceDiscovery,
-    };
-    pub use crate::app::selection::{SelectionStrategy, Selector};
-}
-
-pub use app::health::Health;
-pub use app::host::{ServiceBuilder, ServiceConfig, ServiceHandle};
-pub use app::lifecycle::LifecycleState;
-pub use app::service::{MethodKind, MethodSpec, Service};
 pub use backend::Backend;
-pub use client::DEFAULT_TIMEOUT;
 pub use codec::Codec;
 pub use commands::CommandContext;
 pub use domain::names::InstanceId;
 pub use error::{Error, Result};
 pub use events::Event;
-pub use retry::RetryPolicy;
-pub use rpc::{HandlerOutput, IntoRpcError, Payload, Reply, RequestContext, RpcError};
+pub use handler::RequestContext;
+pub use handler::{HandlerOutput, IntoRpcError, Payload, Reply, RpcError};
+pub use host::{ServiceBuilder, ServiceConfig, ServiceHandle};
+pub use registry::health::Health;
+pub use rpc::client::DEFAULT_TIMEOUT;
+pub use rpc::retry::RetryPolicy;
+pub use service::{LifecycleState, MethodKind, MethodSpec, Service};
 
 #[cfg(feature = "macros")]
 pub use aegis_macros::{command, exclusive_rpc, rpc, service, subscribe};

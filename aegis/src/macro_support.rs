@@ -9,12 +9,12 @@ pub use ::std::sync::Arc;
 pub use ::std::time::Duration;
 pub use ::std::vec::Vec;
 
-pub use crate::app::dispatch::{Call, EncodedReply, HandlerFailure, guard};
-pub use crate::app::service::{MethodKind, MethodSpec};
-pub use crate::client::ClientCore;
 pub use crate::commands::{CommandCall, CommandOutcome, CommandSpec, guard_command};
 pub use crate::events::{EventCall, EventOutcome, SubscriptionMode, SubscriptionSpec, guard_event};
 pub use crate::ports::BoxFuture;
+pub use crate::rpc::call::{Call, EncodedReply, HandlerFailure, guard};
+pub use crate::rpc::client::ClientCore;
+pub use crate::service::{MethodKind, MethodSpec};
 
 /// Params for methods that take no payload: any params map is accepted and ignored.
 pub type NoPayload = ::serde::de::IgnoredAny;
@@ -45,4 +45,4 @@ impl ::serde::Serialize for EmptyParams {
     }
 }
 
-pub use crate::rpc::HandlerOutput;
+pub use crate::handler::HandlerOutput;

@@ -5,6 +5,9 @@
 //! [`SubscriptionMode::Compete`] each event goes to one instance of the service, in
 //! [`SubscriptionMode::Broadcast`] to every instance.
 
+pub(crate) mod publisher;
+pub(crate) mod subscriber;
+
 use std::fmt;
 use std::time::Duration;
 
@@ -12,11 +15,11 @@ use bytes::Bytes;
 
 use crate::codec::Codec;
 use crate::domain::envelope::EventEnvelope;
+use crate::handler::{HandlerOutput, IntoRpcError, Payload, RpcError};
 use crate::ports::Headers;
-use crate::rpc::{HandlerOutput, IntoRpcError, Payload, RpcError};
 
-pub use crate::app::publisher::{EventPublisher, Topic};
-pub use crate::app::subscriber::EventConfig;
+pub use crate::events::publisher::{EventPublisher, Topic};
+pub use crate::events::subscriber::EventConfig;
 
 /// How the instances of one service share a subscription's events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -220,7 +223,7 @@ impl EventCall {
     }
 
     /// The outcome of the handler's output.
-    pub fn finish<R>(&self, output: Result<R, crate::app::dispatch::HandlerFailure>) -> EventOutcome
+    pub fn finish<R>(&self, output: Result<R, crate::rpc::call::HandlerFailure>) -> EventOutcome
     where
         R: HandlerOutput<Ok = ()>,
         R::Err: IntoRpcError,
@@ -247,9 +250,9 @@ impl EventCall {
 pub fn guard_event<'a, F>(
     call: &EventCall,
     handler: F,
-) -> impl std::future::Future<Output = Result<F::Output, crate::app::dispatch::HandlerFailure>> + Send + 'a
+) -> impl std::future::Future<Output = Result<F::Output, crate::rpc::call::HandlerFailure>> + Send + 'a
 where
     F: std::future::Future + Send + 'a,
 {
-    crate::app::dispatch::run_bounded(call.timeout, None, handler)
+    crate::rpc::call::run_bounded(call.timeout, None, handler)
 }

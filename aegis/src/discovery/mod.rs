@@ -2,6 +2,10 @@
 //! registry, [`CachedServiceDiscovery`] adds a TTL/LRU cache with stale fallback,
 //! [`WatchableCachedServiceDiscovery`] invalidates that cache from a KV watch.
 
+pub(crate) mod selection;
+
+pub use selection::{SelectionStrategy, Selector};
+
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,10 +16,10 @@ use futures::StreamExt;
 use tokio::sync::watch;
 
 use crate::Result;
-use crate::app::registry::{KEY_PREFIX, KvServiceRegistry, service_of_key};
 use crate::backend::Backend;
 use crate::domain::instance::ServiceInstance;
 use crate::ports::{BoxFuture, Clock, Metrics, NoMetrics};
+use crate::registry::{KEY_PREFIX, KvServiceRegistry, service_of_key};
 
 /// Instances of a service, sorted by instance id; cheap to clone.
 pub type Instances = Arc<[ServiceInstance]>;

@@ -12,25 +12,25 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::{Mutex, watch};
 use tracing::Instrument;
 
-use crate::app::control::{self, ControlKind, EndpointStats, Identity};
-use crate::app::dispatch::{Call, EncodedReply, LeaseCheck, error_reply, panic_message};
-use crate::app::election::{Election, ElectionConfig, ElectionState, Leadership};
-use crate::app::health::{Health, HealthManager, UnhealthyCallback};
-use crate::app::lifecycle::LifecycleState;
-use crate::app::registry::KvServiceRegistry;
-use crate::app::service::MethodKind;
-use crate::app::service::Service;
-use crate::app::subscriber::{EventConfig, EventRunner, Runner};
-use crate::app::worker::{CommandConfig, CommandRunner};
 use crate::backend::Backend;
 use crate::codec::Codec;
+use crate::commands::worker::{CommandConfig, CommandRunner};
 use crate::domain::envelope::{TRACEPARENT_HEADER, codes, timestamp_now};
 use crate::domain::instance::{InstanceStatus, ServiceInstance};
 use crate::domain::names::{validate_method_name, validate_service_name, validate_version};
 use crate::domain::subject::{instance_subject, rpc_queue_group, rpc_subject};
+use crate::election::{Election, ElectionConfig, ElectionState, Leadership};
+use crate::events::subscriber::{EventConfig, EventRunner, Runner};
+use crate::handler::RpcError;
 use crate::ports::Clock;
 use crate::ports::{BoxFuture, Message, MessageBus, Subscription};
-use crate::rpc::RpcError;
+use crate::registry::KvServiceRegistry;
+use crate::registry::health::{Health, HealthManager, UnhealthyCallback};
+use crate::rpc::call::{Call, EncodedReply, LeaseCheck, error_reply, panic_message};
+use crate::rpc::control::{self, ControlKind, EndpointStats, Identity};
+use crate::service::LifecycleState;
+use crate::service::MethodKind;
+use crate::service::Service;
 use crate::{Error, InstanceId, Result};
 
 /// Settings of one service instance.

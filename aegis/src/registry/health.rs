@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, watch};
 
-use crate::app::election::{ElectionState, Leadership};
-use crate::app::registry::KvServiceRegistry;
 use crate::domain::instance::{InstanceStatus, ServiceInstance};
+use crate::election::{ElectionState, Leadership};
 use crate::ports::{Clock, Metrics};
+use crate::registry::KvServiceRegistry;
 
 /// Whether an instance's heartbeats are getting through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

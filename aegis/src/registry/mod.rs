@@ -1,6 +1,10 @@
 //! The service registry in KV: bucket `service_registry`, key
 //! `service-instances.{service}.{instance}`, value the Python SDK's 7-key JSON.
 
+pub(crate) mod health;
+
+pub use crate::domain::instance::{InstanceStatus, ServiceInstance};
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +13,6 @@ use bytes::Bytes;
 use tokio::sync::RwLock;
 
 use crate::backend::Backend;
-use crate::domain::instance::ServiceInstance;
 use crate::ports::{BucketConfig, KvBuckets, KvStore, KvWatch};
 use crate::{Error, Result};
 

@@ -15,14 +15,9 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::app::commander::{COMMANDS_STREAM, cancel_subject, commands_stream};
-use crate::app::dispatch::panic_message;
-use crate::app::service::Service;
-use crate::app::subscriber::{
-    Intake, Runner, Tagged, backoff_delay, dead_letter, dead_letter_stream, stop_intake, stopped,
-};
 use crate::backend::Backend;
 use crate::codec::Codec;
+use crate::commands::sender::{COMMANDS_STREAM, cancel_subject, commands_stream};
 use crate::commands::{
     CommandCall, CommandContext, CommandOutcome, CompletionMessage, REPLY_TO_HEADER, Reporter,
     command_timeout,
@@ -30,11 +25,16 @@ use crate::commands::{
 use crate::domain::envelope::{Priority, TRACEPARENT_HEADER, codes, new_id};
 use crate::domain::names::validate_method_name;
 use crate::domain::subject::command_subject;
+use crate::events::subscriber::{
+    Intake, Runner, Tagged, backoff_delay, dead_letter, dead_letter_stream, stop_intake, stopped,
+};
+use crate::handler::RpcError;
 use crate::ports::{
     AckKind, Acker, ConsumerConfig, Delivery, Message, MessageBus, Metrics, StartAt, Streams,
     Subscription,
 };
-use crate::rpc::RpcError;
+use crate::rpc::call::panic_message;
+use crate::service::Service;
 use crate::{InstanceId, Result};
 
 /// How a service runs commands.

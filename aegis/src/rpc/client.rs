@@ -7,16 +7,16 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::app::commander::{CommandHandle, CommandOptions, send_command};
-use crate::app::discovery::ServiceDiscovery;
-use crate::app::selection::{SelectionStrategy, Selector};
 use crate::backend::Backend;
 use crate::codec::Codec;
+use crate::commands::sender::{CommandHandle, CommandOptions, send_command};
+use crate::discovery::ServiceDiscovery;
+use crate::discovery::selection::{SelectionStrategy, Selector};
 use crate::domain::envelope::{ERROR_CODE_HEADER, RpcResponse, codes, from_null};
 use crate::domain::subject::rpc_subject;
 use crate::domain::wire::{Id, IncomingResponse, OutgoingRequest, Timestamp};
 use crate::ports::{Headers, Message, MessageBus, Streams};
-use crate::retry::RetryPolicy;
+use crate::rpc::retry::RetryPolicy;
 use crate::{Error, Result};
 
 /// Default per-call timeout (the Python SDK's).

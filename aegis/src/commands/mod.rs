@@ -5,6 +5,9 @@
 //! go straight to the caller (core NATS, on the subject named by the `Aegis-Reply-To`
 //! header), never into the stream.
 
+pub(crate) mod sender;
+pub(crate) mod worker;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,10 +19,10 @@ use tokio::sync::watch;
 use crate::InstanceId;
 use crate::codec::Codec;
 use crate::domain::envelope::{CommandEnvelope, empty_map};
+use crate::handler::{HandlerOutput, IntoRpcError, Payload, Reply, RpcError};
 use crate::ports::{Headers, Message, MessageBus};
-use crate::rpc::{HandlerOutput, IntoRpcError, Payload, Reply, RpcError};
 
-pub use crate::app::commander::{CommandHandle, CommandOptions, CommandUpdate, Progress};
+pub use crate::commands::sender::{CommandHandle, CommandOptions, CommandUpdate, Progress};
 
 /// Asks `service` to cancel the command `command_id`, from anywhere (the id is
 /// [`CommandHandle::id`], or [`CommandContext::command_id`] on the worker side). A running
@@ -30,9 +33,9 @@ pub async fn cancel(
     command_id: &str,
 ) -> crate::Result<()> {
     crate::domain::names::validate_service_name(service)?;
-    crate::app::commander::cancel_command(backend.bus(), service, command_id).await
+    crate::commands::sender::cancel_command(backend.bus(), service, command_id).await
 }
-pub use crate::app::worker::CommandConfig;
+pub use crate::commands::worker::CommandConfig;
 pub use crate::domain::envelope::Priority;
 
 /// The header naming where a command's progress and outcome go.
@@ -255,10 +258,7 @@ impl CommandCall {
     }
 
     /// The outcome of the handler's output.
-    pub fn finish<R>(
-        &self,
-        output: Result<R, crate::app::dispatch::HandlerFailure>,
-    ) -> CommandOutcome
+    pub fn finish<R>(&self, output: Result<R, crate::rpc::call::HandlerFailure>) -> CommandOutcome
     where
         R: HandlerOutput,
         R::Ok: Reply,
@@ -280,7 +280,7 @@ impl CommandCall {
                 },
                 Err(error) => CommandOutcome::Failed(error.into_rpc_error()),
             },
-            Err(crate::app::dispatch::HandlerFailure::Cancelled) => CommandOutcome::Cancelled,
+            Err(crate::rpc::call::HandlerFailure::Cancelled) => CommandOutcome::Cancelled,
             Err(failure) => CommandOutcome::Failed(failure.into_rpc_error("command")),
         }
     }
@@ -297,13 +297,13 @@ impl CommandCall {
 pub fn guard_command<'a, F>(
     context: &CommandContext,
     handler: F,
-) -> impl std::future::Future<Output = Result<F::Output, crate::app::dispatch::HandlerFailure>> + Send + 'a
+) -> impl std::future::Future<Output = Result<F::Output, crate::rpc::call::HandlerFailure>> + Send + 'a
 where
     F: std::future::Future + Send + 'a,
 {
     let budget = context.deadline.saturating_duration_since(Instant::now());
     let cancelled = context.cancelled.clone();
-    crate::app::dispatch::run_bounded(budget, Some(cancelled), handler)
+    crate::rpc::call::run_bounded(budget, Some(cancelled), handler)
 }
 
 /// A zero-length command timeout would cancel every handler at once.

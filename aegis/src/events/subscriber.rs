@@ -11,18 +11,18 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::app::dispatch::panic_message;
-use crate::app::publisher::{EVENTS_STREAM, events_stream};
-use crate::app::service::Service;
 use crate::backend::Backend;
 use crate::domain::envelope::{TRACEPARENT_HEADER, header_value};
 use crate::domain::subject::event_filter;
+use crate::events::publisher::{EVENTS_STREAM, events_stream};
 use crate::events::{EventCall, EventOutcome, SubscriptionMode, SubscriptionSpec};
+use crate::handler::RpcError;
 use crate::ports::{
     AckKind, Acker, ConsumerConfig, Deliveries, Delivery, Headers, MSG_ID_HEADER, Message, Metrics,
     StartAt, StreamConfig, Streams,
 };
-use crate::rpc::RpcError;
+use crate::rpc::call::panic_message;
+use crate::service::Service;
 use crate::{InstanceId, Result};
 
 /// The stream dead letters go to: `DEAD_LETTERS`, capturing `deadletter.>`.

@@ -12,12 +12,12 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::client::error_from;
 use crate::codec::Codec;
 use crate::commands::REPLY_TO_HEADER;
 use crate::domain::envelope::{Priority, TRACEPARENT_HEADER, codes};
 use crate::domain::wire::{Id, OutgoingCommand, Timestamp};
 use crate::ports::{Headers, MSG_ID_HEADER, Message, MessageBus, Streams, Subscription};
+use crate::rpc::client::error_from;
 use crate::{Error, Result};
 
 /// The commands stream: `COMMANDS`, a work queue capturing `commands.>`.

@@ -152,7 +152,7 @@ pub struct RequestContext {
     pub(crate) deadline: Instant,
     pub(crate) headers: Headers,
     /// For exclusive handlers: the lease they run under.
-    pub(crate) lease: Option<crate::app::dispatch::LeaseCheck>,
+    pub(crate) lease: Option<crate::rpc::call::LeaseCheck>,
 }
 
 impl RequestContext {

@@ -18,8 +18,8 @@ use crate::domain::envelope::{
     ERROR_CODE_HEADER, ERROR_HEADER, codes, empty_map, header_value, new_id,
 };
 use crate::domain::wire::{Id, IncomingRequest, OutgoingResponse, Timestamp};
+use crate::handler::{HandlerOutput, IntoRpcError, Payload, RequestContext, RpcError};
 use crate::ports::Headers;
-use crate::rpc::{HandlerOutput, IntoRpcError, Payload, RequestContext, RpcError};
 
 /// How long after the caller's timeout a handler is cancelled.
 const CALLER_GRACE: Duration = Duration::from_millis(100);
@@ -43,7 +43,7 @@ pub struct Call {
 /// same token and before its local deadline.
 #[derive(Clone)]
 pub(crate) struct LeaseCheck {
-    pub(crate) leadership: tokio::sync::watch::Receiver<crate::app::election::Leadership>,
+    pub(crate) leadership: tokio::sync::watch::Receiver<crate::election::Leadership>,
     pub(crate) clock: std::sync::Arc<dyn crate::ports::Clock>,
     pub(crate) token: u64,
 }
@@ -189,7 +189,7 @@ impl Call {
     pub fn reply<R>(&self, outcome: Result<R, HandlerFailure>) -> EncodedReply
     where
         R: HandlerOutput,
-        R::Ok: crate::rpc::Reply,
+        R::Ok: crate::handler::Reply,
         R::Err: IntoRpcError,
     {
         match outcome {

@@ -1,0 +1,5 @@
+//! Where events and commands go when their handlers give up on them: the `DEAD_LETTERS`
+//! stream, subject `deadletter.{service}.{original subject}`, the original payload, and
+//! headers saying why.
+
+pub use crate::events::subscriber::{DEAD_LETTER_STREAM, dead_letter_subject, headers};

@@ -1,0 +1,7 @@
+//! RPC: one request through its handler, the receive loop, the `$SRV` control plane, the
+//! client engine and its retry policy.
+
+pub(crate) mod call;
+pub(crate) mod client;
+pub(crate) mod control;
+pub(crate) mod retry;
