@@ -2,4 +2,5 @@
 //! stream, subject `deadletter.{service}.{original subject}`, the original payload, and
 //! headers saying why.
 
-pub use crate::events::subscriber::{DEAD_LETTER_STREAM, dead_letter_subject, headers};
+pub use crate::domain::headers::dead_letter as headers;
+pub use crate::domain::subject::{DEAD_LETTER_STREAM, dead_letter_subject};

@@ -163,10 +163,7 @@ struct Lease {
     acquired_at: String,
 }
 
-/// `election_{service}`.
-pub fn election_bucket(service: &str) -> String {
-    format!("election_{service}")
-}
+pub use crate::domain::subject::election_bucket;
 
 /// One instance's participation in one group's election.
 pub(crate) struct Election {

@@ -38,8 +38,7 @@ pub async fn cancel(
 pub use crate::commands::worker::CommandConfig;
 pub use crate::domain::envelope::Priority;
 
-/// The header naming where a command's progress and outcome go.
-pub const REPLY_TO_HEADER: &str = "Aegis-Reply-To";
+pub use crate::domain::headers::REPLY_TO_HEADER;
 
 /// What a `#[command]` handler knows about the command it runs, and how it reports progress
 /// and notices cancellation.

@@ -13,30 +13,25 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec::Codec;
-use crate::commands::REPLY_TO_HEADER;
 use crate::domain::envelope::{Priority, TRACEPARENT_HEADER, codes};
+use crate::domain::headers::REPLY_TO_HEADER;
+use crate::domain::subject::{
+    COMMANDS_STREAM, COMMANDS_SUBJECTS, cancel_subject, command_reply_subject,
+};
 use crate::domain::wire::{Id, OutgoingCommand, Timestamp};
 use crate::ports::{Headers, MSG_ID_HEADER, Message, MessageBus, Streams, Subscription};
 use crate::rpc::client::error_from;
 use crate::{Error, Result};
 
-/// The commands stream: `COMMANDS`, a work queue capturing `commands.>`.
-pub(crate) const COMMANDS_STREAM: &str = "COMMANDS";
-
 /// The `COMMANDS` stream as the Python SDK creates it (work queue, 10,000 messages).
 pub(crate) fn commands_stream() -> crate::ports::StreamConfig {
     crate::ports::StreamConfig {
         name: COMMANDS_STREAM.into(),
-        subjects: vec!["commands.>".into()],
+        subjects: vec![COMMANDS_SUBJECTS.into()],
         retention: crate::ports::Retention::WorkQueue,
         max_msgs: 10_000,
         duplicate_window: Duration::from_secs(120),
     }
-}
-
-/// Where cancel requests for `service`'s commands go: `aegis.cancel.{service}.{command_id}`.
-pub(crate) fn cancel_subject(service: &str, command_id: &str) -> String {
-    format!("aegis.cancel.{service}.{command_id}")
 }
 
 /// How a command is sent.
@@ -272,7 +267,7 @@ pub(crate) async fn send_command<P: serde::Serialize + ?Sized, R>(
 ) -> Result<CommandHandle<R>> {
     streams.ensure_stream(commands_stream()).await?;
     let (id, trace, timestamp) = (Id::new(), Id::new(), Timestamp::now());
-    let reply_to = format!("_INBOX.aegis.{}", id.as_str());
+    let reply_to = command_reply_subject(id.as_str());
     let replies = bus.subscribe(&reply_to, None).await?;
     let envelope = OutgoingCommand {
         message_id: id.as_str(),

@@ -17,14 +17,14 @@ use tracing::Instrument;
 
 use crate::backend::Backend;
 use crate::codec::Codec;
-use crate::commands::sender::{COMMANDS_STREAM, cancel_subject, commands_stream};
+use crate::commands::sender::commands_stream;
 use crate::commands::{
     CommandCall, CommandContext, CommandOutcome, CompletionMessage, REPLY_TO_HEADER, Reporter,
     command_timeout,
 };
 use crate::domain::envelope::{Priority, TRACEPARENT_HEADER, codes, new_id};
 use crate::domain::names::validate_method_name;
-use crate::domain::subject::command_subject;
+use crate::domain::subject::{COMMANDS_STREAM, cancel_subject, command_consumer, command_subject};
 use crate::events::subscriber::{
     Intake, Runner, Tagged, backoff_delay, dead_letter, dead_letter_stream, stop_intake, stopped,
 };
@@ -222,7 +222,7 @@ impl<S: Service> CommandRunner<S> {
         let mut commands = Vec::new();
         for (index, spec) in specs.into_iter().enumerate() {
             validate_method_name(spec.name)?;
-            let name = format!("{}-{}", S::NAME, spec.name);
+            let name = command_consumer(S::NAME, spec.name);
             let consumer = ConsumerConfig {
                 fetch_ahead: config.prefetch.max(1),
                 name: name.clone(),

@@ -54,12 +54,7 @@ pub mod codes {
     }
 }
 
-/// Header carrying the numeric error code (NATS micro convention).
-pub const ERROR_CODE_HEADER: &str = "Nats-Service-Error-Code";
-/// Header carrying the error message (NATS micro convention).
-pub const ERROR_HEADER: &str = "Nats-Service-Error";
-/// W3C trace context header.
-pub const TRACEPARENT_HEADER: &str = "traceparent";
+pub use super::headers::{ERROR_CODE_HEADER, ERROR_HEADER, TRACEPARENT_HEADER};
 
 /// `text` fit for a header value: NATS headers cannot hold line breaks, so each `\r` or
 /// `\n` becomes a space (the full text travels in the body).

@@ -1,4 +1,5 @@
-//! Subject grammar: validation, wildcard matching and the subjects aegis uses.
+//! Subject grammar (validation, wildcard matching) and every name aegis puts on NATS:
+//! subjects, queue groups, streams, consumers, buckets and keys.
 
 use crate::{Error, Result};
 
@@ -90,11 +91,6 @@ pub fn event_filter(pattern: &str) -> Result<String> {
     Ok(format!("events.{pattern}"))
 }
 
-/// `commands.{service}.{command}`.
-pub fn command_subject(service: &str, command: &str) -> String {
-    format!("commands.{service}.{command}")
-}
-
 /// Checks a KV key: `[-/_=.a-zA-Z0-9]+`, not starting or ending with `.` (JetStream KV's
 /// rule; every KV adapter applies it, so that the backends refuse the same keys).
 pub fn validate_kv_key(key: &str) -> Result<()> {
@@ -144,6 +140,105 @@ pub fn instance_subject(service: &str, method: &str, instance_id: &str) -> Strin
 /// `rpc.{service}`: the queue group shared by every instance (and method) of a service.
 pub fn rpc_queue_group(service: &str) -> String {
     format!("rpc.{service}")
+}
+
+/// The three NATS micro control subjects (ADR-32) of one verb (`PING`, `INFO`, `STATS`) that
+/// an instance answers: `$SRV.{verb}`, `$SRV.{verb}.{service}`, `$SRV.{verb}.{service}.{id}`.
+pub fn control_subjects(verb: &str, service: &str, instance_id: &str) -> [String; 3] {
+    [
+        format!("$SRV.{verb}"),
+        format!("$SRV.{verb}.{service}"),
+        format!("$SRV.{verb}.{service}.{instance_id}"),
+    ]
+}
+
+/// The stream events are stored in.
+pub const EVENTS_STREAM: &str = "EVENTS";
+/// What the events stream captures.
+pub const EVENTS_SUBJECTS: &str = "events.>";
+
+/// `events.{domain}.{event_type}` (the caller has validated both).
+pub fn event_subject(domain: &str, event_type: &str) -> String {
+    format!("events.{domain}.{event_type}")
+}
+
+/// The durable consumer of a `#[subscribe]` handler: `{service}-{handler}`, shared by every
+/// instance (compete), or `{service}-{handler}-{instance}`, one per instance (broadcast).
+pub fn event_consumer(service: &str, handler: &str, instance_id: Option<&str>) -> String {
+    match instance_id {
+        None => format!("{service}-{handler}"),
+        Some(instance_id) => format!("{service}-{handler}-{instance_id}"),
+    }
+}
+
+/// The work-queue stream commands wait in.
+pub const COMMANDS_STREAM: &str = "COMMANDS";
+/// What the commands stream captures.
+pub const COMMANDS_SUBJECTS: &str = "commands.>";
+
+/// `commands.{service}.{command}`.
+pub fn command_subject(service: &str, command: &str) -> String {
+    format!("commands.{service}.{command}")
+}
+
+/// The durable consumer of a `#[command]` handler, shared by every instance:
+/// `{service}-{command}`.
+pub fn command_consumer(service: &str, command: &str) -> String {
+    format!("{service}-{command}")
+}
+
+/// Where cancel requests for `service`'s commands go: `aegis.cancel.{service}.{command_id}`
+/// (`*` as the id: every cancel request of the service).
+pub fn cancel_subject(service: &str, command_id: &str) -> String {
+    format!("aegis.cancel.{service}.{command_id}")
+}
+
+/// The inbox a command's progress and outcome come back on: `_INBOX.aegis.{command_id}`.
+pub fn command_reply_subject(command_id: &str) -> String {
+    format!("_INBOX.aegis.{command_id}")
+}
+
+/// The stream dead letters go to.
+pub const DEAD_LETTER_STREAM: &str = "DEAD_LETTERS";
+/// What the dead-letter stream captures.
+pub const DEAD_LETTER_SUBJECTS: &str = "deadletter.>";
+
+/// Where a message that `service` gave up on goes: `deadletter.{service}.{original subject}`.
+/// The payload is the original, untouched; headers say why (`Aegis-Dead-Letter-*`).
+pub fn dead_letter_subject(service: &str, subject: &str) -> String {
+    format!("deadletter.{service}.{subject}")
+}
+
+/// The service registry's bucket.
+pub const REGISTRY_BUCKET: &str = "service_registry";
+/// The first token of every registry key.
+pub const REGISTRY_KEY_PREFIX: &str = "service-instances";
+
+/// `service-instances.{service}.{instance_id}`.
+pub fn registry_key(service: &str, instance_id: &str) -> String {
+    format!("{REGISTRY_KEY_PREFIX}.{service}.{instance_id}")
+}
+
+/// `service-instances.{service}.`: what every key of `service`'s instances starts with.
+pub fn registry_service_prefix(service: &str) -> String {
+    format!("{REGISTRY_KEY_PREFIX}.{service}.")
+}
+
+/// `{prefix}.>`: every key under `prefix` (a watch pattern).
+pub fn keys_under(prefix: &str) -> String {
+    format!("{prefix}.>")
+}
+
+/// The service name in a registry key, if it is one.
+pub fn service_of_key(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(REGISTRY_KEY_PREFIX)?.strip_prefix('.')?;
+    let (service, instance) = rest.split_once('.')?;
+    (!service.is_empty() && !instance.is_empty()).then_some(service)
+}
+
+/// `election_{service}`: the bucket holding the leader lease of `service`'s groups.
+pub fn election_bucket(service: &str) -> String {
+    format!("election_{service}")
 }
 
 #[cfg(test)]

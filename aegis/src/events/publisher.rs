@@ -10,20 +10,19 @@ use serde::Serialize;
 use crate::backend::Backend;
 use crate::codec::Codec;
 use crate::domain::envelope::TRACEPARENT_HEADER;
-use crate::domain::subject::validate_subject_token;
+use crate::domain::subject::{
+    EVENTS_STREAM, EVENTS_SUBJECTS, event_subject, validate_subject_token,
+};
 use crate::domain::wire::{Id, OutgoingEvent, Timestamp};
 use crate::ports::{Headers, MSG_ID_HEADER, Message, PendingAck, PubAck, Streams};
 use crate::{Error, Result};
-
-/// The events stream: `EVENTS`, capturing `events.>`.
-pub(crate) const EVENTS_STREAM: &str = "EVENTS";
 
 /// The `EVENTS` stream as the Python SDK creates it: limits retention, 100,000 messages,
 /// oldest evicted first; a 2-minute deduplication window.
 pub(crate) fn events_stream() -> crate::ports::StreamConfig {
     crate::ports::StreamConfig {
         name: EVENTS_STREAM.into(),
-        subjects: vec!["events.>".into()],
+        subjects: vec![EVENTS_SUBJECTS.into()],
         retention: crate::ports::Retention::Limits,
         max_msgs: 100_000,
         duplicate_window: std::time::Duration::from_secs(120),
@@ -70,7 +69,7 @@ impl<T> Topic<T> {
             validate_subject_token("event type", token)?;
         }
         Ok(Topic {
-            subject: format!("events.{domain}.{event_type}").into(),
+            subject: event_subject(domain, event_type).into(),
             domain: domain.into(),
             event_type: event_type.into(),
             payload: PhantomData,

@@ -13,8 +13,11 @@ use tracing::Instrument;
 
 use crate::backend::Backend;
 use crate::domain::envelope::{TRACEPARENT_HEADER, header_value};
-use crate::domain::subject::event_filter;
-use crate::events::publisher::{EVENTS_STREAM, events_stream};
+use crate::domain::subject::{
+    DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECTS, EVENTS_STREAM, dead_letter_subject, event_consumer,
+    event_filter,
+};
+use crate::events::publisher::events_stream;
 use crate::events::{EventCall, EventOutcome, SubscriptionMode, SubscriptionSpec};
 use crate::handler::RpcError;
 use crate::ports::{
@@ -24,15 +27,6 @@ use crate::ports::{
 use crate::rpc::call::panic_message;
 use crate::service::Service;
 use crate::{InstanceId, Result};
-
-/// The stream dead letters go to: `DEAD_LETTERS`, capturing `deadletter.>`.
-pub const DEAD_LETTER_STREAM: &str = "DEAD_LETTERS";
-
-/// Where a message that `service` gave up on goes: `deadletter.{service}.{original subject}`.
-/// The payload is the original, untouched; headers say why (`Aegis-Dead-Letter-*`).
-pub fn dead_letter_subject(service: &str, subject: &str) -> String {
-    format!("deadletter.{service}.{subject}")
-}
 
 /// How a service consumes events.
 #[derive(Debug, Clone)]
@@ -138,32 +132,14 @@ pub(crate) fn backoff_delay(backoff: &[Duration], delivered: u64) -> Duration {
 pub(crate) fn dead_letter_stream() -> StreamConfig {
     StreamConfig {
         name: DEAD_LETTER_STREAM.into(),
-        subjects: vec!["deadletter.>".into()],
+        subjects: vec![DEAD_LETTER_SUBJECTS.into()],
         retention: crate::ports::Retention::Limits,
         max_msgs: 100_000,
         duplicate_window: Duration::from_secs(120),
     }
 }
 
-/// Dead-letter headers: why the message was given up, and where it came from.
-pub mod headers {
-    /// The error text.
-    pub const REASON: &str = "Aegis-Dead-Letter-Reason";
-    /// The numeric error code.
-    pub const CODE: &str = "Aegis-Dead-Letter-Code";
-    /// The subject it was published on.
-    pub const SUBJECT: &str = "Aegis-Dead-Letter-Subject";
-    /// The stream and sequence it was stored at.
-    pub const STREAM: &str = "Aegis-Dead-Letter-Stream";
-    /// Its sequence in that stream.
-    pub const SEQUENCE: &str = "Aegis-Dead-Letter-Sequence";
-    /// The consumer that gave up.
-    pub const CONSUMER: &str = "Aegis-Dead-Letter-Consumer";
-    /// How many times it was delivered.
-    pub const DELIVERIES: &str = "Aegis-Dead-Letter-Deliveries";
-    /// Its original `Nats-Msg-Id`, if any.
-    pub const MSG_ID: &str = "Aegis-Dead-Letter-Msg-Id";
-}
+use crate::domain::headers::dead_letter as headers;
 
 /// Publishes `delivery` to the dead letters of `service` with `error`, then terminates it.
 /// If the dead letter cannot be stored, the delivery is nak'ed instead: never lost.
@@ -239,10 +215,8 @@ pub(crate) async fn keep_alive<F: Future>(
 /// The durable consumer name of a subscription: `{service}-{handler}` in compete mode (all
 /// instances share it), `{service}-{handler}-{instance}` in broadcast mode.
 pub(crate) fn consumer_name(service: &str, spec: &SubscriptionSpec, instance: &str) -> String {
-    match spec.mode {
-        SubscriptionMode::Compete => format!("{service}-{}", spec.handler),
-        SubscriptionMode::Broadcast => format!("{service}-{}-{instance}", spec.handler),
-    }
+    let instance = (spec.mode == SubscriptionMode::Broadcast).then_some(instance);
+    event_consumer(service, spec.handler, instance)
 }
 
 /// The running subscriptions of one service instance.

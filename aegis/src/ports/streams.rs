@@ -10,9 +10,7 @@ use futures::Stream;
 use super::{BoxFuture, Message};
 use crate::Result;
 
-/// The header that makes a publish idempotent: a second message with the same id inside the
-/// stream's duplicate window is acknowledged but not stored again.
-pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
+pub use crate::domain::headers::MSG_ID_HEADER;
 
 /// What a stream keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

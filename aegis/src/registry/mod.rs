@@ -13,25 +13,13 @@ use bytes::Bytes;
 use tokio::sync::RwLock;
 
 use crate::backend::Backend;
+use crate::domain::subject::{keys_under, registry_service_prefix};
 use crate::ports::{BucketConfig, KvBuckets, KvStore, KvWatch};
 use crate::{Error, Result};
 
-/// The registry bucket.
-pub const REGISTRY_BUCKET: &str = "service_registry";
-/// The first token of every registry key.
-pub const KEY_PREFIX: &str = "service-instances";
-
-/// `service-instances.{service}.{instance_id}`.
-pub fn registry_key(service: &str, instance_id: &str) -> String {
-    format!("{KEY_PREFIX}.{service}.{instance_id}")
-}
-
-/// The service name in a registry key, if it is one.
-pub fn service_of_key(key: &str) -> Option<&str> {
-    let rest = key.strip_prefix(KEY_PREFIX)?.strip_prefix('.')?;
-    let (service, instance) = rest.split_once('.')?;
-    (!service.is_empty() && !instance.is_empty()).then_some(service)
-}
+pub use crate::domain::subject::{
+    REGISTRY_BUCKET, REGISTRY_KEY_PREFIX as KEY_PREFIX, registry_key, service_of_key,
+};
 
 /// Reads and writes registry entries. Cheap to clone.
 ///
@@ -120,7 +108,7 @@ impl KvServiceRegistry {
     /// Every readable entry of `service` (dead or alive; see
     /// [`ServiceInstance::is_healthy`]), sorted by instance id.
     pub async fn list_instances(&self, service: &str) -> Result<Vec<ServiceInstance>> {
-        let prefix = format!("{KEY_PREFIX}.{service}.");
+        let prefix = registry_service_prefix(service);
         self.list(|key| key.starts_with(&prefix)).await
     }
 
@@ -150,7 +138,7 @@ impl KvServiceRegistry {
 
     /// Every later change of any registry entry.
     pub async fn watch(&self) -> Result<KvWatch> {
-        self.store().await?.watch(&format!("{KEY_PREFIX}.>")).await
+        self.store().await?.watch(&keys_under(KEY_PREFIX)).await
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::domain::subject::{rpc_queue_group, rpc_subject};
+use crate::domain::subject::{control_subjects, rpc_queue_group, rpc_subject};
 
 /// Which control request a subscription serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,13 +35,7 @@ pub(crate) fn subjects(service: &str, instance_id: &str) -> Vec<(String, Control
     ControlKind::ALL
         .iter()
         .flat_map(|&kind| {
-            let verb = kind.verb();
-            [
-                format!("$SRV.{verb}"),
-                format!("$SRV.{verb}.{service}"),
-                format!("$SRV.{verb}.{service}.{instance_id}"),
-            ]
-            .map(|subject| (subject, kind))
+            control_subjects(kind.verb(), service, instance_id).map(|subject| (subject, kind))
         })
         .collect()
 }
