@@ -412,3 +412,35 @@ async fn next_release(hints: &mut Option<KvWatch>) -> bool {
         }
     }
 }
+
+/// The lease an exclusive handler runs under: valid while this instance is active with the
+/// same token and before its local deadline.
+#[derive(Clone)]
+pub(crate) struct LeaseCheck {
+    pub(crate) leadership: watch::Receiver<Leadership>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) token: u64,
+}
+
+impl fmt::Debug for LeaseCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LeaseCheck")
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LeaseCheck {
+    /// When the lease ends if not renewed, or `None` if it is no longer ours.
+    pub(crate) fn valid_until(&self) -> Option<Instant> {
+        let leadership = self.leadership.borrow();
+        let now = self.clock.now();
+        (leadership.token_at(now) == Some(self.token))
+            .then_some(leadership.deadline)
+            .flatten()
+    }
+
+    pub(crate) fn valid(&self) -> bool {
+        self.valid_until().is_some()
+    }
+}

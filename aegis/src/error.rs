@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::domain::envelope::codes;
+
 /// Result alias used throughout aegis.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -78,6 +80,27 @@ impl Error {
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Error::BadRequest {
             message: message.into(),
+        }
+    }
+
+    /// An error from a remote code (if known) and its `"{NAME}: message"` text: the code given,
+    /// else the prefix's, else 500; the message without the prefix.
+    pub(crate) fn from_remote(code: Option<u16>, text: &str) -> Error {
+        let (prefix_code, message) = match text.split_once(": ") {
+            Some((name, rest)) => match codes::from_name(name) {
+                Some(code) => (Some(code), rest),
+                None => (None, text),
+            },
+            None => (codes::from_name(text), text),
+        };
+        let code = code.or(prefix_code).unwrap_or(codes::INTERNAL);
+        let message = message.to_owned();
+        if code == codes::NOT_ACTIVE || text.starts_with("NOT_ACTIVE") {
+            Error::NotActive { message }
+        } else if code == codes::BAD_REQUEST {
+            Error::BadRequest { message }
+        } else {
+            Error::Remote { code, message }
         }
     }
 

@@ -1,13 +1,19 @@
-//! What handlers see and return: request context, handler errors, handler outputs.
+//! What every handler kind (RPC, event, command) shares: the error it returns, the output
+//! and payload bounds, and the kernel that runs it (bounded, panics caught, fenced).
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::fmt;
-use std::time::Instant;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
 
+use futures::FutureExt;
+
+use crate::Error;
 use crate::domain::envelope::codes;
-use crate::ports::Headers;
-use crate::{Error, InstanceId};
+use crate::election::LeaseCheck;
 
 /// An error a handler returns to its caller: a numeric code and a message.
 ///
@@ -141,78 +147,6 @@ impl<T, E> HandlerOutput for Result<T, E> {
     }
 }
 
-/// What a handler knows about the request it serves.
-#[derive(Debug, Clone)]
-pub struct RequestContext {
-    pub(crate) message_id: String,
-    pub(crate) trace_id: String,
-    pub(crate) source: Option<String>,
-    pub(crate) method: &'static str,
-    pub(crate) instance_id: InstanceId,
-    pub(crate) deadline: Instant,
-    pub(crate) headers: Headers,
-    /// For exclusive handlers: the lease they run under.
-    pub(crate) lease: Option<crate::rpc::call::LeaseCheck>,
-}
-
-impl RequestContext {
-    /// The request's `message_id` (the response's `correlation_id`).
-    pub fn message_id(&self) -> &str {
-        &self.message_id
-    }
-
-    /// The request's `trace_id`.
-    pub fn trace_id(&self) -> &str {
-        &self.trace_id
-    }
-
-    /// The caller, when it said who it is.
-    pub fn source(&self) -> Option<&str> {
-        self.source.as_deref()
-    }
-
-    /// The method being served.
-    pub fn method(&self) -> &'static str {
-        self.method
-    }
-
-    /// The id of the instance serving the request.
-    pub fn instance_id(&self) -> &InstanceId {
-        &self.instance_id
-    }
-
-    /// When the handler is cancelled: shortly (100 ms) after the caller's own timeout, or at
-    /// the service's handler timeout if that comes first (then the caller gets a 504 reply).
-    pub fn deadline(&self) -> Instant {
-        self.deadline
-    }
-
-    /// The W3C `traceparent` header, if the caller sent one.
-    pub fn traceparent(&self) -> Option<&str> {
-        self.headers
-            .get(crate::domain::envelope::TRACEPARENT_HEADER)
-    }
-
-    /// For `#[exclusive_rpc]` handlers: the fencing token (the KV revision of the lease this
-    /// instance held when the call started). Pass it to the resources you write, so that they
-    /// can refuse writes from a deposed leader. `None` for `#[rpc]` handlers.
-    pub fn fencing_token(&self) -> Option<u64> {
-        self.lease.as_ref().map(|l| l.token)
-    }
-
-    /// For `#[exclusive_rpc]` handlers: whether this instance still holds the same lease now
-    /// (its local deadline has not passed and it was not lost). Check it right before a side
-    /// effect that the fencing token cannot protect. Always `true` for `#[rpc]` handlers.
-    pub fn still_leader(&self) -> bool {
-        self.lease.as_ref().is_none_or(|l| l.valid())
-    }
-
-    /// All request headers.
-    pub fn headers(&self) -> &Headers {
-        &self.headers
-    }
-}
-
 /// A handler's payload: decoded from the request's `params`.
 ///
 /// Implemented for every `serde::de::DeserializeOwned + Send` type; the generated client also
@@ -240,3 +174,104 @@ pub trait Reply: serde::Serialize {}
 
 #[diagnostic::do_not_recommend]
 impl<T: serde::Serialize + ?Sized> Reply for T {}
+
+/// Why a handler produced no output.
+#[derive(Debug)]
+pub enum HandlerFailure {
+    /// It ran past its deadline.
+    TimedOut(Duration),
+    /// It panicked.
+    Panicked(String),
+    /// Its instance stopped being the leader (exclusive handlers only).
+    Fenced,
+    /// The caller cancelled it (commands only).
+    Cancelled,
+}
+
+impl HandlerFailure {
+    /// The failure as the error reported for handler `name`.
+    pub(crate) fn into_rpc_error(self, name: &str) -> RpcError {
+        match self {
+            HandlerFailure::TimedOut(after) => RpcError::new(
+                codes::TIMEOUT,
+                format!("handler `{name}` timed out after {after:?}"),
+            ),
+            HandlerFailure::Panicked(message) => {
+                RpcError::internal(format!("handler `{name}` panicked: {message}"))
+            }
+            HandlerFailure::Fenced => RpcError::new(
+                codes::NOT_ACTIVE,
+                format!("handler `{name}` stopped: this instance lost the leadership"),
+            ),
+            HandlerFailure::Cancelled => {
+                RpcError::new(codes::CANCELLED, format!("handler `{name}` was cancelled"))
+            }
+        }
+    }
+}
+
+/// Runs `handler` for at most `budget`, catching panics; with `cancel`, it is also dropped
+/// as soon as that turns `true`.
+pub(crate) async fn run_bounded<F: Future>(
+    budget: Duration,
+    cancel: Option<tokio::sync::watch::Receiver<bool>>,
+    handler: F,
+) -> Result<F::Output, HandlerFailure> {
+    let handler = AssertUnwindSafe(handler).catch_unwind();
+    let cancelled = async move {
+        match cancel {
+            Some(mut cancel) => {
+                // A dropped sender is not a cancellation.
+                if cancel.wait_for(|c| *c).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        outcome = tokio::time::timeout(budget, handler) => match outcome {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(panic)) => Err(HandlerFailure::Panicked(panic_message(&*panic))),
+            Err(_) => Err(HandlerFailure::TimedOut(budget)),
+        },
+        () = cancelled => Err(HandlerFailure::Cancelled),
+    }
+}
+
+/// Polls `handler` only while `lease` is valid; `None` once it is not.
+pub(crate) async fn fenced<F: Future>(handler: F, lease: LeaseCheck) -> Option<F::Output> {
+    let mut handler = std::pin::pin!(handler);
+    let mut wake_at: Option<(Instant, crate::ports::BoxFuture<'static, ()>)> = None;
+    std::future::poll_fn(move |cx| {
+        use std::task::Poll;
+        let Some(until) = lease.valid_until() else {
+            return Poll::Ready(None);
+        };
+        if let Poll::Ready(output) = handler.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        // Be woken at the deadline, to stop the handler even if it is idle then.
+        if !matches!(&wake_at, Some((at, _)) if *at == until) {
+            let wait = until.saturating_duration_since(lease.clock.now());
+            wake_at = Some((until, lease.clock.sleep(wait)));
+        }
+        if let Some((_, timer)) = &mut wake_at
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        String::from("(non-string panic payload)")
+    }
+}

@@ -11,8 +11,9 @@ pub use ::std::vec::Vec;
 
 pub use crate::commands::{CommandCall, CommandOutcome, CommandSpec, guard_command};
 pub use crate::events::{EventCall, EventOutcome, SubscriptionMode, SubscriptionSpec, guard_event};
+pub use crate::handler::HandlerFailure;
 pub use crate::ports::BoxFuture;
-pub use crate::rpc::call::{Call, EncodedReply, HandlerFailure, guard};
+pub use crate::rpc::call::{Call, EncodedReply, guard};
 pub use crate::rpc::client::ClientCore;
 pub use crate::service::{MethodKind, MethodSpec};
 

@@ -257,7 +257,7 @@ impl CommandCall {
     }
 
     /// The outcome of the handler's output.
-    pub fn finish<R>(&self, output: Result<R, crate::rpc::call::HandlerFailure>) -> CommandOutcome
+    pub fn finish<R>(&self, output: Result<R, crate::handler::HandlerFailure>) -> CommandOutcome
     where
         R: HandlerOutput,
         R::Ok: Reply,
@@ -279,7 +279,7 @@ impl CommandCall {
                 },
                 Err(error) => CommandOutcome::Failed(error.into_rpc_error()),
             },
-            Err(crate::rpc::call::HandlerFailure::Cancelled) => CommandOutcome::Cancelled,
+            Err(crate::handler::HandlerFailure::Cancelled) => CommandOutcome::Cancelled,
             Err(failure) => CommandOutcome::Failed(failure.into_rpc_error("command")),
         }
     }
@@ -296,13 +296,13 @@ impl CommandCall {
 pub fn guard_command<'a, F>(
     context: &CommandContext,
     handler: F,
-) -> impl std::future::Future<Output = Result<F::Output, crate::rpc::call::HandlerFailure>> + Send + 'a
+) -> impl std::future::Future<Output = Result<F::Output, crate::handler::HandlerFailure>> + Send + 'a
 where
     F: std::future::Future + Send + 'a,
 {
     let budget = context.deadline.saturating_duration_since(Instant::now());
     let cancelled = context.cancelled.clone();
-    crate::rpc::call::run_bounded(budget, Some(cancelled), handler)
+    crate::handler::run_bounded(budget, Some(cancelled), handler)
 }
 
 /// A zero-length command timeout would cancel every handler at once.

@@ -20,7 +20,6 @@ use crate::domain::subject::{
 };
 use crate::domain::wire::{Id, OutgoingCommand, Timestamp};
 use crate::ports::{Headers, MSG_ID_HEADER, Message, MessageBus, Streams, Subscription};
-use crate::rpc::client::error_from;
 use crate::{Error, Result};
 
 /// The `COMMANDS` stream as the Python SDK creates it (work queue, 10,000 messages).
@@ -197,11 +196,11 @@ impl<R: DeserializeOwned> CommandHandle<R> {
                     None => crate::domain::envelope::from_null::<R>()
                         .map_err(|e| Error::bad_request(format!("command result missing: {e}"))),
                 },
-                "cancelled" => Err(error_from(
+                "cancelled" => Err(Error::from_remote(
                     Some(codes::CANCELLED),
                     reply.error.as_deref().unwrap_or("cancelled"),
                 )),
-                status => Err(error_from(
+                status => Err(Error::from_remote(
                     reply.code,
                     reply.error.as_deref().unwrap_or(status),
                 )),

@@ -22,18 +22,17 @@ use crate::commands::{
     CommandCall, CommandContext, CommandOutcome, CompletionMessage, REPLY_TO_HEADER, Reporter,
     command_timeout,
 };
+use crate::consumer::{Intake, Runner, Tagged, backoff_delay, stop_intake, stopped};
+use crate::dead_letters::{dead_letter, dead_letter_stream};
 use crate::domain::envelope::{Priority, TRACEPARENT_HEADER, codes, new_id};
 use crate::domain::names::validate_method_name;
 use crate::domain::subject::{COMMANDS_STREAM, cancel_subject, command_consumer, command_subject};
-use crate::events::subscriber::{
-    Intake, Runner, Tagged, backoff_delay, dead_letter, dead_letter_stream, stop_intake, stopped,
-};
 use crate::handler::RpcError;
+use crate::handler::panic_message;
 use crate::ports::{
     AckKind, Acker, ConsumerConfig, Delivery, Message, MessageBus, Metrics, StartAt, Streams,
     Subscription,
 };
-use crate::rpc::call::panic_message;
 use crate::service::Service;
 use crate::{InstanceId, Result};
 

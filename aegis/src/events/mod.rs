@@ -223,7 +223,7 @@ impl EventCall {
     }
 
     /// The outcome of the handler's output.
-    pub fn finish<R>(&self, output: Result<R, crate::rpc::call::HandlerFailure>) -> EventOutcome
+    pub fn finish<R>(&self, output: Result<R, crate::handler::HandlerFailure>) -> EventOutcome
     where
         R: HandlerOutput<Ok = ()>,
         R::Err: IntoRpcError,
@@ -250,9 +250,9 @@ impl EventCall {
 pub fn guard_event<'a, F>(
     call: &EventCall,
     handler: F,
-) -> impl std::future::Future<Output = Result<F::Output, crate::rpc::call::HandlerFailure>> + Send + 'a
+) -> impl std::future::Future<Output = Result<F::Output, crate::handler::HandlerFailure>> + Send + 'a
 where
     F: std::future::Future + Send + 'a,
 {
-    crate::rpc::call::run_bounded(call.timeout, None, handler)
+    crate::handler::run_bounded(call.timeout, None, handler)
 }

@@ -12,19 +12,15 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::backend::Backend;
-use crate::domain::envelope::{TRACEPARENT_HEADER, header_value};
-use crate::domain::subject::{
-    DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECTS, EVENTS_STREAM, dead_letter_subject, event_consumer,
-    event_filter,
-};
+use crate::consumer::{Intake, Runner, Tagged, backoff_delay, keep_alive, stop_intake, stopped};
+use crate::dead_letters::{dead_letter, dead_letter_stream};
+use crate::domain::envelope::TRACEPARENT_HEADER;
+use crate::domain::subject::{EVENTS_STREAM, event_consumer, event_filter};
 use crate::events::publisher::events_stream;
 use crate::events::{EventCall, EventOutcome, SubscriptionMode, SubscriptionSpec};
 use crate::handler::RpcError;
-use crate::ports::{
-    AckKind, Acker, ConsumerConfig, Deliveries, Delivery, Headers, MSG_ID_HEADER, Message, Metrics,
-    StartAt, StreamConfig, Streams,
-};
-use crate::rpc::call::panic_message;
+use crate::handler::panic_message;
+use crate::ports::{ConsumerConfig, Delivery, Metrics, StartAt, Streams};
 use crate::service::Service;
 use crate::{InstanceId, Result};
 
@@ -118,100 +114,6 @@ impl EventConfig {
     }
 }
 
-/// Entry `delivered - 1` of `backoff`, the last one repeating; zero without backoff.
-pub(crate) fn backoff_delay(backoff: &[Duration], delivered: u64) -> Duration {
-    let index = usize::try_from(delivered.saturating_sub(1)).unwrap_or(usize::MAX);
-    backoff
-        .get(index)
-        .or(backoff.last())
-        .copied()
-        .unwrap_or_default()
-}
-
-/// The `DEAD_LETTERS` stream: limits retention, 100,000 messages, 2-minute dedupe.
-pub(crate) fn dead_letter_stream() -> StreamConfig {
-    StreamConfig {
-        name: DEAD_LETTER_STREAM.into(),
-        subjects: vec![DEAD_LETTER_SUBJECTS.into()],
-        retention: crate::ports::Retention::Limits,
-        max_msgs: 100_000,
-        duplicate_window: Duration::from_secs(120),
-    }
-}
-
-use crate::domain::headers::dead_letter as headers;
-
-/// Publishes `delivery` to the dead letters of `service` with `error`, then terminates it.
-/// If the dead letter cannot be stored, the delivery is nak'ed instead: never lost.
-pub(crate) async fn dead_letter(
-    streams: &dyn Streams,
-    (service, stream, consumer): (&str, &str, &str),
-    delivery: &Delivery,
-    error: &RpcError,
-    retry_in: Duration,
-) {
-    let original = &delivery.message;
-    let mut headers = Headers::new();
-    for (name, value) in original.headers.iter() {
-        if name == MSG_ID_HEADER {
-            headers.insert(headers::MSG_ID, value);
-        } else {
-            headers.insert(name, value);
-        }
-    }
-    let sequence = delivery.info.stream_sequence;
-    headers.insert(headers::REASON, header_value(&error.to_string()));
-    headers.insert(headers::CODE, error.code().to_string());
-    headers.insert(headers::SUBJECT, original.subject.as_str());
-    headers.insert(headers::STREAM, stream);
-    headers.insert(headers::SEQUENCE, sequence.to_string());
-    headers.insert(headers::CONSUMER, consumer);
-    headers.insert(headers::DELIVERIES, delivery.info.delivered.to_string());
-    // A retried dead-lettering (crash before the term) is stored once.
-    headers.insert(MSG_ID_HEADER, format!("dl-{stream}-{sequence}-{consumer}"));
-    let message = Message {
-        subject: dead_letter_subject(service, &original.subject),
-        reply: None,
-        headers,
-        payload: original.payload.clone(),
-    };
-    let stored = async { streams.publish(message).await?.await }.await;
-    match stored {
-        Ok(_) => {
-            tracing::warn!(service, consumer, sequence, %error, "dead-lettered");
-            if let Err(error) = delivery.term().await {
-                tracing::warn!(consumer, sequence, %error, "could not terminate a dead-lettered message");
-            }
-        }
-        Err(store_error) => {
-            tracing::error!(consumer, sequence, %store_error, "could not dead-letter; retrying later");
-            let _ = delivery.nak(retry_in).await;
-        }
-    }
-}
-
-/// Runs `work` while telling the stream every `ack_wait / 3` that the delivery is still
-/// being worked on, so that a long handler does not get its message delivered elsewhere.
-pub(crate) async fn keep_alive<F: Future>(
-    acker: &dyn Acker,
-    ack_wait: Duration,
-    work: F,
-) -> F::Output {
-    let mut work = std::pin::pin!(work);
-    let period = (ack_wait / 3).max(Duration::from_millis(50));
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    loop {
-        tokio::select! {
-            output = &mut work => return output,
-            _ = ticks.tick() => {
-                if let Err(error) = acker.settle(AckKind::Progress).await {
-                    tracing::debug!(%error, "keep-alive failed");
-                }
-            }
-        }
-    }
-}
-
 /// The durable consumer name of a subscription: `{service}-{handler}` in compete mode (all
 /// instances share it), `{service}-{handler}-{instance}` in broadcast mode.
 pub(crate) fn consumer_name(service: &str, spec: &SubscriptionSpec, instance: &str) -> String {
@@ -229,39 +131,6 @@ pub(crate) struct EventRunner<S> {
     drain_timeout: Duration,
     /// Per subscription: the spec and its consumer name.
     subscriptions: Vec<(SubscriptionSpec, String)>,
-}
-
-/// One consumer binding whose deliveries carry the index of their handler.
-pub(crate) struct Tagged {
-    pub(crate) index: usize,
-    pub(crate) deliveries: Deliveries,
-}
-
-impl futures::Stream for Tagged {
-    type Item = (usize, Result<Delivery>);
-
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        let index = self.index;
-        self.deliveries
-            .poll_next_unpin(cx)
-            .map(|item| item.map(|item| (index, item)))
-    }
-}
-
-/// Every binding of one runner.
-pub(crate) type Intake = SelectAll<Tagged>;
-
-/// Stops every binding of `intake`, and gives back at once what arrived but was not started.
-pub(crate) async fn stop_intake(intake: &mut Intake) {
-    for tagged in intake.iter_mut() {
-        tagged.deliveries.stop().await;
-    }
-    while let Some(Some((_, Ok(delivery)))) = intake.next().now_or_never() {
-        let _ = delivery.nak(Duration::ZERO).await;
-    }
 }
 
 impl<S: Service> EventRunner<S> {
@@ -418,23 +287,4 @@ impl<S: Service> EventRunner<S> {
             }
         }
     }
-}
-
-/// A background loop and its stop signal.
-pub(crate) struct Runner {
-    pub(crate) stop: watch::Sender<bool>,
-    pub(crate) task: tokio::task::JoinHandle<()>,
-}
-
-impl Runner {
-    /// Stops it and waits for its drain.
-    pub(crate) async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-    }
-}
-
-/// Resolves once `stop` turns `true` (or its sender is gone).
-pub(crate) async fn stopped(mut stop: watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
 }

@@ -1,6 +1,5 @@
 //! One request through one handler: decode, run (bounded, panics caught), encode the reply.
 
-use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
@@ -18,8 +17,12 @@ use crate::domain::envelope::{
     ERROR_CODE_HEADER, ERROR_HEADER, codes, empty_map, header_value, new_id,
 };
 use crate::domain::wire::{Id, IncomingRequest, OutgoingResponse, Timestamp};
-use crate::handler::{HandlerOutput, IntoRpcError, Payload, RequestContext, RpcError};
+use crate::election::LeaseCheck;
+use crate::handler::{
+    HandlerFailure, HandlerOutput, IntoRpcError, Payload, RpcError, fenced, panic_message,
+};
 use crate::ports::Headers;
+use crate::rpc::context::RequestContext;
 
 /// How long after the caller's timeout a handler is cancelled.
 const CALLER_GRACE: Duration = Duration::from_millis(100);
@@ -39,38 +42,6 @@ pub struct Call {
     pub(crate) lease: Option<LeaseCheck>,
 }
 
-/// The lease an exclusive handler runs under: valid while this instance is active with the
-/// same token and before its local deadline.
-#[derive(Clone)]
-pub(crate) struct LeaseCheck {
-    pub(crate) leadership: tokio::sync::watch::Receiver<crate::election::Leadership>,
-    pub(crate) clock: std::sync::Arc<dyn crate::ports::Clock>,
-    pub(crate) token: u64,
-}
-
-impl fmt::Debug for LeaseCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LeaseCheck")
-            .field("token", &self.token)
-            .finish_non_exhaustive()
-    }
-}
-
-impl LeaseCheck {
-    /// When the lease ends if not renewed, or `None` if it is no longer ours.
-    pub(crate) fn valid_until(&self) -> Option<Instant> {
-        let leadership = self.leadership.borrow();
-        let now = self.clock.now();
-        (leadership.token_at(now) == Some(self.token))
-            .then_some(leadership.deadline)
-            .flatten()
-    }
-
-    pub(crate) fn valid(&self) -> bool {
-        self.valid_until().is_some()
-    }
-}
-
 impl fmt::Debug for Call {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call")
@@ -88,41 +59,6 @@ pub struct EncodedReply {
     pub(crate) headers: Headers,
     /// The error, for statistics; `None` on success.
     pub(crate) error: Option<RpcError>,
-}
-
-/// Why a handler produced no output.
-#[derive(Debug)]
-pub enum HandlerFailure {
-    /// It ran past its deadline.
-    TimedOut(Duration),
-    /// It panicked.
-    Panicked(String),
-    /// Its instance stopped being the leader (exclusive handlers only).
-    Fenced,
-    /// The caller cancelled it (commands only).
-    Cancelled,
-}
-
-impl HandlerFailure {
-    /// The failure as the error reported for handler `name`.
-    pub(crate) fn into_rpc_error(self, name: &str) -> RpcError {
-        match self {
-            HandlerFailure::TimedOut(after) => RpcError::new(
-                codes::TIMEOUT,
-                format!("handler `{name}` timed out after {after:?}"),
-            ),
-            HandlerFailure::Panicked(message) => {
-                RpcError::internal(format!("handler `{name}` panicked: {message}"))
-            }
-            HandlerFailure::Fenced => RpcError::new(
-                codes::NOT_ACTIVE,
-                format!("handler `{name}` stopped: this instance lost the leadership"),
-            ),
-            HandlerFailure::Cancelled => {
-                RpcError::new(codes::CANCELLED, format!("handler `{name}` was cancelled"))
-            }
-        }
-    }
 }
 
 impl Call {
@@ -299,71 +235,5 @@ where
             Some(Err(panic)) => Err(HandlerFailure::Panicked(panic_message(&*panic))),
             None => Err(HandlerFailure::TimedOut(budget)),
         }
-    }
-}
-
-/// Runs `handler` for at most `budget`, catching panics; with `cancel`, it is also dropped
-/// as soon as that turns `true`.
-pub(crate) async fn run_bounded<F: Future>(
-    budget: Duration,
-    cancel: Option<tokio::sync::watch::Receiver<bool>>,
-    handler: F,
-) -> Result<F::Output, HandlerFailure> {
-    let handler = AssertUnwindSafe(handler).catch_unwind();
-    let cancelled = async move {
-        match cancel {
-            Some(mut cancel) => {
-                // A dropped sender is not a cancellation.
-                if cancel.wait_for(|c| *c).await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        outcome = tokio::time::timeout(budget, handler) => match outcome {
-            Ok(Ok(output)) => Ok(output),
-            Ok(Err(panic)) => Err(HandlerFailure::Panicked(panic_message(&*panic))),
-            Err(_) => Err(HandlerFailure::TimedOut(budget)),
-        },
-        () = cancelled => Err(HandlerFailure::Cancelled),
-    }
-}
-
-/// Polls `handler` only while `lease` is valid; `None` once it is not.
-async fn fenced<F: Future>(handler: F, lease: LeaseCheck) -> Option<F::Output> {
-    let mut handler = std::pin::pin!(handler);
-    let mut wake_at: Option<(Instant, crate::ports::BoxFuture<'static, ()>)> = None;
-    std::future::poll_fn(move |cx| {
-        use std::task::Poll;
-        let Some(until) = lease.valid_until() else {
-            return Poll::Ready(None);
-        };
-        if let Poll::Ready(output) = handler.as_mut().poll(cx) {
-            return Poll::Ready(Some(output));
-        }
-        // Be woken at the deadline, to stop the handler even if it is idle then.
-        if !matches!(&wake_at, Some((at, _)) if *at == until) {
-            let wait = until.saturating_duration_since(lease.clock.now());
-            wake_at = Some((until, lease.clock.sleep(wait)));
-        }
-        if let Some((_, timer)) = &mut wake_at
-            && timer.as_mut().poll(cx).is_ready()
-        {
-            cx.waker().wake_by_ref();
-        }
-        Poll::Pending
-    })
-    .await
-}
-
-pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        String::from("(non-string panic payload)")
     }
 }

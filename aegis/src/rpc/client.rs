@@ -12,7 +12,7 @@ use crate::codec::Codec;
 use crate::commands::sender::{CommandHandle, CommandOptions, send_command};
 use crate::discovery::ServiceDiscovery;
 use crate::discovery::selection::{SelectionStrategy, Selector};
-use crate::domain::envelope::{ERROR_CODE_HEADER, RpcResponse, codes, from_null};
+use crate::domain::envelope::{ERROR_CODE_HEADER, RpcResponse, from_null};
 use crate::domain::subject::rpc_subject;
 use crate::domain::wire::{Id, IncomingResponse, OutgoingRequest, Timestamp};
 use crate::ports::{Headers, Message, MessageBus, Streams};
@@ -298,28 +298,7 @@ fn remote_error(reply: &Message, error: Option<&str>) -> Error {
         .headers
         .get(ERROR_CODE_HEADER)
         .and_then(|c| c.parse::<u16>().ok());
-    error_from(header_code, error.unwrap_or("unknown error"))
-}
-
-/// An error from a remote code (if known) and its `"{NAME}: message"` text: the code given,
-/// else the prefix's, else 500; the message without the prefix.
-pub(crate) fn error_from(code: Option<u16>, text: &str) -> Error {
-    let (prefix_code, message) = match text.split_once(": ") {
-        Some((name, rest)) => match codes::from_name(name) {
-            Some(code) => (Some(code), rest),
-            None => (None, text),
-        },
-        None => (codes::from_name(text), text),
-    };
-    let code = code.or(prefix_code).unwrap_or(codes::INTERNAL);
-    let message = message.to_owned();
-    if code == codes::NOT_ACTIVE || text.starts_with("NOT_ACTIVE") {
-        Error::NotActive { message }
-    } else if code == codes::BAD_REQUEST {
-        Error::BadRequest { message }
-    } else {
-        Error::Remote { code, message }
-    }
+    Error::from_remote(header_code, error.unwrap_or("unknown error"))
 }
 
 #[cfg(test)]

@@ -3,5 +3,6 @@
 
 pub(crate) mod call;
 pub(crate) mod client;
+pub(crate) mod context;
 pub(crate) mod control;
 pub(crate) mod retry;
