@@ -9,8 +9,9 @@ pub use ::std::sync::Arc;
 pub use ::std::time::Duration;
 pub use ::std::vec::Vec;
 
-pub use crate::commands::{CommandCall, CommandOutcome, CommandSpec, guard_command};
-pub use crate::events::{EventCall, EventOutcome, SubscriptionMode, SubscriptionSpec, guard_event};
+pub use crate::commands::call::{CommandCall, CommandOutcome, CommandSpec, guard_command};
+pub use crate::events::SubscriptionMode;
+pub use crate::events::call::{EventCall, EventOutcome, SubscriptionSpec, guard_event};
 pub use crate::handler::HandlerFailure;
 pub use crate::ports::BoxFuture;
 pub use crate::rpc::call::{Call, EncodedReply, guard};

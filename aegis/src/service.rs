@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::commands::{CommandCall, CommandOutcome, CommandSpec};
-use crate::events::{EventCall, EventOutcome, SubscriptionSpec};
+use crate::commands::call::{CommandCall, CommandOutcome, CommandSpec};
+use crate::events::call::{EventCall, EventOutcome, SubscriptionSpec};
 use crate::ports::BoxFuture;
 use crate::rpc::call::{Call, EncodedReply};
 

@@ -241,6 +241,18 @@ impl<R: DeserializeOwned> futures::Stream for CommandHandle<R> {
     }
 }
 
+/// Asks `service` to cancel the command `command_id`, from anywhere (the id is
+/// [`CommandHandle::id`], or [`CommandContext::command_id`] on the worker side). A running
+/// handler is dropped; a waiting command does not run; its caller gets a 499 outcome.
+pub async fn cancel(
+    backend: &crate::Backend,
+    service: &str,
+    command_id: &str,
+) -> crate::Result<()> {
+    crate::domain::names::validate_service_name(service)?;
+    cancel_command(backend.bus(), service, command_id).await
+}
+
 /// Asks `service` to cancel command `command_id` (sent by anyone): see
 /// [`CommandHandle::cancel`]. Instances remember a cancel for a command they have not seen
 /// for 10 minutes.

@@ -17,14 +17,13 @@ use tracing::Instrument;
 
 use crate::backend::Backend;
 use crate::codec::Codec;
+use crate::commands::call::{CommandCall, CommandOutcome, CompletionMessage, command_timeout};
+use crate::commands::context::{CommandContext, Reporter};
 use crate::commands::sender::commands_stream;
-use crate::commands::{
-    CommandCall, CommandContext, CommandOutcome, CompletionMessage, REPLY_TO_HEADER, Reporter,
-    command_timeout,
-};
 use crate::consumer::{Intake, Runner, Tagged, backoff_delay, stop_intake, stopped};
 use crate::dead_letters::{dead_letter, dead_letter_stream};
 use crate::domain::envelope::{Priority, TRACEPARENT_HEADER, codes, new_id};
+use crate::domain::headers::REPLY_TO_HEADER;
 use crate::domain::names::validate_method_name;
 use crate::domain::subject::{COMMANDS_STREAM, cancel_subject, command_consumer, command_subject};
 use crate::handler::RpcError;

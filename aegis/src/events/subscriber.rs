@@ -16,8 +16,9 @@ use crate::consumer::{Intake, Runner, Tagged, backoff_delay, keep_alive, stop_in
 use crate::dead_letters::{dead_letter, dead_letter_stream};
 use crate::domain::envelope::TRACEPARENT_HEADER;
 use crate::domain::subject::{EVENTS_STREAM, event_consumer, event_filter};
+use crate::events::SubscriptionMode;
+use crate::events::call::{EventCall, EventOutcome, SubscriptionSpec};
 use crate::events::publisher::events_stream;
-use crate::events::{EventCall, EventOutcome, SubscriptionMode, SubscriptionSpec};
 use crate::handler::RpcError;
 use crate::handler::panic_message;
 use crate::ports::{ConsumerConfig, Delivery, Metrics, StartAt, Streams};
