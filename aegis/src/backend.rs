@@ -4,12 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::Error;
-use crate::Result;
-use crate::adapters::memory::MemoryStreams;
-use crate::adapters::memory::{MemoryBus, MemoryKvBuckets};
-use crate::host::{ServiceBuilder, ServiceHandle};
-use crate::ports::{Clock, KvBuckets, MessageBus, Metrics, NoMetrics, Streams, SystemClock};
-use crate::service::Service;
+use crate::ports::{Clock, KvBuckets, MessageBus, Metrics, NoMetrics, Streams};
 
 /// The adapters behind services and clients: a message bus, KV buckets and a clock.
 ///
@@ -31,18 +26,6 @@ impl fmt::Debug for Backend {
 }
 
 impl Backend {
-    /// A fresh in-memory backend (its own bus and buckets, the system clock).
-    pub fn in_memory() -> Self {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        Backend {
-            bus: Arc::new(MemoryBus::new()),
-            kv: Arc::new(MemoryKvBuckets::new(Arc::clone(&clock))),
-            streams: Some(Arc::new(MemoryStreams::new(Arc::clone(&clock)))),
-            clock,
-            metrics: Arc::new(NoMetrics),
-        }
-    }
-
     /// A backend from explicit adapters, without persistent streams (add them with
     /// [`with_streams`](Self::with_streams) for events and commands).
     pub fn from_parts(
@@ -100,10 +83,5 @@ impl Backend {
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
-    }
-
-    /// Starts `service` with the default configuration; see [`ServiceBuilder`] for more.
-    pub async fn serve<S: Service>(&self, service: S) -> Result<ServiceHandle> {
-        ServiceBuilder::new(service).start(self).await
     }
 }

@@ -23,9 +23,10 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::backend::Backend;
 use crate::domain::envelope::format_timestamp;
 use crate::ports::{BucketConfig, Clock, KvBuckets, KvOperation, KvStore, KvWatch, Metrics};
-use crate::{Error, Result};
+use crate::{Error, InstanceId, Result};
 
 /// Settings of a single-active group (the seed's `group_id`, `leader_ttl_seconds`).
 #[derive(Debug, Clone, PartialEq)]
@@ -442,5 +443,88 @@ impl LeaseCheck {
 
     pub(crate) fn valid(&self) -> bool {
         self.valid_until().is_some()
+    }
+}
+
+/// What the RPC server, the heartbeat and the service handle see of the election.
+pub(crate) struct ElectionView {
+    pub(crate) leadership: watch::Receiver<Leadership>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) group: String,
+}
+
+impl ElectionView {
+    /// The lease to run an exclusive handler under, if this instance holds one now.
+    pub(crate) fn lease(&self) -> Option<LeaseCheck> {
+        let token = self.leadership.borrow().token_at(self.clock.now())?;
+        Some(LeaseCheck {
+            leadership: self.leadership.clone(),
+            clock: Arc::clone(&self.clock),
+            token,
+        })
+    }
+
+    pub(crate) fn not_active_message(&self, instance_id: &InstanceId) -> String {
+        let leadership = self.leadership.borrow();
+        let leader = leadership.leader.as_deref().unwrap_or("unknown");
+        format!(
+            "This instance is not active. Instance {instance_id} is in {} mode (group `{}`, leader {leader}).",
+            ElectionState::Standby,
+            self.group
+        )
+    }
+}
+
+/// The election of one instance, running in the background.
+pub(crate) struct ElectionTask {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ElectionTask {
+    /// Joins the election of `service`'s group on `backend` and runs it in the background.
+    pub(crate) async fn start(
+        backend: &Backend,
+        service: &'static str,
+        instance_id: &InstanceId,
+        config: &ElectionConfig,
+    ) -> Result<(ElectionView, ElectionTask)> {
+        if let Some(server) = backend.bus().server_info()
+            && !server.cas_is_safe()
+        {
+            return Err(Error::invalid(
+                "server",
+                format!(
+                    "nats-server {} in a cluster: KV compare-and-set is not safe on \
+                     replicated buckets before 2.11, so leader election could elect two \
+                     leaders; use nats-server 2.11 or later",
+                    server.version
+                ),
+            ));
+        }
+        let election = Election::join(
+            backend.kv().as_ref(),
+            service,
+            instance_id.as_str(),
+            config.clone(),
+            Arc::clone(backend.clock()),
+            Arc::clone(backend.metrics()),
+        )
+        .await?;
+        let election = Arc::new(election);
+        let view = ElectionView {
+            leadership: election.leadership(),
+            clock: Arc::clone(backend.clock()),
+            group: config.group_id.clone(),
+        };
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(Arc::clone(&election).run(stopped));
+        Ok((view, ElectionTask { stop, task }))
+    }
+
+    /// Stops campaigning and hands the lease over (if held).
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, watch};
 
+use crate::InstanceId;
 use crate::domain::instance::{InstanceStatus, ServiceInstance};
 use crate::election::{ElectionState, Leadership};
 use crate::ports::{Clock, Metrics};
@@ -109,6 +110,65 @@ impl HealthManager {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The heartbeat of one registered instance, running in the background.
+pub(crate) struct Heartbeat {
+    manager: Arc<HealthManager>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Heartbeat {
+    /// Registers (a failure is not fatal: every heartbeat tries again), then heartbeats in
+    /// the background; for single-active services, ACTIVE / STANDBY reach the registry as
+    /// soon as they change.
+    pub(crate) async fn start(service: &'static str, manager: HealthManager) -> Heartbeat {
+        let manager = Arc::new(manager);
+        if let Err(error) = manager.beat().await {
+            tracing::warn!(service, %error, "registration failed; retrying with each heartbeat");
+        }
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(Arc::clone(&manager).run(stopped));
+        // Not after deregistration: the release at stop must not re-register us.
+        if let Some(mut changes) = manager.leadership.clone() {
+            let mut stopped = stop.subscribe();
+            let manager = Arc::clone(&manager);
+            tokio::spawn(async move {
+                let mut last = None;
+                loop {
+                    let state = changes.borrow_and_update().state;
+                    if last != Some(state) && state != ElectionState::Electing {
+                        last = Some(state);
+                        let _ = manager.beat().await;
+                    }
+                    tokio::select! {
+                        changed = changes.changed() => {
+                            if changed.is_err() {
+                                return;
+                            }
+                        }
+                        _ = stopped.wait_for(|s| *s) => return,
+                    }
+                }
+            });
+        }
+        Heartbeat {
+            manager,
+            stop,
+            task,
+        }
+    }
+
+    /// Stops heartbeating and removes the registry entry, so that discovery stops routing
+    /// here before intake closes.
+    pub(crate) async fn deregister(self, service: &'static str, instance_id: &InstanceId) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        if let Err(error) = self.manager.deregister(service, instance_id.as_str()).await {
+            tracing::warn!(service, %error, "could not deregister");
         }
     }
 }

@@ -6,3 +6,4 @@ pub(crate) mod client;
 pub(crate) mod context;
 pub(crate) mod control;
 pub(crate) mod retry;
+pub(crate) mod server;
