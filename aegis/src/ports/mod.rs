@@ -5,18 +5,17 @@
 
 mod bus;
 mod clock;
+mod future;
 mod kv;
 mod metrics;
 mod streams;
 
 pub use bus::{Headers, Message, MessageBus, MessageSource, ServerInfo, Subscription};
 pub use clock::{Clock, SystemClock};
+pub use future::BoxFuture;
 pub use kv::{BucketConfig, KvBuckets, KvEntry, KvOperation, KvStore, KvWatch};
 pub use metrics::{Metrics, NoMetrics};
 pub use streams::{
     AckKind, Acker, ConsumerConfig, Deliveries, Delivery, DeliveryInfo, DeliverySource,
     MSG_ID_HEADER, PendingAck, PubAck, Retention, StartAt, StreamConfig, Streams,
 };
-
-/// A boxed, `Send` future, the return type of every port method (keeps the ports dyn-compatible).
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use super::connect::ConnectionStats;
 use super::error;
+use super::stats::ConnectionStats;
 use crate::Result;
 use crate::domain::subject::validate_subject;
 use crate::ports::{BoxFuture, Headers, Message, MessageBus, MessageSource, Subscription};

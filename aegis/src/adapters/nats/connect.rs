@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::error::transport;
+use super::stats::ConnectionStats;
 use super::{NatsBus, NatsKvBuckets, NatsStreams};
 use crate::Result;
 use crate::backend::Backend;
@@ -188,91 +188,6 @@ fn reconnect_delay(attempts: usize, max: Duration) -> Duration {
         .saturating_mul(1 << exponent)
         .min(max);
     base.mul_f64(0.5 + rand::random::<f64>())
-}
-
-/// Connection events seen so far (each is also logged with `tracing`).
-#[derive(Debug)]
-pub struct ConnectionStats {
-    /// Bumped on every (re)connect, for components that must re-establish server state.
-    reconnected: tokio::sync::watch::Sender<u64>,
-    connects: AtomicU64,
-    disconnects: AtomicU64,
-    slow_consumers: AtomicU64,
-    lame_duck: AtomicU64,
-    errors: AtomicU64,
-}
-
-impl Default for ConnectionStats {
-    fn default() -> Self {
-        ConnectionStats {
-            reconnected: tokio::sync::watch::channel(0).0,
-            connects: AtomicU64::default(),
-            disconnects: AtomicU64::default(),
-            slow_consumers: AtomicU64::default(),
-            lame_duck: AtomicU64::default(),
-            errors: AtomicU64::default(),
-        }
-    }
-}
-
-impl ConnectionStats {
-    /// A receiver that changes on every (re)connect.
-    pub(crate) fn reconnects(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.reconnected.subscribe()
-    }
-
-    fn record(&self, event: &async_nats::Event) {
-        use async_nats::Event;
-        let counter = match event {
-            Event::Connected => {
-                tracing::info!("nats: connected");
-                self.reconnected.send_modify(|n| *n += 1);
-                &self.connects
-            }
-            Event::Disconnected => {
-                tracing::warn!("nats: disconnected");
-                &self.disconnects
-            }
-            Event::SlowConsumer(sid) => {
-                tracing::warn!(sid, "nats: slow consumer, messages dropped");
-                &self.slow_consumers
-            }
-            Event::LameDuckMode => {
-                tracing::warn!("nats: server entered lame duck mode");
-                &self.lame_duck
-            }
-            other => {
-                tracing::warn!(event = %other, "nats: connection event");
-                &self.errors
-            }
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Successful (re)connections.
-    pub fn connects(&self) -> u64 {
-        self.connects.load(Ordering::Relaxed)
-    }
-
-    /// Lost connections.
-    pub fn disconnects(&self) -> u64 {
-        self.disconnects.load(Ordering::Relaxed)
-    }
-
-    /// Slow-consumer events (messages dropped by the client).
-    pub fn slow_consumers(&self) -> u64 {
-        self.slow_consumers.load(Ordering::Relaxed)
-    }
-
-    /// Lame-duck notices from the server.
-    pub fn lame_duck(&self) -> u64 {
-        self.lame_duck.load(Ordering::Relaxed)
-    }
-
-    /// Server or client errors.
-    pub fn errors(&self) -> u64 {
-        self.errors.load(Ordering::Relaxed)
-    }
 }
 
 #[cfg(test)]

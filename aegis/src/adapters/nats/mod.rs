@@ -11,9 +11,11 @@ mod bus;
 mod connect;
 mod error;
 mod kv;
+mod stats;
 mod streams;
 
 pub use bus::NatsBus;
-pub use connect::{ConnectionStats, DEFAULT_URL, NatsOptions};
+pub use connect::{DEFAULT_URL, NatsOptions};
 pub use kv::NatsKvBuckets;
+pub use stats::ConnectionStats;
 pub use streams::NatsStreams;
