@@ -26,12 +26,7 @@ const LAYERS: LayerTable<'static> = &[
 
 /// Fails with every cycle (and one path through it, `file:line` per import) and every
 /// upward import in `aegis/src`.
-///
-/// Ignored until the layout move lands: today's tree (`app/*.rs`, `client.rs`, `rpc.rs`,
-/// ...) has cycles and matches no row of the target table above. Run it anyway with
-/// `cargo test -p aegis-layout -- --ignored`.
 #[test]
-#[ignore = "enabled when the layout move lands"]
 fn aegis_src_has_no_cycles_and_no_upward_imports() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../aegis/src");
     let files = read_sources(&root).expect("aegis/src is readable");
