@@ -76,6 +76,13 @@ pub(crate) async fn stop_intake(intake: &mut Intake) {
     }
 }
 
+/// How long a handler may run, and how long a stopping runner waits for running ones.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub(crate) handler: Duration,
+    pub(crate) drain: Duration,
+}
+
 /// A background loop and its stop signal.
 pub(crate) struct Runner {
     pub(crate) stop: watch::Sender<bool>,

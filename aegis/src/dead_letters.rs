@@ -23,15 +23,28 @@ pub(crate) fn dead_letter_stream() -> StreamConfig {
     }
 }
 
-/// Publishes `delivery` to the dead letters of `service` with `error`, then terminates it.
+/// Who gave up on a message: the service, and the stream and consumer it came through.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Origin<'a> {
+    pub(crate) service: &'a str,
+    pub(crate) stream: &'a str,
+    pub(crate) consumer: &'a str,
+}
+
+/// Publishes `delivery` to the dead letters of `origin.service` with `error`, then terminates it.
 /// If the dead letter cannot be stored, the delivery is nak'ed instead: never lost.
 pub(crate) async fn dead_letter(
     streams: &dyn Streams,
-    (service, stream, consumer): (&str, &str, &str),
+    origin: Origin<'_>,
     delivery: &Delivery,
     error: &RpcError,
     retry_in: Duration,
 ) {
+    let Origin {
+        service,
+        stream,
+        consumer,
+    } = origin;
     let original = &delivery.message;
     let mut headers = Headers::new();
     for (name, value) in original.headers.iter() {

@@ -21,7 +21,7 @@ use crate::commands::call::{CommandCall, CommandOutcome, CompletionMessage, comm
 use crate::commands::context::{CommandContext, Reporter};
 use crate::commands::sender::commands_stream;
 use crate::consumer::{Intake, Runner, Tagged, backoff_delay, stop_intake, stopped};
-use crate::dead_letters::{dead_letter, dead_letter_stream};
+use crate::dead_letters::{Origin, dead_letter, dead_letter_stream};
 use crate::domain::envelope::{Priority, TRACEPARENT_HEADER, codes, new_id};
 use crate::domain::headers::REPLY_TO_HEADER;
 use crate::domain::names::validate_method_name;
@@ -202,7 +202,8 @@ impl<S: Service> CommandRunner<S> {
     pub(crate) async fn start(
         service: &Arc<S>,
         backend: &Backend,
-        (instance_id, waiting): (&InstanceId, &Arc<AtomicUsize>),
+        instance_id: &InstanceId,
+        waiting: &Arc<AtomicUsize>,
         config: &CommandConfig,
         drain_timeout: Duration,
     ) -> Result<Option<Runner>> {
@@ -286,11 +287,11 @@ impl<S: Service> CommandRunner<S> {
                 }
                 next = intake.next(), if room => match next {
                     Some((index, Ok(delivery))) => {
-                        self.hold((&mut waiting, &mut running), index, delivery).await;
+                        self.hold(&mut waiting, &mut running, index, delivery).await;
                         // Whatever else is already here competes on priority too.
                         while waiting.len() < self.config.prefetch.max(1) {
                             match intake.next().now_or_never() {
-                                Some(Some((index, Ok(delivery)))) => self.hold((&mut waiting, &mut running), index, delivery).await,
+                                Some(Some((index, Ok(delivery)))) => self.hold(&mut waiting, &mut running, index, delivery).await,
                                 _ => break,
                             }
                         }
@@ -357,7 +358,8 @@ impl<S: Service> CommandRunner<S> {
     /// Reads the command's head and keeps it waiting; an unreadable one is dead-lettered.
     async fn hold(
         &self,
-        (waiting, running): (&mut BinaryHeap<Waiting>, &mut HashMap<String, Running>),
+        waiting: &mut BinaryHeap<Waiting>,
+        running: &mut HashMap<String, Running>,
         index: usize,
         delivery: Delivery,
     ) {
@@ -403,10 +405,14 @@ impl<S: Service> CommandRunner<S> {
             }
             Err(error) => {
                 let error = RpcError::bad_request(format!("cannot decode the command: {error}"));
-                let names = (S::NAME, COMMANDS_STREAM, self.commands[index].1.as_str());
+                let origin = Origin {
+                    service: S::NAME,
+                    stream: COMMANDS_STREAM,
+                    consumer: &self.commands[index].1,
+                };
                 dead_letter(
                     &*self.streams,
-                    names,
+                    origin,
                     &delivery,
                     &error,
                     Duration::from_secs(1),
@@ -521,9 +527,13 @@ impl<S: Service> CommandRunner<S> {
         self.metrics.increment("aegis.commands.failed", 1);
         self.reply_status(held, "failed", &error.to_string(), Some(error.code()))
             .await;
-        let names = (S::NAME, COMMANDS_STREAM, consumer);
+        let origin = Origin {
+            service: S::NAME,
+            stream: COMMANDS_STREAM,
+            consumer,
+        };
         let retry_in = backoff_delay(&self.config.backoff, held.delivery.info.delivered);
-        dead_letter(&*self.streams, names, &held.delivery, error, retry_in).await;
+        dead_letter(&*self.streams, origin, &held.delivery, error, retry_in).await;
     }
 
     async fn finish_cancelled(&self, held: &Waiting) {

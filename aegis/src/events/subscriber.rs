@@ -12,8 +12,10 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::backend::Backend;
-use crate::consumer::{Intake, Runner, Tagged, backoff_delay, keep_alive, stop_intake, stopped};
-use crate::dead_letters::{dead_letter, dead_letter_stream};
+use crate::consumer::{
+    Intake, Runner, Tagged, Timeouts, backoff_delay, keep_alive, stop_intake, stopped,
+};
+use crate::dead_letters::{Origin, dead_letter, dead_letter_stream};
 use crate::domain::envelope::TRACEPARENT_HEADER;
 use crate::domain::subject::{EVENTS_STREAM, event_consumer, event_filter};
 use crate::events::SubscriptionMode;
@@ -128,8 +130,7 @@ pub(crate) struct EventRunner<S> {
     streams: Arc<dyn Streams>,
     metrics: Arc<dyn Metrics>,
     config: EventConfig,
-    handler_timeout: Duration,
-    drain_timeout: Duration,
+    timeouts: Timeouts,
     /// Per subscription: the spec and its consumer name.
     subscriptions: Vec<(SubscriptionSpec, String)>,
 }
@@ -141,7 +142,7 @@ impl<S: Service> EventRunner<S> {
         backend: &Backend,
         instance: &InstanceId,
         config: &EventConfig,
-        (handler_timeout, drain_timeout): (Duration, Duration),
+        timeouts: Timeouts,
     ) -> Result<Option<Runner>> {
         let specs = S::__subscriptions();
         if specs.is_empty() {
@@ -174,8 +175,7 @@ impl<S: Service> EventRunner<S> {
             streams,
             metrics: Arc::clone(backend.metrics()),
             config: config.clone(),
-            handler_timeout,
-            drain_timeout,
+            timeouts,
             subscriptions,
         });
         let (stop, stopped) = watch::channel(false);
@@ -208,7 +208,7 @@ impl<S: Service> EventRunner<S> {
         // Stop pulling; what arrived but was not started goes back at once.
         stop_intake(&mut intake).await;
         let drain = async { while running.next().await.is_some() {} };
-        if tokio::time::timeout(self.drain_timeout, drain)
+        if tokio::time::timeout(self.timeouts.drain, drain)
             .await
             .is_err()
         {
@@ -234,7 +234,11 @@ impl<S: Service> EventRunner<S> {
         let (spec, consumer) = &self.subscriptions[index];
         let delivered = delivery.info.delivered;
         let max = u64::from(self.config.max_deliveries);
-        let names = (S::NAME, EVENTS_STREAM, consumer.as_str());
+        let origin = Origin {
+            service: S::NAME,
+            stream: EVENTS_STREAM,
+            consumer,
+        };
         let retry_in = self.config.delay_after(delivered);
         if delivered > max {
             // Its handler never reported back (its instance died, say) `max` times.
@@ -242,7 +246,7 @@ impl<S: Service> EventRunner<S> {
                 "delivered {delivered} times without an outcome (max {max})"
             ));
             self.metrics.increment("aegis.events.dead_lettered", 1);
-            dead_letter(&*self.streams, names, &delivery, &error, retry_in).await;
+            dead_letter(&*self.streams, origin, &delivery, &error, retry_in).await;
             return;
         }
         let call = EventCall {
@@ -251,7 +255,7 @@ impl<S: Service> EventRunner<S> {
             headers: delivery.message.headers.clone(),
             delivered,
             handler: spec.handler,
-            timeout: self.handler_timeout,
+            timeout: self.timeouts.handler,
         };
         let started = std::time::Instant::now();
         let work =
@@ -284,7 +288,7 @@ impl<S: Service> EventRunner<S> {
             }
             EventOutcome::Failed(error) => {
                 self.metrics.increment("aegis.events.dead_lettered", 1);
-                dead_letter(&*self.streams, names, &delivery, &error, retry_in).await;
+                dead_letter(&*self.streams, origin, &delivery, &error, retry_in).await;
             }
         }
     }

@@ -12,7 +12,7 @@ use tokio::sync::{Mutex, watch};
 
 use crate::backend::Backend;
 use crate::commands::worker::CommandRunner;
-use crate::consumer::Runner;
+use crate::consumer::{Runner, Timeouts};
 use crate::domain::instance::{InstanceStatus, ServiceInstance};
 use crate::domain::names::{validate_method_name, validate_service_name, validate_version};
 use crate::election::ElectionTask;
@@ -255,13 +255,17 @@ async fn start_runners<S: Service>(
 ) -> Result<Vec<Runner>> {
     let instance_id = &shared.server.instance_id;
     let mut runners = Vec::new();
-    let timeouts = (config.handler_timeout, config.drain_timeout);
+    let timeouts = Timeouts {
+        handler: config.handler_timeout,
+        drain: config.drain_timeout,
+    };
     runners
         .extend(EventRunner::start(service, backend, instance_id, &config.events, timeouts).await?);
     let commands = CommandRunner::start(
         service,
         backend,
-        (instance_id, &shared.commands_waiting),
+        instance_id,
+        &shared.commands_waiting,
         &config.commands,
         config.drain_timeout,
     )

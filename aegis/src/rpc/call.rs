@@ -168,15 +168,30 @@ impl Call {
     }
 
     pub(crate) fn error(&self, error: RpcError) -> EncodedReply {
-        let ids = (self.correlation_id.clone(), self.trace_id.clone());
+        let ids = ReplyIds {
+            correlation_id: self.correlation_id.clone(),
+            trace_id: self.trace_id.clone(),
+        };
         error_reply(self.codec, ids, error)
     }
 }
 
-/// An error response in `codec`, with the code and message also in the NATS micro headers.
+/// The ids a reply carries back: the request's `message_id` (as `correlation_id`) and its
+/// `trace_id`, when the request could be read.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReplyIds {
+    pub(crate) correlation_id: Option<String>,
+    pub(crate) trace_id: Option<String>,
+}
+
+/// Every error reply is built here: an error response in `codec`, with the code and message
+/// also in the NATS micro headers.
 pub(crate) fn error_reply(
     codec: Codec,
-    (correlation_id, trace_id): (Option<String>, Option<String>),
+    ReplyIds {
+        correlation_id,
+        trace_id,
+    }: ReplyIds,
     error: RpcError,
 ) -> EncodedReply {
     let (message_id, timestamp, fresh_trace) = (Id::new(), Timestamp::now(), Id::new());

@@ -18,7 +18,7 @@ use crate::domain::subject::{instance_subject, rpc_queue_group, rpc_subject};
 use crate::election::{ElectionState, ElectionView, Leadership};
 use crate::handler::{RpcError, panic_message};
 use crate::ports::{BoxFuture, Message, MessageBus, Subscription};
-use crate::rpc::call::{Call, EncodedReply, error_reply};
+use crate::rpc::call::{Call, EncodedReply, ReplyIds, error_reply};
 use crate::rpc::control::{self, ControlKind, EndpointStats, Identity};
 use crate::service::{MethodKind, MethodSpec, Service};
 use crate::{Error, InstanceId, Result};
@@ -358,7 +358,7 @@ async fn publish_reply(
         _ => codes::INTERNAL,
     };
     let message = format!("the reply of `{method}` could not be sent: {error}");
-    let fallback = error_reply(codec, (None, None), RpcError::new(code, message));
+    let fallback = error_reply(codec, ReplyIds::default(), RpcError::new(code, message));
     let message = Message {
         subject: reply_to,
         reply: None,
@@ -376,7 +376,11 @@ fn panic_reply(
     panic: &(dyn std::any::Any + Send),
 ) -> EncodedReply {
     let message = format!("handler `{method}` panicked: {}", panic_message(panic));
-    error_reply(codec, (None, None), RpcError::new(codes::INTERNAL, message))
+    error_reply(
+        codec,
+        ReplyIds::default(),
+        RpcError::new(codes::INTERNAL, message),
+    )
 }
 
 /// Resolves to `true` on a leadership change; never, without an election.
