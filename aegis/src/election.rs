@@ -28,7 +28,7 @@ use crate::domain::envelope::format_timestamp;
 use crate::ports::{BucketConfig, Clock, KvBuckets, KvOperation, KvStore, KvWatch, Metrics};
 use crate::{Error, InstanceId, Result};
 
-/// Settings of a single-active group (the seed's `group_id`, `leader_ttl_seconds`).
+/// Settings of a single-active group (the Python AegisSDK's `group_id`, `leader_ttl_seconds`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ElectionConfig {
     /// The group: one leader per service and group.
@@ -103,7 +103,7 @@ impl Default for ElectionConfig {
     }
 }
 
-/// Where an instance is in the election (the seed's state machine).
+/// Where an instance is in the election (the Python AegisSDK's state machine).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ElectionState {
     /// Another instance leads (or nobody, and we are waiting to try).

@@ -94,7 +94,7 @@ impl MethodSpec {
     }
 }
 
-/// Where a service is in its life (the seed's lifecycle state machine).
+/// Where a service is in its life (the Python AegisSDK's lifecycle state machine).
 ///
 /// `INITIALIZING → STARTING → STARTED → STOPPING → STOPPED`, with `FAILED` from `STARTING`
 /// (start error) or `STOPPING` (stop error).

@@ -29,7 +29,7 @@ pub trait ServiceDiscovery: Send + Sync + 'static {
     fn invalidate(&self, _service: &str) {}
 }
 
-/// Queries the registry on every call (the seed's `BasicServiceDiscovery`).
+/// Queries the registry on every call (the Python AegisSDK's `BasicServiceDiscovery`).
 #[derive(Clone)]
 pub struct BasicServiceDiscovery {
     registry: KvServiceRegistry,

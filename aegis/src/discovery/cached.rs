@@ -10,7 +10,7 @@ use crate::Result;
 use crate::discovery::basic::{Instances, ServiceDiscovery};
 use crate::ports::{BoxFuture, Metrics, NoMetrics};
 
-/// Settings of [`CachedServiceDiscovery`] (the seed's `CacheConfig`).
+/// Settings of [`CachedServiceDiscovery`] (the Python AegisSDK's `CacheConfig`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CacheConfig {
     /// How long an answer is served from the cache.
@@ -22,7 +22,7 @@ pub struct CacheConfig {
 }
 
 impl Default for CacheConfig {
-    /// The seed's defaults: 10 s, 1000 entries, metrics on.
+    /// The Python AegisSDK's defaults: 10 s, 1000 entries, metrics on.
     fn default() -> Self {
         CacheConfig {
             ttl_seconds: 10.0,
@@ -67,7 +67,7 @@ struct Cache {
     tick: u64,
 }
 
-/// A TTL cache in front of another discovery (the seed's `CachedServiceDiscovery`):
+/// A TTL cache in front of another discovery (the Python AegisSDK's `CachedServiceDiscovery`):
 /// - fresh answers come from memory;
 /// - concurrent misses for one service make one query;
 /// - when the inner discovery fails, the last answer is served however old (stale fallback);

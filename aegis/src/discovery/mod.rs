@@ -1,4 +1,4 @@
-//! Service discovery, composable as in the seed: [`BasicServiceDiscovery`] queries the
+//! Service discovery, composable as in the Python AegisSDK: [`BasicServiceDiscovery`] queries the
 //! registry, [`CachedServiceDiscovery`] adds a TTL/LRU cache with stale fallback,
 //! [`WatchableCachedServiceDiscovery`] invalidates that cache from a KV watch.
 

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::domain::instance::ServiceInstance;
 
-/// How to pick one instance among the healthy ones (the seed's `SelectionStrategy`).
+/// How to pick one instance among the healthy ones (the Python AegisSDK's `SelectionStrategy`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SelectionStrategy {
     /// Each instance in turn (by instance id order): exactly even over a stable set.

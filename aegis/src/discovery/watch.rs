@@ -13,7 +13,7 @@ use crate::discovery::cached::{CacheConfig, CachedServiceDiscovery};
 use crate::ports::BoxFuture;
 use crate::registry::{KEY_PREFIX, KvServiceRegistry, service_of_key};
 
-/// Settings of the registry watch (the seed's `WatchConfig`).
+/// Settings of the registry watch (the Python AegisSDK's `WatchConfig`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WatchConfig {
     /// Whether to watch at all (without it, this is a plain TTL cache).
@@ -38,7 +38,7 @@ impl Default for WatchConfig {
     }
 }
 
-/// Settings of [`WatchableCachedServiceDiscovery`] (the seed's `WatchableCacheConfig`).
+/// Settings of [`WatchableCachedServiceDiscovery`] (the Python AegisSDK's `WatchableCacheConfig`).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WatchableCacheConfig {
     /// The cache.
@@ -59,7 +59,7 @@ pub enum WatchState {
 }
 
 /// A [`CachedServiceDiscovery`] whose entries are invalidated as soon as the registry changes
-/// (the seed's `WatchableCachedServiceDiscovery`): a KV watch on the registry prefix
+/// (the Python AegisSDK's `WatchableCachedServiceDiscovery`): a KV watch on the registry prefix
 /// invalidates only the service whose key changed. While the watch is down it restarts
 /// with a delay, up to a maximum number of attempts; the TTL keeps answers bounded
 /// meanwhile.

@@ -50,20 +50,20 @@ impl ServiceConfig {
         Self::default()
     }
 
-    /// How long after its last heartbeat an instance counts as gone (seed: `registry_ttl`).
+    /// How long after its last heartbeat an instance counts as gone (Python AegisSDK: `registry_ttl`).
     pub fn registry_ttl(mut self, ttl: Duration) -> Self {
         self.registry_ttl = ttl;
         self
     }
 
-    /// How often the registry entry is refreshed (seed: `heartbeat_interval`); must be less
+    /// How often the registry entry is refreshed (Python AegisSDK: `heartbeat_interval`); must be less
     /// than the registry TTL.
     pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
         self.heartbeat_interval = interval;
         self
     }
 
-    /// Whether the instance registers itself in the service registry (seed:
+    /// Whether the instance registers itself in the service registry (Python AegisSDK:
     /// `enable_registration`).
     pub fn enable_registration(mut self, enable: bool) -> Self {
         self.enable_registration = enable;
@@ -71,13 +71,13 @@ impl ServiceConfig {
     }
 
     /// The single-active group this instance joins when the service has `#[exclusive_rpc]`
-    /// methods (seed: `group_id`; default `default`).
+    /// methods (Python AegisSDK: `group_id`; default `default`).
     pub fn group_id(mut self, group_id: impl Into<String>) -> Self {
         self.election.group_id = group_id.into();
         self
     }
 
-    /// The leader lease (seed: `leader_ttl_seconds`; default 10 s); renew interval, margin
+    /// The leader lease (Python AegisSDK: `leader_ttl_seconds`; default 10 s); renew interval, margin
     /// and candidate poll interval follow from it (see [`ElectionConfig::new`]).
     pub fn leader_ttl(mut self, ttl: Duration) -> Self {
         self.election = ElectionConfig::new(std::mem::take(&mut self.election.group_id), ttl);

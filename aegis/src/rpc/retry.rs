@@ -1,4 +1,4 @@
-//! Client retry policy (the seed's `RetryPolicy`): exponential backoff with jitter.
+//! Client retry policy (the Python AegisSDK's `RetryPolicy`): exponential backoff with jitter.
 
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// The seed's values: 5 attempts, 100 ms doubling up to 5 s, ±10 % jitter.
+    /// The Python AegisSDK's values: 5 attempts, 100 ms doubling up to 5 s, ±10 % jitter.
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 5,
