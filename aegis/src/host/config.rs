@@ -50,14 +50,15 @@ impl ServiceConfig {
         Self::default()
     }
 
-    /// How long after its last heartbeat an instance counts as gone (Python AegisSDK: `registry_ttl`).
+    /// How long after its last heartbeat an instance counts as gone (Python AegisSDK:
+    /// `registry_ttl`).
     pub fn registry_ttl(mut self, ttl: Duration) -> Self {
         self.registry_ttl = ttl;
         self
     }
 
-    /// How often the registry entry is refreshed (Python AegisSDK: `heartbeat_interval`); must be less
-    /// than the registry TTL.
+    /// How often the registry entry is refreshed (Python AegisSDK: `heartbeat_interval`); must
+    /// be less than the registry TTL.
     pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
         self.heartbeat_interval = interval;
         self
@@ -77,8 +78,8 @@ impl ServiceConfig {
         self
     }
 
-    /// The leader lease (Python AegisSDK: `leader_ttl_seconds`; default 10 s); renew interval, margin
-    /// and candidate poll interval follow from it (see [`ElectionConfig::new`]).
+    /// The leader lease (Python AegisSDK: `leader_ttl_seconds`; default 10 s); renew interval,
+    /// margin and candidate poll interval follow from it (see [`ElectionConfig::new`]).
     pub fn leader_ttl(mut self, ttl: Duration) -> Self {
         self.election = ElectionConfig::new(std::mem::take(&mut self.election.group_id), ttl);
         self
