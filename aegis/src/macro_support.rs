@@ -12,7 +12,7 @@ pub use ::std::vec::Vec;
 pub use crate::commands::call::{CommandCall, CommandOutcome, CommandSpec, guard_command};
 pub use crate::events::SubscriptionMode;
 pub use crate::events::call::{EventCall, EventOutcome, SubscriptionSpec, guard_event};
-pub use crate::handler::HandlerFailure;
+pub use crate::handler::{HandlerFailure, HandlerOutput};
 pub use crate::ports::BoxFuture;
 pub use crate::rpc::call::{Call, EncodedReply, guard};
 pub use crate::rpc::client::ClientCore;
@@ -47,4 +47,3 @@ impl ::serde::Serialize for EmptyParams {
     }
 }
 
-pub use crate::handler::HandlerOutput;
