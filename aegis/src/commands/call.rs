@@ -70,7 +70,12 @@ pub(crate) struct CompletionMessage<'a, R: ?Sized> {
 impl CommandCall {
     /// Decodes the payload; on failure, the outcome to report (400, not retried).
     pub fn decode<P: Payload>(&mut self) -> Result<(CommandContext, P), CommandOutcome> {
-        let context = self.context.take().expect("a command call is decoded once");
+        // Generated code decodes once; a second decode is a bug reported as one, not a panic.
+        let Some(context) = self.context.take() else {
+            return Err(CommandOutcome::Failed(RpcError::internal(
+                "a command call was decoded twice",
+            )));
+        };
         let envelope: CommandEnvelope<P> = match self.codec.decode(&self.payload) {
             Ok(envelope) => envelope,
             Err(error) => {
