@@ -46,4 +46,3 @@ impl ::serde::Serialize for EmptyParams {
         ::serde::ser::SerializeMap::end(serializer.serialize_map(Some(0))?)
     }
 }
-

@@ -7,9 +7,9 @@ use std::time::Duration;
 use super::error::transport;
 use super::stats::ConnectionStats;
 use super::{NatsBus, NatsKvBuckets, NatsStreams};
-use crate::Result;
 use crate::backend::Backend;
 use crate::ports::SystemClock;
+use crate::{Error, Result};
 
 /// The server used when neither `NATS_URL` nor an explicit URL is given.
 pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
@@ -170,8 +170,9 @@ impl NatsOptions {
         if self.retry_initial_connect {
             options = options.retry_on_initial_connect();
         }
+        let servers = server_list(&self.url)?;
         let client = options
-            .connect(self.url.as_str())
+            .connect(servers.as_slice())
             .await
             .map_err(|e| transport(&format!("connecting to {}", self.url), e))?;
         let bus = NatsBus::new(client.clone(), Arc::clone(&stats));
@@ -190,9 +191,44 @@ fn reconnect_delay(attempts: usize, max: Duration) -> Duration {
     base.mul_f64(0.5 + rand::random::<f64>())
 }
 
+/// The servers of `urls`: one URL, or several separated by commas (a cluster's nodes, as
+/// `NATS_URL` lists them), each checked here so that a typo names its entry.
+fn server_list(urls: &str) -> Result<Vec<async_nats::ServerAddr>> {
+    let servers = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| {
+            url.parse::<async_nats::ServerAddr>()
+                .map_err(|error| Error::invalid("NATS server URL", format!("`{url}`: {error}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if servers.is_empty() {
+        return Err(Error::invalid("NATS server URL", "no server given"));
+    }
+    Ok(servers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_comma_separated_list_is_every_server_of_a_cluster() {
+        let servers = server_list("nats://127.0.0.1:4222, nats://127.0.0.1:4223,127.0.0.1:4224,")
+            .expect("three servers");
+        let ports: Vec<u16> = servers.iter().map(|s| s.port()).collect();
+        assert_eq!(ports, [4222, 4223, 4224]);
+        assert_eq!(server_list("nats://127.0.0.1:4222").expect("one").len(), 1);
+    }
+
+    #[test]
+    fn a_bad_entry_is_named() {
+        let error =
+            server_list("nats://127.0.0.1:4222,nats://127.0.0.1:notaport").expect_err("bad port");
+        assert!(error.to_string().contains("notaport"), "{error}");
+        assert!(server_list(" , ").is_err());
+    }
 
     #[test]
     fn reconnect_delay_grows_is_capped_and_jittered() {
