@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use super::error;
+use super::placement::Placement;
 use super::stats::ConnectionStats;
 use crate::Result;
 use crate::domain::subject::validate_subject;
@@ -17,6 +18,8 @@ use crate::ports::{BoxFuture, Headers, Message, MessageBus, MessageSource, Subsc
 pub struct NatsBus {
     client: async_nats::Client,
     stats: Arc<ConnectionStats>,
+    /// Applied to the streams and buckets created on this connection.
+    placement: Placement,
 }
 
 impl fmt::Debug for NatsBus {
@@ -28,8 +31,20 @@ impl fmt::Debug for NatsBus {
 }
 
 impl NatsBus {
-    pub(super) fn new(client: async_nats::Client, stats: Arc<ConnectionStats>) -> Self {
-        NatsBus { client, stats }
+    pub(super) fn new(
+        client: async_nats::Client,
+        stats: Arc<ConnectionStats>,
+        placement: Placement,
+    ) -> Self {
+        NatsBus {
+            client,
+            stats,
+            placement,
+        }
+    }
+
+    pub(super) fn placement(&self) -> Placement {
+        self.placement
     }
 
     /// Connection events so far.

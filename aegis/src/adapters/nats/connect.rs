@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::transport;
+use super::placement::{Placement, Storage};
 use super::stats::ConnectionStats;
 use super::{NatsBus, NatsKvBuckets, NatsStreams};
 use crate::backend::Backend;
@@ -36,6 +37,9 @@ pub struct NatsOptions {
     ping_interval: Duration,
     retry_initial_connect: bool,
     max_reconnect_delay: Duration,
+    placement: Placement,
+    /// A setting from the environment that does not parse, reported by `connect`.
+    invalid_env: Option<String>,
 }
 
 impl NatsOptions {
@@ -51,12 +55,46 @@ impl NatsOptions {
             ping_interval: Duration::from_secs(5),
             retry_initial_connect: true,
             max_reconnect_delay: Duration::from_secs(5),
+            placement: Placement::default(),
+            invalid_env: None,
         }
     }
 
-    /// Options for `$NATS_URL`, or `nats://127.0.0.1:4222` when unset.
+    /// Options for `$NATS_URL` (one URL or a comma-separated list), or
+    /// `nats://127.0.0.1:4222` when unset; `$AEGIS_REPLICAS` (`auto` or 1 to 5) and
+    /// `$AEGIS_STORAGE` (`file` or `memory`) place what aegis creates (see
+    /// [`replicas`](Self::replicas)).
     pub fn from_env() -> Self {
-        Self::new(std::env::var("NATS_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned()))
+        let mut options =
+            Self::new(std::env::var("NATS_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned()));
+        if let Ok(replicas) = std::env::var("AEGIS_REPLICAS") {
+            match Placement::parse_replicas(&replicas) {
+                Ok(replicas) => options.placement.replicas = replicas,
+                Err(error) => options.invalid_env = Some(format!("AEGIS_REPLICAS: {error}")),
+            }
+        }
+        if let Ok(storage) = std::env::var("AEGIS_STORAGE") {
+            match storage.parse::<Storage>() {
+                Ok(storage) => options.placement.storage = storage,
+                Err(error) => options.invalid_env = Some(format!("AEGIS_STORAGE: {error}")),
+            }
+        }
+        options
+    }
+
+    /// How many replicas the streams and buckets aegis creates get (`EVENTS`, `COMMANDS`,
+    /// `DEAD_LETTERS`, `service_registry`, `election_{service}`): 1 to 5. Default: 1 on a
+    /// single server, the cluster's size up to 3 on a cluster. Existing ones are used as
+    /// they are (with a warning when they have fewer replicas).
+    pub fn replicas(mut self, replicas: usize) -> Self {
+        self.placement.replicas = Some(replicas);
+        self
+    }
+
+    /// Where JetStream keeps what aegis creates (default: [`Storage::File`]).
+    pub fn storage(mut self, storage: Storage) -> Self {
+        self.placement.storage = storage;
+        self
     }
 
     /// The client name shown by the server (`nats server report connections`).
@@ -133,6 +171,12 @@ impl NatsOptions {
     /// Connects and returns the adapters themselves ([`NatsStreams::new`] adds streams on the
     /// same connection).
     pub async fn connect_parts(self) -> Result<(NatsBus, NatsKvBuckets)> {
+        if let Some(invalid) = &self.invalid_env {
+            return Err(Error::invalid("environment", invalid.clone()));
+        }
+        if let Some(replicas) = self.placement.replicas {
+            Placement::check_replicas(replicas)?;
+        }
         let stats = Arc::new(ConnectionStats::default());
         let mut options = match &self.auth {
             Auth::None => async_nats::ConnectOptions::new(),
@@ -175,8 +219,8 @@ impl NatsOptions {
             .connect(servers.as_slice())
             .await
             .map_err(|e| transport(&format!("connecting to {}", self.url), e))?;
-        let bus = NatsBus::new(client.clone(), Arc::clone(&stats));
-        let kv = NatsKvBuckets::new(client, stats.reconnects());
+        let bus = NatsBus::new(client.clone(), Arc::clone(&stats), self.placement);
+        let kv = NatsKvBuckets::new(client, stats.reconnects(), self.placement);
         Ok((bus, kv))
     }
 }

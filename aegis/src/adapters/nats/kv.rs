@@ -9,6 +9,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
 use super::error;
+use super::placement::Placement;
 use crate::Result;
 use crate::domain::subject::validate_kv_key;
 use crate::ports::{BoxFuture, BucketConfig, KvBuckets, KvEntry, KvOperation, KvStore, KvWatch};
@@ -18,6 +19,7 @@ use crate::ports::{BoxFuture, BucketConfig, KvBuckets, KvEntry, KvOperation, KvS
 pub struct NatsKvBuckets {
     jetstream: jetstream::Context,
     reconnects: tokio::sync::watch::Receiver<u64>,
+    placement: Placement,
 }
 
 impl fmt::Debug for NatsKvBuckets {
@@ -30,10 +32,12 @@ impl NatsKvBuckets {
     pub(super) fn new(
         client: async_nats::Client,
         reconnects: tokio::sync::watch::Receiver<u64>,
+        placement: Placement,
     ) -> Self {
         NatsKvBuckets {
             jetstream: jetstream::new(client),
             reconnects,
+            placement,
         }
     }
 }
@@ -42,14 +46,24 @@ impl KvBuckets for NatsKvBuckets {
     fn open_bucket(&self, config: BucketConfig) -> BoxFuture<'_, Result<Arc<dyn KvStore>>> {
         Box::pin(async move {
             // An existing bucket is used as it is (another peer may have created it).
+            let server = self.jetstream.client().server_info();
             let store = match self.jetstream.get_key_value(config.name.clone()).await {
-                Ok(store) => store,
+                Ok(store) => {
+                    if let Ok(status) = store.status().await {
+                        let replicas = status.info.config.num_replicas;
+                        self.placement
+                            .check_existing("bucket", &config.name, replicas, &server);
+                    }
+                    store
+                }
                 Err(_) => self
                     .jetstream
                     .create_key_value(kv::Config {
                         bucket: config.name.clone(),
                         history: i64::from(config.history.max(1)),
                         max_age: config.max_age.unwrap_or_default(),
+                        storage: self.placement.storage_type(),
+                        num_replicas: self.placement.replicas(&server),
                         ..Default::default()
                     })
                     .await

@@ -11,11 +11,13 @@ mod bus;
 mod connect;
 mod error;
 mod kv;
+mod placement;
 mod stats;
 mod streams;
 
 pub use bus::NatsBus;
 pub use connect::{DEFAULT_URL, NatsOptions};
 pub use kv::NatsKvBuckets;
+pub use placement::Storage;
 pub use stats::ConnectionStats;
 pub use streams::NatsStreams;

@@ -19,6 +19,7 @@ use futures::{Stream, StreamExt};
 
 use super::NatsBus;
 use super::error;
+use super::placement::Placement;
 use crate::domain::subject::{validate_subject, validate_subject_token};
 use crate::ports::{
     AckKind, Acker, BoxFuture, ConsumerConfig, Deliveries, Delivery, DeliveryInfo, DeliverySource,
@@ -45,6 +46,7 @@ const PULL_HEARTBEAT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct NatsStreams {
     jetstream: jetstream::Context,
+    placement: Placement,
     /// Shared by every delivery's acker (one reference count instead of a client clone).
     client: Arc<async_nats::Client>,
 }
@@ -58,11 +60,12 @@ impl fmt::Debug for NatsStreams {
 impl NatsStreams {
     /// Streams on the connection of `bus`.
     pub fn new(bus: &NatsBus) -> Self {
-        Self::from_client(bus.client().clone())
+        Self::from_client(bus.client().clone(), bus.placement())
     }
 
-    pub(super) fn from_client(client: async_nats::Client) -> Self {
+    pub(super) fn from_client(client: async_nats::Client, placement: Placement) -> Self {
         NatsStreams {
+            placement,
             jetstream: jetstream::ContextBuilder::new()
                 .timeout(JETSTREAM_TIMEOUT)
                 .build(client.clone()),
@@ -71,14 +74,21 @@ impl NatsStreams {
     }
 
     /// Whether `name` exists.
-    async fn stream_exists(&self, name: &str) -> Result<bool> {
+    /// The replica count of stream `name`, `None` when it does not exist.
+    async fn stream_replicas(&self, name: &str) -> Result<Option<usize>> {
         match self.jetstream.get_stream(name).await {
-            Ok(_) => Ok(true),
+            Ok(mut stream) => {
+                let info = stream
+                    .info()
+                    .await
+                    .map_err(|e| error::transport(&format!("looking up stream `{name}`"), e))?;
+                Ok(Some(info.config.num_replicas))
+            }
             Err(e) => match e.kind() {
                 GetStreamErrorKind::JetStream(api)
                     if api.error_code() == ErrorCode::STREAM_NOT_FOUND =>
                 {
-                    Ok(false)
+                    Ok(None)
                 }
                 _ => Err(error::transport(&format!("looking up stream `{name}`"), e)),
             },
@@ -231,7 +241,10 @@ impl Streams for NatsStreams {
             }
             // An existing stream is used as it is (another peer, maybe the Python SDK, owns
             // its settings).
-            if self.stream_exists(&config.name).await? {
+            let server = self.client.server_info();
+            if let Some(replicas) = self.stream_replicas(&config.name).await? {
+                self.placement
+                    .check_existing("stream", &config.name, replicas, &server);
                 return Ok(());
             }
             let (retention, discard) = match config.retention {
@@ -252,7 +265,8 @@ impl Streams for NatsStreams {
                     discard,
                     max_messages: config.max_msgs,
                     duplicate_window: config.duplicate_window,
-                    storage: stream::StorageType::File,
+                    storage: self.placement.storage_type(),
+                    num_replicas: self.placement.replicas(&server),
                     ..Default::default()
                 })
                 .await;
@@ -265,7 +279,7 @@ impl Streams for NatsStreams {
                     CreateStreamErrorKind::JetStream(api)
                         if api.error_code() == ErrorCode::STREAM_NAME_EXIST =>
                     {
-                        if self.stream_exists(&name).await? {
+                        if self.stream_replicas(&name).await?.is_some() {
                             Ok(())
                         } else {
                             Err(error::jetstream_api(&context(), &api))
