@@ -115,7 +115,6 @@ fn client_method(service: &Service, private: &TokenStream, handler: &Handler) ->
     let cfgs = &handler.cfgs;
     let ident = &handler.ident;
     let wire_name = &handler.wire_name;
-    let subject = format!("rpc.{}.{wire_name}", service.name);
     let exclusive = handler.kind == HandlerKind::ExclusiveRpc;
     let docs = docs(handler, &format!("Calls `{}.{wire_name}`.", service.name));
     let ok = ok_type(service, handler);
@@ -125,7 +124,7 @@ fn client_method(service: &Service, private: &TokenStream, handler: &Handler) ->
         #(#cfgs)*
         #docs
         pub async fn #ident(&self, #param) -> #ret {
-            self.core.call(#wire_name, #subject, #exclusive, #payload).await
+            self.core.call(#wire_name, #exclusive, #payload).await
         }
     }
 }
@@ -136,7 +135,6 @@ fn command_method(service: &Service, private: &TokenStream, handler: &Handler) -
     let cfgs = &handler.cfgs;
     let ident = &handler.ident;
     let wire_name = &handler.wire_name;
-    let subject = format!("commands.{}.{wire_name}", service.name);
     let docs = docs(
         handler,
         &format!(
@@ -152,7 +150,7 @@ fn command_method(service: &Service, private: &TokenStream, handler: &Handler) -
         #(#cfgs)*
         #docs
         pub async fn #ident(&self, #param) -> #ret {
-            self.core.send_command(#wire_name, #subject, #payload).await
+            self.core.send_command(#wire_name, #payload).await
         }
     }
 }
