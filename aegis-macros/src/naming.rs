@@ -1,5 +1,6 @@
 //! Name rules, mirrored from `aegis::domain::names` and `aegis::domain::subject` (a proc-macro
-//! crate cannot depend on the runtime; the runtime validates again at start).
+//! crate cannot depend on the runtime; the runtime validates again at start). The parity test
+//! below runs both over one table.
 
 /// `^[a-z][a-z0-9-]*[a-z0-9]$`
 pub(crate) fn is_valid_service_name(name: &str) -> bool {
@@ -74,36 +75,152 @@ pub(crate) fn event_pattern_error(pattern: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use aegis::domain::{names, subject};
+
     use super::*;
 
-    #[test]
-    fn rules_match_the_runtime() {
-        assert!(is_valid_service_name("echo-service"));
-        assert!(!is_valid_service_name("Echo"));
-        assert!(!is_valid_service_name("echo-"));
-        assert!(!is_valid_service_name("e"));
-        assert!(is_valid_method_name("get_order"));
-        assert!(!is_valid_method_name("getOrder"));
-        assert!(!is_valid_method_name("_x"));
-        assert!(is_valid_version("1.2.3"));
-        assert!(!is_valid_version("1.2"));
-        assert!(!is_valid_version("1.2.x"));
+    #[derive(Debug, Clone, Copy)]
+    enum Rule {
+        ServiceName,
+        MethodName,
+        Version,
+        /// A `#[subscribe]` pattern, the part after `events.`.
+        EventPattern,
     }
+    use Rule::*;
+
+    /// Each row: the rule, the input, and whether it is valid. The macro's copy and the
+    /// runtime must both give that answer.
+    const CASES: &[(Rule, &str, bool)] = &[
+        (ServiceName, "echo-service", true),
+        (ServiceName, "ab", true),
+        (ServiceName, "a1", true),
+        (ServiceName, "order-processor2", true),
+        (ServiceName, "a--b", true),
+        (ServiceName, "", false),
+        (ServiceName, "a", false),
+        (ServiceName, "Echo", false),
+        (ServiceName, "ECHO", false),
+        (ServiceName, "echo-", false),
+        (ServiceName, "-echo", false),
+        (ServiceName, "1echo", false),
+        (ServiceName, "echo_svc", false),
+        (ServiceName, "echo.svc", false),
+        (ServiceName, "echo svc", false),
+        (ServiceName, " echo", false),
+        (ServiceName, "echo\n", false),
+        (ServiceName, "echo*", false),
+        (ServiceName, "echo>", false),
+        (ServiceName, "écho", false),
+        (MethodName, "echo", true),
+        (MethodName, "get_order", true),
+        (MethodName, "v2", true),
+        (MethodName, "a", true),
+        (MethodName, "a_", true),
+        (MethodName, "a__b", true),
+        (MethodName, "", false),
+        (MethodName, "Echo", false),
+        (MethodName, "getOrder", false),
+        (MethodName, "get-order", false),
+        (MethodName, "a.b", false),
+        (MethodName, "_x", false),
+        (MethodName, "2x", false),
+        (MethodName, "get order", false),
+        (MethodName, "get\t", false),
+        (MethodName, "*", false),
+        (MethodName, ">", false),
+        (MethodName, "a*", false),
+        (MethodName, "é", false),
+        (Version, "1.2.3", true),
+        (Version, "0.0.0", true),
+        (Version, "10.20.30", true),
+        (Version, "01.2.3", true),
+        (Version, "", false),
+        (Version, "1", false),
+        (Version, "1.2", false),
+        (Version, "1.2.3.4", false),
+        (Version, "1..2", false),
+        (Version, "1.2.", false),
+        (Version, ".1.2", false),
+        (Version, "a.b.c", false),
+        (Version, "1.2.x", false),
+        (Version, "v1.2.3", false),
+        (Version, "-1.2.3", false),
+        (Version, "1.2.3-beta", false),
+        (Version, "1.2.3 ", false),
+        (Version, " 1.2.3", false),
+        (EventPattern, "orders.created", true),
+        (EventPattern, "orders.*", true),
+        (EventPattern, "orders.>", true),
+        (EventPattern, "*.created", true),
+        (EventPattern, "*.*", true),
+        (EventPattern, "*.>", true),
+        (EventPattern, ">", true),
+        (EventPattern, "orders.item.added", true),
+        (EventPattern, "a.b.*.>", true),
+        (EventPattern, "Orders.Created-v2", true),
+        (EventPattern, "orders.events", true),
+        (EventPattern, "eventsx.created", true),
+        (EventPattern, "event.created", true),
+        (EventPattern, "", false),
+        (EventPattern, ".", false),
+        (EventPattern, "orders..created", false),
+        (EventPattern, ".orders", false),
+        (EventPattern, "orders.", false),
+        (EventPattern, "orders. created", false),
+        (EventPattern, " orders.created", false),
+        (EventPattern, "orders.created ", false),
+        (EventPattern, "orders.\tcreated", false),
+        (EventPattern, "orders.\u{a0}created", false),
+        (EventPattern, "orders.cre*", false),
+        (EventPattern, "orders.**", false),
+        (EventPattern, "orders.>x", false),
+        (EventPattern, "orders*.created", false),
+        (EventPattern, ">.created", false),
+        (EventPattern, "orders.>.x", false),
+        (EventPattern, "events.orders.created", false),
+        (EventPattern, "events.*", false),
+        (EventPattern, "events.>", false),
+        (EventPattern, "events.", false),
+        (EventPattern, "events", false),
+        (EventPattern, "orders", false),
+        (EventPattern, "*", false),
+    ];
 
     #[test]
-    fn event_patterns_follow_the_runtime() {
-        for ok in [
-            "orders.created",
-            "orders.*",
-            "orders.>",
-            "*.created",
-            "*.*",
-            ">",
-            "orders.item.added",
-            "a.b.*.>",
-        ] {
-            assert_eq!(event_pattern_error(ok), None, "{ok}");
+    fn the_macro_and_the_runtime_agree() {
+        let mut wrong = Vec::new();
+        for &(rule, input, valid) in CASES {
+            let (in_macro, in_runtime) = match rule {
+                ServiceName => (
+                    is_valid_service_name(input),
+                    names::validate_service_name(input).is_ok(),
+                ),
+                MethodName => (
+                    is_valid_method_name(input),
+                    names::validate_method_name(input).is_ok(),
+                ),
+                Version => (
+                    is_valid_version(input),
+                    names::validate_version(input).is_ok(),
+                ),
+                EventPattern => (
+                    event_pattern_error(input).is_none(),
+                    subject::event_filter(input).is_ok(),
+                ),
+            };
+            if in_macro != valid || in_runtime != valid {
+                wrong.push(format!(
+                    "{rule:?} {input:?}: expected {valid}, macro {in_macro}, runtime {in_runtime}"
+                ));
+            }
         }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    /// The macro's own messages, which the runtime does not share.
+    #[test]
+    fn event_pattern_messages() {
         for (bad, why) in [
             ("", "empty event pattern"),
             ("orders..created", "empty token"),

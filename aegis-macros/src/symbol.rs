@@ -15,13 +15,16 @@ pub(crate) const BROADCAST: &str = "broadcast";
 /// The method attributes `#[service]` consumes.
 pub(crate) const METHOD_ATTRIBUTES: &[&str] = &[RPC, EXCLUSIVE_RPC, SUBSCRIBE, COMMAND];
 
-/// Names of the generated client's own methods; handlers may not reuse them.
-pub(crate) const CLIENT_RESERVED: &[&str] = &[
+/// The generated client's own methods: `expand::client` names them from this list, and
+/// handlers may not take these names.
+pub(crate) const CLIENT_METHODS: [&str; 6] = [
     "new",
     "with_timeout",
-    "with_codec",
     "with_discovery",
     "with_retry",
     "with_command_options",
-    "core",
+    "with_codec",
 ];
+
+/// The generated client's field: not a handler name either.
+pub(crate) const CLIENT_FIELD: &str = "core";

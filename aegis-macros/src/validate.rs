@@ -3,7 +3,7 @@
 use crate::ctxt::Ctxt;
 use crate::model::{Handler, Service};
 use crate::parse::method_attr::HandlerKind;
-use crate::symbol::CLIENT_RESERVED;
+use crate::symbol::{CLIENT_FIELD, CLIENT_METHODS};
 
 /// The namespaces of wire names: rpc methods (`#[rpc]` and `#[exclusive_rpc]` share
 /// `rpc.{service}.{name}`) and commands (`commands.{service}.{name}`). `#[subscribe]` handlers
@@ -44,7 +44,8 @@ pub(crate) fn check(cx: &Ctxt, service: &Service) {
         }
         // `#[subscribe]` handlers have no client method.
         let ident = handler.ident.to_string();
-        if handler.kind != HandlerKind::Subscribe && CLIENT_RESERVED.contains(&ident.as_str()) {
+        let reserved = CLIENT_METHODS.contains(&ident.as_str()) || ident == CLIENT_FIELD;
+        if handler.kind != HandlerKind::Subscribe && reserved {
             cx.error_spanned_by(
                 &handler.ident,
                 format!(

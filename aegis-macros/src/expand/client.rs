@@ -9,6 +9,7 @@ use syn::visit_mut::VisitMut;
 use crate::expand::respan;
 use crate::model::{Handler, Service};
 use crate::parse::method_attr::HandlerKind;
+use crate::symbol::CLIENT_METHODS;
 
 pub(crate) fn struct_client(service: &Service) -> TokenStream {
     let krate = &service.krate;
@@ -26,6 +27,14 @@ pub(crate) fn struct_client(service: &Service) -> TokenStream {
         HandlerKind::Command => command_method(service, &private, h),
         HandlerKind::Subscribe => TokenStream::new(),
     });
+    let [
+        new,
+        with_timeout,
+        with_discovery,
+        with_retry,
+        with_command_options,
+        with_codec,
+    ] = CLIENT_METHODS.map(|name| format_ident!("{name}"));
     quote! {
         #[doc = #struct_doc]
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]
@@ -35,7 +44,7 @@ pub(crate) fn struct_client(service: &Service) -> TokenStream {
 
         impl #client {
             #[doc = #new_doc]
-            pub fn new(backend: &#krate::Backend) -> Self {
+            pub fn #new(backend: &#krate::Backend) -> Self {
                 Self {
                     core: #private::ClientCore::new(
                         backend,
@@ -45,7 +54,7 @@ pub(crate) fn struct_client(service: &Service) -> TokenStream {
             }
 
             /// A copy of this client whose calls time out after `timeout`.
-            pub fn with_timeout(&self, timeout: #private::Duration) -> Self {
+            pub fn #with_timeout(&self, timeout: #private::Duration) -> Self {
                 let mut core = ::core::clone::Clone::clone(&self.core);
                 core.set_timeout(timeout);
                 Self { core }
@@ -54,7 +63,7 @@ pub(crate) fn struct_client(service: &Service) -> TokenStream {
             /// A copy of this client that sends each call to the instance `strategy` picks
             /// among the healthy ones `discovery` finds (on its own subject), instead of
             /// through the service's queue group.
-            pub fn with_discovery(
+            pub fn #with_discovery(
                 &self,
                 discovery: #private::Arc<dyn #krate::discovery::ServiceDiscovery>,
                 strategy: #krate::discovery::SelectionStrategy,
@@ -68,7 +77,7 @@ pub(crate) fn struct_client(service: &Service) -> TokenStream {
             /// no responders, and `#[exclusive_rpc]` methods also on NOT_ACTIVE. Exclusive
             /// methods retry with `RetryPolicy::default()` unless told otherwise; `#[rpc]`
             /// methods retry only when this is set.
-            pub fn with_retry(&self, policy: #krate::RetryPolicy) -> Self {
+            pub fn #with_retry(&self, policy: #krate::RetryPolicy) -> Self {
                 let mut core = ::core::clone::Clone::clone(&self.core);
                 core.set_retry(policy);
                 Self { core }
@@ -76,7 +85,7 @@ pub(crate) fn struct_client(service: &Service) -> TokenStream {
 
             /// A copy of this client that sends commands with `options` (priority, retries,
             /// timeout per attempt).
-            pub fn with_command_options(
+            pub fn #with_command_options(
                 &self,
                 options: #krate::commands::CommandOptions,
             ) -> Self {
@@ -86,7 +95,7 @@ pub(crate) fn struct_client(service: &Service) -> TokenStream {
             }
 
             /// A copy of this client that encodes requests with `codec`.
-            pub fn with_codec(&self, codec: #krate::Codec) -> Self {
+            pub fn #with_codec(&self, codec: #krate::Codec) -> Self {
                 let mut core = ::core::clone::Clone::clone(&self.core);
                 core.set_codec(codec);
                 Self { core }
@@ -106,7 +115,6 @@ fn client_method(service: &Service, private: &TokenStream, handler: &Handler) ->
     let cfgs = &handler.cfgs;
     let ident = &handler.ident;
     let wire_name = &handler.wire_name;
-    let subject = format!("rpc.{}.{wire_name}", service.name);
     let exclusive = handler.kind == HandlerKind::ExclusiveRpc;
     let docs = docs(handler, &format!("Calls `{}.{wire_name}`.", service.name));
     let ok = ok_type(service, handler);
@@ -116,7 +124,7 @@ fn client_method(service: &Service, private: &TokenStream, handler: &Handler) ->
         #(#cfgs)*
         #docs
         pub async fn #ident(&self, #param) -> #ret {
-            self.core.call(#wire_name, #subject, #exclusive, #payload).await
+            self.core.call(#wire_name, #exclusive, #payload).await
         }
     }
 }
@@ -127,7 +135,6 @@ fn command_method(service: &Service, private: &TokenStream, handler: &Handler) -
     let cfgs = &handler.cfgs;
     let ident = &handler.ident;
     let wire_name = &handler.wire_name;
-    let subject = format!("commands.{}.{wire_name}", service.name);
     let docs = docs(
         handler,
         &format!(
@@ -143,7 +150,7 @@ fn command_method(service: &Service, private: &TokenStream, handler: &Handler) -
         #(#cfgs)*
         #docs
         pub async fn #ident(&self, #param) -> #ret {
-            self.core.send_command(#wire_name, #subject, #payload).await
+            self.core.send_command(#wire_name, #payload).await
         }
     }
 }
@@ -217,4 +224,38 @@ fn replace_self(tokens: TokenStream, self_ty: &syn::Type) -> TokenStream {
     }
     ReplaceSelf(self_ty).visit_type_mut(&mut ty);
     quote!(#ty)
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use crate::symbol::CLIENT_METHODS;
+
+    /// Validation refuses handler names by `CLIENT_METHODS`: the client must have no others.
+    #[test]
+    fn the_client_has_exactly_the_reserved_methods() {
+        let output =
+            crate::service::expand(quote!(name = "svc", version = "1.0.0"), quote!(impl S {}));
+        let file: syn::File = syn::parse2(output).expect("the expansion parses");
+        let is_client =
+            |ty: &syn::Type| matches!(ty, syn::Type::Path(p) if p.path.is_ident("SClient"));
+        let client = file
+            .items
+            .iter()
+            .find_map(|item| match item {
+                syn::Item::Impl(client) if is_client(&client.self_ty) => Some(client),
+                _ => None,
+            })
+            .expect("an `impl SClient`");
+        let methods: Vec<String> = client
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                syn::ImplItem::Fn(f) => Some(f.sig.ident.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(methods, CLIENT_METHODS);
+    }
 }

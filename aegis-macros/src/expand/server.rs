@@ -2,7 +2,7 @@
 //! subscriptions and their event handler, the commands and their command handler.
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::expand::respan;
@@ -15,269 +15,234 @@ pub(crate) fn impl_service(service: &Service) -> TokenStream {
     let self_ty = &service.item.self_ty;
     let name = &service.name;
     let version = &service.version;
-    let of_kind = |kinds: &'static [HandlerKind]| {
-        service
-            .handlers
-            .iter()
-            .filter(move |h| kinds.contains(&h.kind))
-    };
-    let rpc = of_kind(&[HandlerKind::Rpc, HandlerKind::ExclusiveRpc]);
-    let specs = rpc.clone().map(|h| method_spec(&private, h));
-    let arms = rpc.map(|h| dispatch_arm(&private, h));
-    let events = fns_events(&private, of_kind(&[HandlerKind::Subscribe]));
-    let commands = fns_commands(&private, of_kind(&[HandlerKind::Command]));
+    let tables = TABLES
+        .iter()
+        .map(|table| fns_table(&private, table, &service.handlers));
     quote! {
         impl #krate::Service for #self_ty {
             const NAME: &'static str = #name;
             const VERSION: &'static str = #version;
 
-            fn __methods() -> #private::Vec<#private::MethodSpec> {
-                #[allow(unused_mut)]
-                let mut methods = #private::Vec::new();
-                #(#specs)*
-                methods
-            }
-
-            fn __dispatch(
-                this: &#private::Arc<Self>,
-                method: &str,
-                call: #private::Call,
-            ) -> #private::BoxFuture<'static, #private::EncodedReply> {
-                #[allow(unused_variables)]
-                let this = this;
-                match method {
-                    #(#arms)*
-                    _ => #private::boxed(async move { #private::unknown_method(call) }),
-                }
-            }
-
-            #events
-            #commands
+            #(#tables)*
         }
     }
 }
 
-/// `__subscriptions` and `__on_event`, when there are `#[subscribe]` handlers (the trait's
-/// defaults stand for none).
-fn fns_events<'a>(
-    private: &TokenStream,
-    handlers: impl Iterator<Item = &'a Handler> + Clone,
-) -> TokenStream {
-    if handlers.clone().next().is_none() {
+/// What differs between the handler kinds in `impl Service`; [`fns_table`] writes the rest.
+struct Table {
+    /// Handlers of these kinds, in declaration order.
+    kinds: &'static [HandlerKind],
+    /// The trait has no default for these fns: emitted even without handlers.
+    required: bool,
+    /// `fn __{list}() -> Vec<{spec}>`, pushing `spec_new(handler)` per handler.
+    list: &'static str,
+    spec: &'static str,
+    spec_new: fn(&TokenStream, &Handler) -> Option<TokenStream>,
+    /// `fn {dispatch}(this, {key}: &str, call: {call}) -> BoxFuture<'static, {outcome}>`.
+    dispatch: &'static str,
+    key: &'static str,
+    call: &'static str,
+    outcome: &'static str,
+    /// The path (under `__private`) that boxes an arm's future.
+    boxed: &'static [&'static str],
+    /// The fallback arm, for a key no handler has.
+    unknown: fn(&TokenStream) -> TokenStream,
+    /// Runs the handler's future (on the method's span); `call.{finish}(output)` answers.
+    guard: &'static str,
+    finish: &'static str,
+    /// `call.decode()` gives `(context, payload)` and the guard takes the context; else
+    /// (events) it gives the payload alone and the guard takes the call.
+    decodes_context: bool,
+}
+
+const TABLES: [Table; 3] = [
+    Table {
+        kinds: &[HandlerKind::Rpc, HandlerKind::ExclusiveRpc],
+        required: true,
+        list: "methods",
+        spec: "MethodSpec",
+        spec_new: method_spec,
+        dispatch: "__dispatch",
+        key: "method",
+        call: "Call",
+        outcome: "EncodedReply",
+        boxed: &["boxed"],
+        unknown: |private| quote!(#private::boxed(async move { #private::unknown_method(call) })),
+        guard: "guard",
+        finish: "reply",
+        decodes_context: true,
+    },
+    Table {
+        kinds: &[HandlerKind::Subscribe],
+        required: false,
+        list: "subscriptions",
+        spec: "SubscriptionSpec",
+        spec_new: subscription_spec,
+        dispatch: "__on_event",
+        key: "handler",
+        call: "EventCall",
+        outcome: "EventOutcome",
+        boxed: &["Box", "pin"],
+        unknown: |private| {
+            quote! {{
+                let outcome = call.unknown();
+                #private::Box::pin(async move { outcome })
+            }}
+        },
+        guard: "guard_event",
+        finish: "finish",
+        decodes_context: false,
+    },
+    Table {
+        kinds: &[HandlerKind::Command],
+        required: false,
+        list: "commands",
+        spec: "CommandSpec",
+        spec_new: command_spec,
+        dispatch: "__on_command",
+        key: "command",
+        call: "CommandCall",
+        outcome: "CommandOutcome",
+        boxed: &["Box", "pin"],
+        unknown: |private| {
+            quote! {{
+                let outcome = call.unknown(command);
+                #private::Box::pin(async move { outcome })
+            }}
+        },
+        guard: "guard_command",
+        finish: "finish",
+        decodes_context: true,
+    },
+];
+
+/// The list fn and the dispatch fn of one table.
+fn fns_table(private: &TokenStream, table: &Table, handlers: &[Handler]) -> TokenStream {
+    let handlers: Vec<&Handler> = handlers
+        .iter()
+        .filter(|h| table.kinds.contains(&h.kind))
+        .collect();
+    if handlers.is_empty() && !table.required {
         return TokenStream::new();
     }
-    let specs = handlers.clone().map(|h| subscription_spec(private, h));
-    let arms = handlers.map(|h| event_arm(private, h));
+    let list = format_ident!("{}", table.list);
+    let list_fn = format_ident!("__{}", table.list);
+    let spec = format_ident!("{}", table.spec);
+    let dispatch = format_ident!("{}", table.dispatch);
+    let key = format_ident!("{}", table.key);
+    let call = format_ident!("{}", table.call);
+    let outcome = format_ident!("{}", table.outcome);
+    let unknown = (table.unknown)(private);
+    let pushes = handlers.iter().filter_map(|h| {
+        let cfgs = &h.cfgs;
+        let spec = (table.spec_new)(private, h)?;
+        Some(quote! {
+            #(#cfgs)*
+            #list.push(#spec);
+        })
+    });
+    let arms = handlers.iter().map(|h| dispatch_arm(private, table, h));
     quote! {
-        fn __subscriptions() -> #private::Vec<#private::SubscriptionSpec> {
+        fn #list_fn() -> #private::Vec<#private::#spec> {
             #[allow(unused_mut)]
-            let mut subscriptions = #private::Vec::new();
-            #(#specs)*
-            subscriptions
+            let mut #list = #private::Vec::new();
+            #(#pushes)*
+            #list
         }
 
-        fn __on_event(
+        fn #dispatch(
             this: &#private::Arc<Self>,
-            handler: &str,
-            call: #private::EventCall,
-        ) -> #private::BoxFuture<'static, #private::EventOutcome> {
+            #key: &str,
+            call: #private::#call,
+        ) -> #private::BoxFuture<'static, #private::#outcome> {
             #[allow(unused_variables)]
             let this = this;
-            match handler {
+            match #key {
                 #(#arms)*
-                _ => {
-                    let outcome = call.unknown();
-                    #private::Box::pin(async move { outcome })
-                }
+                _ => #unknown,
             }
         }
     }
 }
 
-/// `__commands` and `__on_command`, when there are `#[command]` handlers.
-fn fns_commands<'a>(
-    private: &TokenStream,
-    handlers: impl Iterator<Item = &'a Handler> + Clone,
-) -> TokenStream {
-    if handlers.clone().next().is_none() {
-        return TokenStream::new();
-    }
-    let specs = handlers.clone().map(|h| command_spec(private, h));
-    let arms = handlers.map(|h| command_arm(private, h));
-    quote! {
-        fn __commands() -> #private::Vec<#private::CommandSpec> {
-            #[allow(unused_mut)]
-            let mut commands = #private::Vec::new();
-            #(#specs)*
-            commands
-        }
-
-        fn __on_command(
-            this: &#private::Arc<Self>,
-            command: &str,
-            call: #private::CommandCall,
-        ) -> #private::BoxFuture<'static, #private::CommandOutcome> {
-            #[allow(unused_variables)]
-            let this = this;
-            match command {
-                #(#arms)*
-                _ => {
-                    let outcome = call.unknown(command);
-                    #private::Box::pin(async move { outcome })
-                }
-            }
-        }
-    }
-}
-
-fn method_spec(private: &TokenStream, handler: &Handler) -> TokenStream {
+/// One match arm: decode (errors on the payload type), run through the guard (errors on the
+/// method if its future is not `Send`), answer (errors on the return type).
+fn dispatch_arm(private: &TokenStream, table: &Table, handler: &Handler) -> TokenStream {
     let cfgs = &handler.cfgs;
+    let wire_name = &handler.wire_name;
+    let ident = &handler.ident;
+    let boxed = table.boxed.iter().map(|segment| format_ident!("{segment}"));
+    let decode = match handler.payload() {
+        Some(ty) => quote_spanned!(ty.span()=> __aegis_call.decode::<#ty>()),
+        None => quote!(__aegis_call.decode::<#private::NoPayload>()),
+    };
+    let (call_mut, decoded, guarded) = if table.decodes_context {
+        let decoded = quote!((__aegis_context, __aegis_payload));
+        (quote!(mut), decoded, "__aegis_context")
+    } else {
+        (TokenStream::new(), quote!(__aegis_payload), "__aegis_call")
+    };
+    let args = handler.args.iter().map(|arg| match arg {
+        Arg::Context => quote!(&__aegis_context),
+        Arg::Payload(_) => quote!(__aegis_payload),
+    });
+    let guard = format_ident!("{}", table.guard);
+    let guard = respan(quote!(#private::#guard), ident.span());
+    let guarded = syn::Ident::new(guarded, ident.span());
+    let run = quote_spanned! {ident.span()=>
+        #guard(&#guarded, __aegis_this.#ident(#(#args),*)).await
+    };
+    let finish = syn::Ident::new(table.finish, handler.output_span());
+    let finish = quote_spanned!(handler.output_span()=> __aegis_call.#finish(__aegis_output));
+    quote! {
+        #(#cfgs)*
+        #wire_name => {
+            let __aegis_this = ::core::clone::Clone::clone(this);
+            #private #(::#boxed)*(async move {
+                let #call_mut __aegis_call = call;
+                #[allow(unused_variables)]
+                let #decoded = match #decode {
+                    #private::Result::Ok(decoded) => decoded,
+                    #private::Result::Err(outcome) => return outcome,
+                };
+                let __aegis_output = #run;
+                #finish
+            })
+        }
+    }
+}
+
+/// `MethodSpec::rpc(name)` or `MethodSpec::exclusive(name)`.
+fn method_spec(private: &TokenStream, handler: &Handler) -> Option<TokenStream> {
     let wire_name = &handler.wire_name;
     let constructor = if handler.kind == HandlerKind::ExclusiveRpc {
         quote!(exclusive)
     } else {
         quote!(rpc)
     };
-    quote! {
-        #(#cfgs)*
-        methods.push(#private::MethodSpec::#constructor(#wire_name));
-    }
+    Some(quote!(#private::MethodSpec::#constructor(#wire_name)))
 }
 
-/// One match arm: decode (errors on the payload type), run through `guard` (errors on the
-/// method if its future is not `Send`), reply (errors on the return type).
-fn dispatch_arm(private: &TokenStream, handler: &Handler) -> TokenStream {
-    let cfgs = &handler.cfgs;
-    let wire_name = &handler.wire_name;
-    let ident = &handler.ident;
-    let decode = match handler.payload() {
-        Some(ty) => quote_spanned!(ty.span()=> __aegis_call.decode::<#ty>()),
-        None => quote!(__aegis_call.decode::<#private::NoPayload>()),
-    };
-    let args = handler.args.iter().map(|arg| match arg {
-        Arg::Context => quote!(&__aegis_context),
-        Arg::Payload(_) => quote!(__aegis_payload),
-    });
-    let guard = respan(quote!(#private::guard), ident.span());
-    let run = quote_spanned! {ident.span()=>
-        #guard(&__aegis_context, __aegis_this.#ident(#(#args),*)).await
-    };
-    let reply = quote_spanned!(handler.output_span()=> __aegis_call.reply(__aegis_output));
-    quote! {
-        #(#cfgs)*
-        #wire_name => {
-            let __aegis_this = ::core::clone::Clone::clone(this);
-            #private::boxed(async move {
-                let mut __aegis_call = call;
-                #[allow(unused_variables)]
-                let (__aegis_context, __aegis_payload) = match #decode {
-                    #private::Result::Ok(decoded) => decoded,
-                    #private::Result::Err(reply) => return reply,
-                };
-                let __aegis_output = #run;
-                #reply
-            })
-        }
-    }
-}
-
-fn subscription_spec(private: &TokenStream, handler: &Handler) -> TokenStream {
-    let cfgs = &handler.cfgs;
+/// `SubscriptionSpec::new(name, pattern, mode)`.
+fn subscription_spec(private: &TokenStream, handler: &Handler) -> Option<TokenStream> {
     let name = &handler.wire_name;
-    let Some(subscription) = &handler.subscription else {
-        return TokenStream::new();
-    };
+    let subscription = handler.subscription.as_ref()?;
     let pattern = &subscription.pattern;
     let mode = match subscription.mode {
         SubscriptionMode::Compete => quote!(Compete),
         SubscriptionMode::Broadcast => quote!(Broadcast),
     };
-    quote! {
-        #(#cfgs)*
-        subscriptions.push(#private::SubscriptionSpec::new(
+    Some(quote! {
+        #private::SubscriptionSpec::new(
             #name,
             #pattern,
             #private::SubscriptionMode::#mode,
-        ));
-    }
+        )
+    })
 }
 
-/// One match arm of `__on_event`: decode (errors on the argument's type: not an `Event<T>`,
-/// or `T` not `Deserialize`), run through `guard_event` (errors on the method if its future
-/// is not `Send`), finish (errors on the return type unless it is `Result<(), E>`).
-fn event_arm(private: &TokenStream, handler: &Handler) -> TokenStream {
-    let cfgs = &handler.cfgs;
+/// `CommandSpec::new(name)`.
+fn command_spec(private: &TokenStream, handler: &Handler) -> Option<TokenStream> {
     let name = &handler.wire_name;
-    let ident = &handler.ident;
-    let Some(ty) = handler.payload() else {
-        return TokenStream::new();
-    };
-    let decode = quote_spanned!(ty.span()=> __aegis_call.decode::<#ty>());
-    let guard = respan(quote!(#private::guard_event), ident.span());
-    let run = quote_spanned! {ident.span()=>
-        #guard(&__aegis_call, __aegis_this.#ident(__aegis_event)).await
-    };
-    let finish = quote_spanned!(handler.output_span()=> __aegis_call.finish(__aegis_output));
-    quote! {
-        #(#cfgs)*
-        #name => {
-            let __aegis_this = ::core::clone::Clone::clone(this);
-            #private::Box::pin(async move {
-                let __aegis_call = call;
-                let __aegis_event = match #decode {
-                    #private::Result::Ok(event) => event,
-                    #private::Result::Err(outcome) => return outcome,
-                };
-                let __aegis_output = #run;
-                #finish
-            })
-        }
-    }
-}
-
-fn command_spec(private: &TokenStream, handler: &Handler) -> TokenStream {
-    let cfgs = &handler.cfgs;
-    let name = &handler.wire_name;
-    quote! {
-        #(#cfgs)*
-        commands.push(#private::CommandSpec::new(#name));
-    }
-}
-
-/// One match arm of `__on_command`: decode (errors on the payload type), run through
-/// `guard_command` (errors on the method if its future is not `Send`), finish (errors on the
-/// return type).
-fn command_arm(private: &TokenStream, handler: &Handler) -> TokenStream {
-    let cfgs = &handler.cfgs;
-    let name = &handler.wire_name;
-    let ident = &handler.ident;
-    let decode = match handler.payload() {
-        Some(ty) => quote_spanned!(ty.span()=> __aegis_call.decode::<#ty>()),
-        None => quote!(__aegis_call.decode::<#private::NoPayload>()),
-    };
-    let args = handler.args.iter().map(|arg| match arg {
-        Arg::Context => quote!(&__aegis_context),
-        Arg::Payload(_) => quote!(__aegis_payload),
-    });
-    let guard = respan(quote!(#private::guard_command), ident.span());
-    let run = quote_spanned! {ident.span()=>
-        #guard(&__aegis_context, __aegis_this.#ident(#(#args),*)).await
-    };
-    let finish = quote_spanned!(handler.output_span()=> __aegis_call.finish(__aegis_output));
-    quote! {
-        #(#cfgs)*
-        #name => {
-            let __aegis_this = ::core::clone::Clone::clone(this);
-            #private::Box::pin(async move {
-                let mut __aegis_call = call;
-                #[allow(unused_variables)]
-                let (__aegis_context, __aegis_payload) = match #decode {
-                    #private::Result::Ok(decoded) => decoded,
-                    #private::Result::Err(outcome) => return outcome,
-                };
-                let __aegis_output = #run;
-                #finish
-            })
-        }
-    }
+    Some(quote!(#private::CommandSpec::new(#name)))
 }

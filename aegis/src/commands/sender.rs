@@ -16,7 +16,7 @@ use crate::codec::Codec;
 use crate::domain::envelope::{Priority, TRACEPARENT_HEADER, codes};
 use crate::domain::headers::REPLY_TO_HEADER;
 use crate::domain::subject::{
-    COMMANDS_STREAM, COMMANDS_SUBJECTS, cancel_subject, command_reply_subject,
+    COMMANDS_STREAM, COMMANDS_SUBJECTS, cancel_subject, command_reply_subject, command_subject,
 };
 use crate::domain::wire::{Id, OutgoingCommand, Timestamp};
 use crate::ports::{Headers, MSG_ID_HEADER, Message, MessageBus, Streams, Subscription};
@@ -266,16 +266,31 @@ pub(crate) async fn cancel_command(
     bus.publish(Message::new(subject, Vec::new())).await
 }
 
-/// Sends one command and subscribes to its replies (before sending, so that nothing is
-/// missed).
+/// Who a command goes to and how it is written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sender<'a> {
+    pub(crate) service: &'static str,
+    pub(crate) command: &'static str,
+    pub(crate) codec: Codec,
+    /// The envelope's `source`.
+    pub(crate) source: Option<&'a str>,
+}
+
+/// Sends one command to `commands.{service}.{command}` and subscribes to its replies
+/// (before sending, so that nothing is missed).
 pub(crate) async fn send_command<P: serde::Serialize + ?Sized, R>(
     streams: &Arc<dyn Streams>,
     bus: &Arc<dyn MessageBus>,
-    (service, command, subject): (&'static str, &'static str, &str),
-    (codec, source): (Codec, Option<&str>),
+    sender: Sender<'_>,
     options: &CommandOptions,
     payload: &P,
 ) -> Result<CommandHandle<R>> {
+    let Sender {
+        service,
+        command,
+        codec,
+        source,
+    } = sender;
     streams.ensure_stream(commands_stream()).await?;
     let (id, trace, timestamp) = (Id::new(), Id::new(), Timestamp::now());
     let reply_to = command_reply_subject(id.as_str());
@@ -303,7 +318,7 @@ pub(crate) async fn send_command<P: serde::Serialize + ?Sized, R>(
         headers.insert(TRACEPARENT_HEADER, &**traceparent);
     }
     let message = Message {
-        subject: subject.to_owned(),
+        subject: command_subject(service, command),
         reply: None,
         headers,
         payload: body.into(),

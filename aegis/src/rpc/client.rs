@@ -9,11 +9,11 @@ use serde::de::DeserializeOwned;
 
 use crate::backend::Backend;
 use crate::codec::Codec;
-use crate::commands::sender::{CommandHandle, CommandOptions, send_command};
+use crate::commands::sender::{CommandHandle, CommandOptions, Sender, send_command};
 use crate::discovery::ServiceDiscovery;
 use crate::discovery::selection::{SelectionStrategy, Selector};
 use crate::domain::envelope::{ERROR_CODE_HEADER, RpcResponse, from_null};
-use crate::domain::subject::rpc_subject;
+use crate::domain::subject::{instance_subject, rpc_subject};
 use crate::domain::wire::{Id, IncomingResponse, OutgoingRequest, Timestamp};
 use crate::ports::{Headers, Message, MessageBus, Streams};
 use crate::rpc::retry::RetryPolicy;
@@ -113,12 +113,11 @@ impl ClientCore {
         self.command_options = options;
     }
 
-    /// Sends `command` to `subject` (its `commands.{service}.{command}`, computed by the
-    /// macro) with `payload`; the handle follows its progress and outcome.
+    /// Sends `command` to `commands.{service}.{command}` with `payload`; the handle follows
+    /// its progress and outcome.
     pub async fn send_command<P, R>(
         &self,
         command: &'static str,
-        subject: &str,
         payload: &P,
     ) -> Result<CommandHandle<R>>
     where
@@ -131,26 +130,18 @@ impl ClientCore {
                 "commands need persistent streams; this client's backend has none",
             )
         })?;
-        send_command(
-            streams,
-            &self.bus,
-            (self.service, command, subject),
-            (self.codec, self.source.as_deref()),
-            &self.command_options,
-            payload,
-        )
-        .await
+        let sender = Sender {
+            service: self.service,
+            command,
+            codec: self.codec,
+            source: self.source.as_deref(),
+        };
+        send_command(streams, &self.bus, sender, &self.command_options, payload).await
     }
 
-    /// Calls `method` on `subject` (its `rpc.{service}.{method}`, computed by the macro) with
-    /// `params` and decodes the result, retrying per the retry policy.
-    pub async fn call<P, R>(
-        &self,
-        method: &str,
-        subject: &str,
-        exclusive: bool,
-        params: &P,
-    ) -> Result<R>
+    /// Calls `method` on `rpc.{service}.{method}` with `params` and decodes the result,
+    /// retrying per the retry policy.
+    pub async fn call<P, R>(&self, method: &str, exclusive: bool, params: &P) -> Result<R>
     where
         P: Serialize + ?Sized,
         R: DeserializeOwned,
@@ -158,11 +149,11 @@ impl ClientCore {
         let policy = match (&self.retry, exclusive) {
             (Some(policy), _) => policy.clone(),
             (None, true) => RetryPolicy::default(),
-            (None, false) => return self.call_once(method, subject, params).await,
+            (None, false) => return self.call_once(method, params).await,
         };
         let mut retry = 0;
         loop {
-            let outcome = self.call_once(method, subject, params).await;
+            let outcome = self.call_once(method, params).await;
             let retryable = match &outcome {
                 Err(Error::NoResponders { .. }) => true,
                 Err(Error::NotActive { .. }) => exclusive,
@@ -177,7 +168,7 @@ impl ClientCore {
         }
     }
 
-    async fn call_once<P, R>(&self, method: &str, subject: &str, params: &P) -> Result<R>
+    async fn call_once<P, R>(&self, method: &str, params: &P) -> Result<R>
     where
         P: Serialize + ?Sized,
         R: DeserializeOwned,
@@ -195,10 +186,11 @@ impl ClientCore {
             timeout: self.timeout.as_secs_f64(),
         };
         let payload = self.codec.encode(&request)?;
-        debug_assert_eq!(subject, rpc_subject(self.service, method));
         let payload = bytes::Bytes::from(payload);
         let Some(routing) = &self.routing else {
-            let reply = self.send(subject.to_owned(), payload).await?;
+            let reply = self
+                .send(rpc_subject(self.service, method), payload)
+                .await?;
             return decode_reply(&reply);
         };
         // An instance that vanished since discovery answered: forget the cached answer and
@@ -207,10 +199,14 @@ impl ClientCore {
             let instances = routing.discovery.discover(self.service, true).await?;
             let Some(instance) = routing.selector.select(&instances) else {
                 return Err(Error::NoResponders {
-                    subject: format!("{subject} (no healthy instance of `{}`)", self.service),
+                    subject: format!(
+                        "{} (no healthy instance of `{}`)",
+                        rpc_subject(self.service, method),
+                        self.service
+                    ),
                 });
             };
-            let direct = format!("{subject}.{}", instance.instance_id);
+            let direct = instance_subject(self.service, method, &instance.instance_id);
             match self.send(direct, payload.clone()).await {
                 Err(Error::NoResponders { .. }) if attempt == 0 => {
                     routing.discovery.invalidate(self.service);
@@ -219,7 +215,7 @@ impl ClientCore {
             }
         }
         Err(Error::NoResponders {
-            subject: subject.to_owned(),
+            subject: rpc_subject(self.service, method),
         })
     }
 
