@@ -4,6 +4,7 @@ pub mod commands;
 pub mod events;
 pub mod nats_server;
 pub mod process;
+pub mod rpc;
 
 /// Waits until `done()` holds, looking again each time `changed` is notified (with
 /// `notify_waiters`); panics after `within`, saying `what`.
