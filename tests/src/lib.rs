@@ -1,9 +1,11 @@
 //! Behaviour tests for aegis live in `tests/`; this library holds their harness.
 
 pub mod commands;
+pub mod election;
 pub mod events;
 pub mod nats_server;
 pub mod process;
+pub mod rpc;
 
 /// Waits until `done()` holds, looking again each time `changed` is notified (with
 /// `notify_waiters`); panics after `within`, saying `what`.

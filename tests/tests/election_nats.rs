@@ -1,88 +1,67 @@
-//! Leader election on NATS: 16 candidates racing, and real `order_processor` processes that
-//! are killed, paused and stopped.
+//! Leader-election scenarios on NATS, each against its own nats-server (the same ones run in
+//! memory), and real `order_processor` processes that are killed, paused and stopped.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aegis::election::ElectionState;
-use aegis::{
-    Backend, InstanceId, RequestContext, RetryPolicy, RpcError, ServiceBuilder, ServiceConfig,
-    ServiceHandle,
-};
+use aegis::{Backend, RetryPolicy};
 use aegis_examples::orders::{AuditEvent, OrderProcessorClient, ProcessOrder, Processed};
+use aegis_tests::election;
 use aegis_tests::nats_server::NatsServer;
 use aegis_tests::process::Running;
 use futures::StreamExt;
 
-struct Racer;
-
-#[aegis::service(name = "racer", version = "1.0.0")]
-impl Racer {
-    #[exclusive_rpc]
-    async fn lead(&self, ctx: &RequestContext) -> Result<u64, RpcError> {
-        ctx.fencing_token()
-            .ok_or_else(|| RpcError::internal("no token"))
-    }
-}
-
+/// Each candidate on its own connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sixteen_candidates_racing_elect_exactly_one_leader_in_each_of_100_rounds() {
+async fn exactly_one_of_sixteen_leads_and_only_it_runs_exclusive_calls_in_each_of_100_rounds() {
     let server = NatsServer::start();
     let mut backends = Vec::new();
     for _ in 0..16 {
         backends.push(server.backend().await);
     }
-    for round in 0..100 {
-        let starts = backends.iter().enumerate().map(|(i, backend)| {
-            let config = ServiceConfig::new()
-                .instance_id(InstanceId::new(format!("r{round}-n{i}")).expect("id"))
-                .group_id(format!("round-{round}"))
-                .leader_ttl(Duration::from_secs(5))
-                .enable_registration(false);
-            async move {
-                ServiceBuilder::new(Racer)
-                    .config(config)
-                    .start(backend)
-                    .await
-            }
-        });
-        let handles: Vec<ServiceHandle> = futures::future::join_all(starts)
-            .await
-            .into_iter()
-            .collect::<aegis::Result<_>>()
-            .expect("all start");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let settled = handles.iter().all(|h| {
-                h.leadership().is_some_and(|l| {
-                    l.state == ElectionState::Active
-                        || (l.state == ElectionState::Standby && l.leader.is_some())
-                })
-            });
-            if settled {
-                break;
-            }
-            assert!(Instant::now() < deadline, "round {round} did not settle");
-            tokio::time::sleep(Duration::from_millis(5)).await; // polling interval
-        }
-        let active: Vec<_> = handles
-            .iter()
-            .filter(|h| h.is_active())
-            .map(|h| h.instance_id().to_string())
-            .collect();
-        assert_eq!(active.len(), 1, "round {round}: leaders {active:?}");
-        let leader = &active[0];
-        for h in &handles {
-            let seen = h.leadership().and_then(|l| l.leader);
-            assert_eq!(
-                seen.as_deref(),
-                Some(leader.as_str()),
-                "round {round}: {} disagrees",
-                h.instance_id()
-            );
-        }
-        futures::future::join_all(handles.iter().map(|h| h.stop())).await;
-    }
+    election::exactly_one_of_many_leads_and_only_it_runs_exclusive_calls(&backends, 16, 100).await;
+}
+
+/// Three lease lengths of 2 s in real time.
+#[tokio::test]
+async fn the_leader_renews_and_keeps_its_lease() {
+    let server = NatsServer::start();
+    let ttl = Duration::from_secs(2);
+    election::the_leader_renews_and_keeps_its_lease(&server.backend().await, None, ttl, 9).await;
+}
+
+#[tokio::test]
+async fn graceful_stop_hands_over_without_waiting_for_the_ttl() {
+    let server = NatsServer::start();
+    election::graceful_stop_hands_over_without_waiting_for_the_ttl(&server.backend().await).await;
+}
+
+#[tokio::test]
+async fn a_standby_answers_not_active_on_its_own_subject() {
+    let server = NatsServer::start();
+    election::a_standby_answers_not_active_on_its_own_subject(&server.backend().await).await;
+}
+
+#[tokio::test]
+async fn without_a_leader_exclusive_calls_fail_after_the_retries() {
+    let server = NatsServer::start();
+    election::without_a_leader_exclusive_calls_fail_after_the_retries(&server.backend().await)
+        .await;
+}
+
+#[tokio::test]
+async fn bad_election_timing_is_refused() {
+    let server = NatsServer::start();
+    election::bad_election_timing_is_refused(&server.backend().await).await;
+}
+
+#[tokio::test]
+async fn the_registry_shows_active_and_standby_and_forgets_a_stopped_leader() {
+    let server = NatsServer::start();
+    election::the_registry_shows_active_and_standby_and_forgets_a_stopped_leader(
+        &server.backend().await,
+    )
+    .await;
 }
 
 const TTL_MS: u64 = 2000;
