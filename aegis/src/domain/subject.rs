@@ -195,7 +195,12 @@ pub fn cancel_subject(service: &str, command_id: &str) -> String {
 
 /// The inbox a command's progress and outcome come back on: `_INBOX.aegis.{command_id}`.
 pub fn command_reply_subject(command_id: &str) -> String {
-    format!("_INBOX.aegis.{command_id}")
+    inbox_subject("aegis", command_id)
+}
+
+/// `_INBOX.{scope}.{id}`: a reply subject, where callers that expect replies subscribe.
+pub fn inbox_subject(scope: &str, id: impl std::fmt::Display) -> String {
+    format!("_INBOX.{scope}.{id}")
 }
 
 /// The stream dead letters go to.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures::Stream;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::subject::{subject_matches, validate_subject};
+use crate::domain::subject::{inbox_subject, subject_matches, validate_subject};
 use crate::ports::{BoxFuture, Message, MessageBus, MessageSource, Subscription};
 use crate::{Error, Result};
 
@@ -150,7 +150,7 @@ impl MessageBus for MemoryBus {
             let (inbox, reply) = {
                 let mut table = self.table();
                 table.next_id += 1;
-                let inbox = format!("_INBOX.memory.{}", table.next_id);
+                let inbox = inbox_subject("memory", table.next_id);
                 let (tx, rx) = oneshot::channel();
                 table.inboxes.insert(inbox.clone(), tx);
                 (inbox, rx)

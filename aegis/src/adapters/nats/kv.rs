@@ -42,6 +42,47 @@ impl NatsKvBuckets {
     }
 }
 
+impl NatsKvBuckets {
+    async fn create_bucket(
+        &self,
+        config: &BucketConfig,
+        server: &async_nats::ServerInfo,
+    ) -> Result<kv::Store> {
+        let wanted = kv::Config {
+            bucket: config.name.clone(),
+            history: i64::from(config.history.max(1)),
+            max_age: config.max_age.unwrap_or_default(),
+            storage: self.placement.storage_type(),
+            num_replicas: self.placement.replicas(server),
+            ..Default::default()
+        };
+        let mut replicas = wanted.num_replicas;
+        loop {
+            let created = self
+                .jetstream
+                .create_key_value(kv::Config {
+                    num_replicas: replicas,
+                    ..wanted.clone()
+                })
+                .await;
+            match created {
+                Ok(store) => return Ok(store),
+                Err(e) => match self.placement.fallback(replicas) {
+                    Some(fewer) => {
+                        self.placement
+                            .warn_fallback("bucket", &config.name, replicas, &e);
+                        replicas = fewer;
+                    }
+                    None => {
+                        let context = format!("creating bucket `{}`", config.name);
+                        return Err(error::transport(&context, e));
+                    }
+                },
+            }
+        }
+    }
+}
+
 impl KvBuckets for NatsKvBuckets {
     fn open_bucket(&self, config: BucketConfig) -> BoxFuture<'_, Result<Arc<dyn KvStore>>> {
         Box::pin(async move {
@@ -56,20 +97,7 @@ impl KvBuckets for NatsKvBuckets {
                     }
                     store
                 }
-                Err(_) => self
-                    .jetstream
-                    .create_key_value(kv::Config {
-                        bucket: config.name.clone(),
-                        history: i64::from(config.history.max(1)),
-                        max_age: config.max_age.unwrap_or_default(),
-                        storage: self.placement.storage_type(),
-                        num_replicas: self.placement.replicas(&server),
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|e| {
-                        error::transport(&format!("creating bucket `{}`", config.name), e)
-                    })?,
+                Err(_) => self.create_bucket(&config, &server).await?,
             };
             let reconnects = self.reconnects.clone();
             Ok(Arc::new(NatsKv { store, reconnects }) as Arc<dyn KvStore>)

@@ -81,10 +81,35 @@ impl Placement {
     }
 
     /// The replicas to create with, given what the connected server says of its cluster:
-    /// the configured count, else 1 on a single server and the cluster's size up to 3.
+    /// the configured count, else 1 on a single server and the cluster's size up to 3 (3
+    /// when the cluster does not advertise its servers; see [`fallback`](Self::fallback)).
     pub(crate) fn replicas(&self, server: &async_nats::ServerInfo) -> usize {
         self.replicas
             .unwrap_or_else(|| cluster_size(server).min(AUTO_MAX_REPLICAS))
+    }
+
+    /// With automatic replicas, what to try after creating with `asked` replicas failed (the
+    /// cluster has fewer servers than it showed, or JetStream runs on fewer of them): one.
+    /// `None` when the user chose the count: their choice is not overridden.
+    pub(crate) fn fallback(&self, asked: usize) -> Option<usize> {
+        (self.replicas.is_none() && asked > 1).then_some(1)
+    }
+
+    pub(crate) fn warn_fallback(
+        &self,
+        what: &str,
+        name: &str,
+        asked: usize,
+        error: &dyn fmt::Display,
+    ) {
+        tracing::warn!(
+            what,
+            name,
+            asked,
+            %error,
+            "cannot create with the automatic replica count; creating with 1 replica \
+             (set AEGIS_REPLICAS or NatsOptions::replicas to choose)"
+        );
     }
 
     pub(crate) fn storage_type(&self) -> StorageType {
@@ -117,8 +142,9 @@ impl Placement {
     }
 }
 
-/// How many servers the connected server's cluster has: the distinct client URLs it
-/// advertises (its own included), 1 outside a cluster or when it advertises none.
+/// How many servers the connected server's cluster has: 1 outside a cluster; else the
+/// distinct client URLs it advertises (its own included), or, when it advertises none
+/// (`no_advertise`), as many as `auto` would use.
 fn cluster_size(server: &async_nats::ServerInfo) -> usize {
     if server.cluster.as_deref().is_none_or(str::is_empty) {
         return 1;
@@ -126,7 +152,11 @@ fn cluster_size(server: &async_nats::ServerInfo) -> usize {
     let mut urls: Vec<&str> = server.connect_urls.iter().map(String::as_str).collect();
     urls.sort_unstable();
     urls.dedup();
-    urls.len().max(1)
+    if urls.is_empty() {
+        AUTO_MAX_REPLICAS
+    } else {
+        urls.len()
+    }
 }
 
 #[cfg(test)]
@@ -145,7 +175,9 @@ mod tests {
     fn auto_is_one_on_a_single_server_and_the_cluster_size_up_to_three() {
         let auto = Placement::default();
         assert_eq!(auto.replicas(&server(None, &["127.0.0.1:4222"])), 1);
-        assert_eq!(auto.replicas(&server(Some("c"), &[])), 1);
+        assert_eq!(auto.replicas(&server(Some("c"), &[])), 3);
+        assert_eq!(auto.fallback(3), Some(1));
+        assert_eq!(auto.fallback(1), None);
         assert_eq!(auto.replicas(&server(Some("c"), &["a:1", "b:1"])), 2);
         assert_eq!(
             auto.replicas(&server(Some("c"), &["a:1", "b:1", "c:1", "a:1"])),
@@ -160,6 +192,7 @@ mod tests {
             ..Placement::default()
         };
         assert_eq!(five.replicas(&server(None, &[])), 5);
+        assert_eq!(five.fallback(5), None, "a chosen count is not overridden");
     }
 
     #[test]

@@ -256,24 +256,31 @@ impl Streams for NatsStreams {
                 ),
             };
             let name = config.name;
-            let created = self
-                .jetstream
-                .create_stream(stream::Config {
-                    name: name.clone(),
-                    subjects: config.subjects,
-                    retention,
-                    discard,
-                    max_messages: config.max_msgs,
-                    duplicate_window: config.duplicate_window,
-                    storage: self.placement.storage_type(),
-                    num_replicas: self.placement.replicas(&server),
-                    ..Default::default()
-                })
-                .await;
+            let wanted = stream::Config {
+                name: name.clone(),
+                subjects: config.subjects,
+                retention,
+                discard,
+                max_messages: config.max_msgs,
+                duplicate_window: config.duplicate_window,
+                storage: self.placement.storage_type(),
+                num_replicas: self.placement.replicas(&server),
+                ..Default::default()
+            };
             let context = || format!("creating stream `{name}`");
-            match created {
-                Ok(_) => Ok(()),
-                Err(e) => match e.kind() {
+            let mut replicas = wanted.num_replicas;
+            loop {
+                let created = self
+                    .jetstream
+                    .create_stream(stream::Config {
+                        num_replicas: replicas,
+                        ..wanted.clone()
+                    })
+                    .await;
+                let Err(e) = created else {
+                    return Ok(());
+                };
+                return match e.kind() {
                     // Another instance created it meanwhile, with other settings (the same
                     // settings succeed).
                     CreateStreamErrorKind::JetStream(api)
@@ -286,10 +293,16 @@ impl Streams for NatsStreams {
                         }
                     }
                     CreateStreamErrorKind::JetStream(api) => {
+                        if let Some(fewer) = self.placement.fallback(replicas) {
+                            self.placement
+                                .warn_fallback("stream", &name, replicas, &api);
+                            replicas = fewer;
+                            continue;
+                        }
                         Err(error::jetstream_api(&context(), &api))
                     }
                     _ => Err(error::transport(&context(), e)),
-                },
+                };
             }
         })
     }
