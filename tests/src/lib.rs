@@ -2,6 +2,7 @@
 
 pub mod commands;
 pub mod events;
+pub mod nats_cluster;
 pub mod nats_server;
 pub mod process;
 
