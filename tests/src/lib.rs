@@ -3,6 +3,7 @@
 pub mod commands;
 pub mod election;
 pub mod events;
+pub mod nats_cluster;
 pub mod nats_server;
 pub mod process;
 pub mod rpc;

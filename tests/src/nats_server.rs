@@ -21,7 +21,7 @@ pub struct NatsServer {
     starts: u32,
 }
 
-fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     if let Some(path) = std::env::var_os("NATS_SERVER_BIN") {
         return PathBuf::from(path);
     }
@@ -144,7 +144,7 @@ fn listening_port(log: &str) -> Option<u16> {
         .find_map(|addr| addr.trim().rsplit(':').next()?.parse().ok())
 }
 
-fn rand_suffix() -> u64 {
+pub(crate) fn rand_suffix() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(Instant::now())
 }
