@@ -87,8 +87,10 @@ impl KvBuckets for NatsKvBuckets {
     fn open_bucket(&self, config: BucketConfig) -> BoxFuture<'_, Result<Arc<dyn KvStore>>> {
         Box::pin(async move {
             // An existing bucket is used as it is (another peer may have created it).
+            let found = self.jetstream.get_key_value(config.name.clone()).await;
+            // Read after a round trip: a connection still being made has no INFO yet.
             let server = self.jetstream.client().server_info();
-            let store = match self.jetstream.get_key_value(config.name.clone()).await {
+            let store = match found {
                 Ok(store) => {
                     if let Ok(status) = store.status().await {
                         let replicas = status.info.config.num_replicas;

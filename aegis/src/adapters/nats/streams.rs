@@ -241,8 +241,10 @@ impl Streams for NatsStreams {
             }
             // An existing stream is used as it is (another peer, maybe the Python SDK, owns
             // its settings).
+            let existing = self.stream_replicas(&config.name).await?;
+            // Read after a round trip: a connection still being made has no INFO yet.
             let server = self.client.server_info();
-            if let Some(replicas) = self.stream_replicas(&config.name).await? {
+            if let Some(replicas) = existing {
                 self.placement
                     .check_existing("stream", &config.name, replicas, &server);
                 return Ok(());

@@ -1,0 +1,602 @@
+//! Aegis on a 3-node JetStream cluster with R3 streams and buckets, nodes killed, restarted
+//! and frozen under load: RPC comes back, single-active service keeps one leader at a time,
+//! events and commands are not lost, the registry keeps answering.
+//!
+//! Every process connects with all three URLs unless a scenario says why not. Figures are
+//! printed (`cargo test -p aegis-tests --test cluster_nats -- --nocapture`) and go to
+//! BENCHMARKS.md. Multi-threaded runtimes: the harness blocks while it polls (always inside
+//! `block_in_place`), services and clients keep running on the other worker.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aegis::adapters::nats::{NatsBus, NatsOptions, NatsStreams};
+use aegis::discovery::{BasicServiceDiscovery, ServiceDiscovery};
+use aegis::events::{EventPublisher, Topic};
+use aegis::ports::SystemClock;
+use aegis::{Backend, RequestContext, RetryPolicy, RpcError, ServiceBuilder, ServiceConfig};
+use aegis_tests::commands::{Job, JobLog, JobsClient, quick_commands, start_jobs};
+use aegis_tests::events::{Entry, Tally, start_ledger};
+use aegis_tests::nats_cluster::NatsCluster;
+use serde::{Deserialize, Serialize};
+
+/// JetStream elects a new stream leader after 4-9 s without one; room for a loaded machine.
+const ELECTION: Duration = Duration::from_secs(30);
+
+/// One scenario at a time: each runs three servers and several services on two cores, and
+/// the figures should not measure the other scenario.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs blocking harness work without stalling the runtime's other tasks.
+fn harness<T>(work: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(work)
+}
+
+/// A backend on every node of `cluster`, creating R3 streams and buckets.
+async fn backend(cluster: &NatsCluster) -> Backend {
+    backend_on(&cluster.urls()).await.0
+}
+
+/// A backend on `urls`, and the bus it runs on (to see which node it is connected to).
+async fn backend_on(urls: &str) -> (Backend, NatsBus) {
+    let (bus, kv) = NatsOptions::new(urls)
+        .replicas(3)
+        .connect_parts()
+        .await
+        .expect("connects to the cluster");
+    // Connecting goes on in the background: wait for it, so that the server's INFO is known.
+    bus.client().flush().await.expect("connected");
+    let streams = NatsStreams::new(&bus);
+    let backend = Backend::from_parts(Arc::new(bus.clone()), Arc::new(kv), Arc::new(SystemClock))
+        .with_streams(Arc::new(streams));
+    (backend, bus)
+}
+
+/// The node `bus` is connected to now.
+fn node_of(cluster: &NatsCluster, bus: &NatsBus) -> usize {
+    let port = bus.client().server_info().port;
+    (0..cluster.node_count())
+        .find(|&i| cluster.url(i).ends_with(&format!(":{port}")))
+        .expect("connected to a node of the cluster")
+}
+
+fn p(values: &mut [Duration], q: f64) -> Duration {
+    values.sort_unstable();
+    let index = ((values.len() as f64 - 1.0) * q).round() as usize;
+    values[index]
+}
+
+// ---------------------------------------------------------------------------------------
+// RPC
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Ping {
+    n: u64,
+}
+
+struct Echo;
+
+#[aegis::service(name = "cluster-echo", version = "1.0.0")]
+impl Echo {
+    #[rpc]
+    async fn echo(&self, ping: Ping) -> Result<Ping, RpcError> {
+        Ok(ping)
+    }
+}
+
+/// The node the service is connected to dies while calls run: calls succeed again within
+/// 5 s (the service reconnects to another node and subscribes again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_comes_back_within_5_s_when_the_services_node_dies() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = NatsCluster::start(3);
+    let (service_backend, service_bus) = backend_on(&cluster.urls()).await;
+    let service = ServiceBuilder::new(Echo)
+        .config(ServiceConfig::new().enable_registration(false))
+        .start(&service_backend)
+        .await
+        .expect("echo starts");
+    let victim = node_of(&cluster, &service_bus);
+    let client = EchoClient::new(&backend(&cluster).await).with_timeout(Duration::from_millis(500));
+
+    let outcomes: Arc<Mutex<Vec<(Instant, bool)>>> = Arc::default();
+    let load = {
+        let (client, outcomes) = (client.clone(), Arc::clone(&outcomes));
+        tokio::spawn(async move {
+            for n in 0.. {
+                let ok = client.echo(Ping { n }).await.is_ok_and(|p| p.n == n);
+                outcomes
+                    .lock()
+                    .expect("outcomes")
+                    .push((Instant::now(), ok));
+                if n > 100_000 {
+                    break;
+                }
+            }
+        })
+    };
+    wait_for_successes(&outcomes, 50, Instant::now()).await;
+    let killed = Instant::now();
+    harness(|| cluster.kill(victim));
+    let back = wait_for_successes(&outcomes, 50, killed).await;
+    load.abort();
+    let outage = back.duration_since(killed);
+    println!("rpc: back {outage:?} after its node died");
+    assert!(
+        outage <= Duration::from_secs(5),
+        "RPC back after {outage:?}"
+    );
+    service.stop().await.expect("stops");
+}
+
+/// Waits until `count` calls in a row completed after `since` succeeded; returns when the
+/// first of them completed.
+async fn wait_for_successes(
+    outcomes: &Mutex<Vec<(Instant, bool)>>,
+    count: usize,
+    since: Instant,
+) -> Instant {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        {
+            let outcomes = outcomes.lock().expect("outcomes");
+            let after: Vec<_> = outcomes.iter().filter(|(at, _)| *at > since).collect();
+            if let Some(start) = after.len().checked_sub(count)
+                && after[start..].iter().all(|(_, ok)| *ok)
+            {
+                // The first success of the final run of successes.
+                let first = after[..start]
+                    .iter()
+                    .rposition(|(_, ok)| !ok)
+                    .map_or(0, |failed| failed + 1);
+                return after[first].0;
+            }
+        }
+        assert!(Instant::now() < deadline, "calls did not succeed again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Registry and discovery
+
+/// Whichever node is down, discovery finds both instances again (registry bucket R3). The
+/// first listing after a kill can wait out async-nats's ordered-consumer timeout (10 s seen):
+/// the figure is printed, the bound is the stream's re-election.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_and_discovery_answer_while_any_one_node_is_down() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = NatsCluster::start(3);
+    let mut services = Vec::new();
+    for _ in 0..2 {
+        let backend = backend(&cluster).await;
+        let handle = ServiceBuilder::new(Echo)
+            .start(&backend)
+            .await
+            .expect("echo starts");
+        services.push((handle, backend));
+    }
+    let client = backend(&cluster).await;
+    let discovery = BasicServiceDiscovery::new(&client, Duration::from_secs(30));
+    for down in 0..3 {
+        let killed = Instant::now();
+        harness(|| cluster.kill(down));
+        let deadline = killed + ELECTION;
+        loop {
+            match discovery.discover("cluster-echo", true).await {
+                Ok(found) if found.len() == 2 => break,
+                other => assert!(
+                    Instant::now() < deadline,
+                    "node {down} down: discovery gave {other:?}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        println!(
+            "registry: node {down} down, both instances found after {:?}",
+            killed.elapsed()
+        );
+        harness(|| cluster.restart(down));
+    }
+    for (handle, _) in services {
+        handle.stop().await.expect("stops");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Events
+
+/// 3 compete subscribers, 10,000 events; the `EVENTS` leader is killed halfway and restarted:
+/// every acknowledged publish is handled at least once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_acknowledged_event_is_lost_when_the_events_leader_dies() {
+    const COUNT: u64 = 10_000;
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = NatsCluster::start(3);
+    let tally = Arc::new(Tally::default());
+    let mut ledgers = Vec::new();
+    for i in 0..3 {
+        let backend = backend(&cluster).await;
+        let handle = start_ledger(&backend, &format!("ledger-{i}"), &tally, (vec![], vec![])).await;
+        ledgers.push((handle, backend));
+    }
+    let publisher = EventPublisher::new(&backend(&cluster).await).expect("streams");
+    let topic = Topic::<Entry>::new("ledger", "created").expect("topic");
+    let mut retried = publish_until_acked(&publisher, &topic, 0..COUNT / 2).await;
+    let leader =
+        harness(|| cluster.wait_for("an EVENTS leader", ELECTION, |c| c.stream_leader("EVENTS")));
+    harness(|| cluster.kill(leader));
+    retried += publish_until_acked(&publisher, &topic, COUNT / 2..COUNT).await;
+    harness(|| cluster.restart(leader));
+    tally
+        .wait("every acknowledged event handled", |t| {
+            let mut seen = t.all("created");
+            seen.sort_unstable();
+            seen.dedup();
+            seen.len() as u64 == COUNT
+        })
+        .await;
+    let seen = tally.all("created");
+    let duplicates = seen.len() as u64 - COUNT;
+    println!(
+        "events: {COUNT} acknowledged, 0 lost, {duplicates} handled twice, {retried} publishes \
+         retried (EVENTS leader n{leader} killed halfway)"
+    );
+    for (handle, _) in ledgers {
+        handle.stop().await.expect("stops");
+    }
+}
+
+/// Publishes `range` until every event is acknowledged, retrying the failed ones (a retried
+/// publish that had been stored is a duplicate the handlers see); returns the retries.
+async fn publish_until_acked(
+    publisher: &EventPublisher,
+    topic: &Topic<Entry>,
+    range: std::ops::Range<u64>,
+) -> u64 {
+    let mut pending: Vec<u64> = range.collect();
+    let mut retries = 0;
+    let deadline = Instant::now() + ELECTION * 2;
+    while !pending.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{} events never acknowledged",
+            pending.len()
+        );
+        let mut failed = Vec::new();
+        for chunk in pending.chunks(200) {
+            let mut acks = Vec::new();
+            for &n in chunk {
+                acks.push((n, publisher.send(topic, &Entry { n }).await));
+            }
+            for (n, sent) in acks {
+                let acked = match sent {
+                    Ok(ack) => ack.await.is_ok(),
+                    Err(_) => false,
+                };
+                if !acked {
+                    failed.push(n);
+                }
+            }
+        }
+        if !failed.is_empty() {
+            retries += failed.len() as u64;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        pending = failed;
+    }
+    retries
+}
+
+// ---------------------------------------------------------------------------------------
+// Commands
+
+/// 200 commands over 2 workers; the `COMMANDS` leader is killed mid-run: every caller gets
+/// exactly one outcome, a success. The caller is connected to a node that stays up: its
+/// reply inbox is core NATS, and an outcome published while the caller is disconnected
+/// would be missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_completes_once_for_its_caller_when_a_node_dies() {
+    const COUNT: u64 = 200;
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = NatsCluster::start(3);
+    let log = Arc::new(JobLog::default());
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let backend = backend(&cluster).await;
+        workers.push((start_jobs(&backend, &log, quick_commands()).await, backend));
+    }
+    let leader = harness(|| {
+        cluster.wait_for("a COMMANDS leader", ELECTION, |c| {
+            c.stream_leader("COMMANDS")
+        })
+    });
+    let caller_node = (leader + 1) % 3;
+    let (caller, _) = backend_on(&cluster.url(caller_node)).await;
+    let client = JobsClient::new(&caller);
+    let mut handles = Vec::new();
+    for n in 0..COUNT {
+        if n == COUNT / 4 {
+            harness(|| cluster.kill(leader));
+        }
+        let job = Job {
+            n,
+            sleep_ms: 20,
+            ..Job::default()
+        };
+        let deadline = Instant::now() + ELECTION;
+        let handle = loop {
+            match client.work(job.clone()).await {
+                Ok(handle) => break handle,
+                Err(error) => assert!(Instant::now() < deadline, "job {n} not sent: {error}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        handles.push((n, handle));
+    }
+    harness(|| cluster.restart(leader));
+    let mut outcomes = 0;
+    for (n, handle) in handles {
+        let done = tokio::time::timeout(Duration::from_secs(60), handle.result())
+            .await
+            .unwrap_or_else(|_| panic!("job {n}: no outcome"))
+            .unwrap_or_else(|e| panic!("job {n}: {e}"));
+        assert_eq!(done.n, n);
+        outcomes += 1;
+    }
+    let mut runs: HashMap<u64, usize> = HashMap::new();
+    for n in log.started() {
+        *runs.entry(n).or_default() += 1;
+    }
+    let ran_twice = runs.values().filter(|r| **r > 1).count();
+    println!(
+        "commands: {outcomes} of {COUNT} outcomes, one each; {ran_twice} ran more than once \
+         (COMMANDS leader n{leader} killed after {} sends)",
+        COUNT / 4
+    );
+    for (handle, _) in workers {
+        handle.stop().await.expect("stops");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Single-active
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Work {
+    n: u64,
+}
+
+/// One exclusive call as its handler saw it.
+#[derive(Debug, Clone)]
+struct Span {
+    instance: String,
+    token: u64,
+    start: Instant,
+    end: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Audit {
+    spans: Mutex<Vec<Span>>,
+}
+
+/// Records its span when dropped: at the end of the handler, or when the fence drops it.
+struct Recording {
+    audit: Arc<Audit>,
+    instance: String,
+    token: u64,
+    start: Instant,
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        let span = Span {
+            instance: std::mem::take(&mut self.instance),
+            token: self.token,
+            start: self.start,
+            end: Instant::now(),
+        };
+        self.audit.spans.lock().expect("audit").push(span);
+    }
+}
+
+struct Orders {
+    audit: Arc<Audit>,
+}
+
+#[aegis::service(name = "cluster-orders", version = "1.0.0")]
+impl Orders {
+    #[exclusive_rpc]
+    async fn process(&self, ctx: &RequestContext, work: Work) -> Result<Work, RpcError> {
+        let _recording = Recording {
+            audit: Arc::clone(&self.audit),
+            instance: ctx.instance_id().to_string(),
+            token: ctx.fencing_token().unwrap_or_default(),
+            start: Instant::now(),
+        };
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Ok(work)
+    }
+}
+
+const ELECTION_STREAM: &str = "KV_election_cluster-orders";
+
+/// 10 SIGKILL + restart cycles and 5 four-second SIGSTOPs of the node leading the election
+/// stream, exclusive calls running throughout: never two instances working under
+/// overlapping leadership, fencing tokens never go back, and service comes back each time.
+/// The gap per cycle is split into nats-server's re-election and what Aegis adds after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_leader_at_a_time_while_the_election_streams_node_is_killed_and_frozen() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut cluster = NatsCluster::start(3);
+    let audit = Arc::new(Audit::default());
+    let mut instances = Vec::new();
+    for i in 0..3 {
+        let backend = backend(&cluster).await;
+        let handle = ServiceBuilder::new(Orders {
+            audit: Arc::clone(&audit),
+        })
+        .config(
+            ServiceConfig::new()
+                .instance_id(aegis::InstanceId::new(format!("orders-{i}")).expect("id"))
+                .leader_ttl(Duration::from_secs(2)),
+        )
+        .start(&backend)
+        .await
+        .expect("orders starts");
+        instances.push((handle, backend));
+    }
+    let client = OrdersClient::new(&backend(&cluster).await)
+        .with_timeout(Duration::from_secs(1))
+        .with_retry(RetryPolicy {
+            max_attempts: 3,
+            initial_delay_ms: 20,
+            max_delay_ms: 50,
+            ..RetryPolicy::default()
+        });
+    let completions: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let mut load = Vec::new();
+    for caller in 0..4u64 {
+        let (client, completions) = (client.clone(), Arc::clone(&completions));
+        load.push(tokio::spawn(async move {
+            for n in 0.. {
+                if client
+                    .process(Work {
+                        n: caller << 32 | n,
+                    })
+                    .await
+                    .is_ok()
+                {
+                    completions
+                        .lock()
+                        .expect("completions")
+                        .push(Instant::now());
+                }
+            }
+        }));
+    }
+    let mut gaps = Vec::new();
+    for cycle in 0..15 {
+        let freeze = cycle >= 10;
+        wait_for_completion_after(&completions, Instant::now()).await;
+        let leader = harness(|| {
+            cluster.wait_for("an election stream leader", ELECTION, |c| {
+                c.stream_leader(ELECTION_STREAM)
+            })
+        });
+        let faulted = Instant::now();
+        if freeze {
+            harness(|| cluster.pause(leader));
+        } else {
+            harness(|| cluster.kill(leader));
+        }
+        let elected = harness(|| {
+            cluster.wait_for("a new election stream leader", ELECTION, |c| {
+                c.stream_leader(ELECTION_STREAM).filter(|&l| l != leader)
+            });
+            Instant::now()
+        });
+        if freeze {
+            let resume_at = faulted + Duration::from_secs(4);
+            tokio::time::sleep(resume_at.saturating_duration_since(Instant::now())).await;
+            harness(|| cluster.resume(leader));
+        }
+        let served = wait_for_completion_after(&completions, elected).await;
+        let gap = completion_gap(&completions, faulted);
+        let stream = elected.duration_since(faulted);
+        let aegis = served.saturating_duration_since(elected);
+        println!(
+            "single-active cycle {cycle} ({}): gap {gap:?} = stream re-election {stream:?} + aegis {aegis:?}",
+            if freeze { "SIGSTOP 4 s" } else { "SIGKILL" }
+        );
+        gaps.push((gap, stream, aegis));
+        if !freeze {
+            harness(|| cluster.restart(leader));
+        }
+    }
+    for task in load {
+        task.abort();
+    }
+    for (handle, _) in instances {
+        handle.stop().await.expect("stops");
+    }
+    let spans = audit.spans.lock().expect("audit").clone();
+    check_one_leader_at_a_time(&spans);
+    let mut aegis: Vec<Duration> = gaps.iter().map(|g| g.2).collect();
+    let mut total: Vec<Duration> = gaps.iter().map(|g| g.0).collect();
+    println!(
+        "single-active: {} exclusive calls, 0 overlaps; gap p50 {:?} max {:?}; aegis part p50 {:?} p99 {:?}",
+        spans.len(),
+        p(&mut total, 0.5),
+        p(&mut total, 1.0),
+        p(&mut aegis, 0.5),
+        p(&mut aegis, 0.99),
+    );
+}
+
+/// The first completion after `since`.
+async fn wait_for_completion_after(completions: &Mutex<Vec<Instant>>, since: Instant) -> Instant {
+    let deadline = Instant::now() + ELECTION;
+    loop {
+        if let Some(first) = completions
+            .lock()
+            .expect("completions")
+            .iter()
+            .find(|at| **at > since)
+        {
+            return *first;
+        }
+        assert!(Instant::now() < deadline, "no exclusive call succeeded");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The longest stretch without a completed exclusive call, from the last completion before
+/// `fault` on.
+fn completion_gap(completions: &Mutex<Vec<Instant>>, fault: Instant) -> Duration {
+    let completions = completions.lock().expect("completions");
+    let mut times: Vec<Instant> = completions.clone();
+    times.sort_unstable();
+    let from = times.iter().rposition(|t| *t <= fault).unwrap_or(0);
+    times[from..]
+        .windows(2)
+        .map(|w| w[1].duration_since(w[0]))
+        .max()
+        .unwrap_or_default()
+}
+
+/// No two instances ran exclusive work at the same time, and tokens never went back: a
+/// span that starts after another instance's span started has a token at least as high.
+fn check_one_leader_at_a_time(spans: &[Span]) {
+    let mut by_start: Vec<&Span> = spans.iter().collect();
+    by_start.sort_by_key(|s| s.start);
+    let mut highest: Option<&Span> = None;
+    for span in &by_start {
+        if let Some(top) = highest {
+            assert!(
+                span.token >= top.token,
+                "token went back: {span:?} after {top:?}"
+            );
+        }
+        if highest.is_none_or(|top| span.token >= top.token) {
+            highest = Some(span);
+        }
+    }
+    // Overlap: sorted by start, each span against those still running when it started.
+    let mut running: Vec<&Span> = Vec::new();
+    for span in &by_start {
+        running.retain(|r| r.end > span.start);
+        for other in &running {
+            assert!(
+                other.instance == span.instance && other.token == span.token,
+                "two leaders at once: {other:?} and {span:?}"
+            );
+        }
+        running.push(span);
+    }
+    let leaders: std::collections::HashSet<&str> =
+        spans.iter().map(|s| s.instance.as_str()).collect();
+    assert!(leaders.len() >= 2, "no handover seen: {leaders:?}");
+}
