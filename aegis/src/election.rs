@@ -8,8 +8,10 @@
 //! - The leader fences itself on its monotonic clock: exclusive work stops at
 //!   (send time of the last successful renew) + TTL − margin, whether or not a reply came.
 //!   The server expires the key no earlier than TTL after it wrote it, which is after we sent.
-//! - Candidates poll `create` with jitter; the KV watch (a delete on graceful release) is
-//!   only a hint, since servers before 2.11 say nothing when `max_age` expires a key.
+//! - Candidates poll `create` with jitter; the KV watch is a hint that makes them try at
+//!   once: a delete on graceful release, and a purge when `max_age` expires a crashed
+//!   leader's lease (the bucket asks for expiry announcements: nats-server 2.11 and later
+//!   place a delete marker; older servers say nothing, and the poll remains).
 //! - The fencing token is the revision at which the lease was acquired: it stays the same
 //!   across renewals and grows with every new leadership (revisions are bucket-wide).
 
@@ -191,7 +193,9 @@ impl Election {
         metrics: Arc<dyn Metrics>,
     ) -> Result<Self> {
         config.validate()?;
-        let bucket = BucketConfig::new(election_bucket(service)).max_age(config.leader_ttl);
+        let bucket = BucketConfig::new(election_bucket(service))
+            .max_age(config.leader_ttl)
+            .announce_expiry();
         let kv = buckets.open_bucket(bucket).await?;
         let nonce = crate::domain::envelope::new_id();
         let lease = Lease {

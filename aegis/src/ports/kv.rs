@@ -105,10 +105,15 @@ impl Stream for KvWatch {
 pub struct BucketConfig {
     /// Bucket name (`[A-Za-z0-9_-]+`).
     pub name: String,
-    /// Values older than this are gone (garbage collection; no notification is promised).
+    /// Values older than this are gone (garbage collection; no notification is promised
+    /// unless `announce_expiry`).
     pub max_age: Option<std::time::Duration>,
     /// Revisions kept per key (1 to 64).
     pub history: u8,
+    /// Watchers see a value that `max_age` removes as a [`KvOperation::Purge`], where the
+    /// backend can (nats-server 2.11 and later: subject delete markers; in memory: always).
+    /// Elsewhere the value still goes, silently.
+    pub announce_expiry: bool,
 }
 
 impl BucketConfig {
@@ -118,7 +123,15 @@ impl BucketConfig {
             name: name.into(),
             max_age: None,
             history: 1,
+            announce_expiry: false,
         }
+    }
+
+    /// Asks watchers to be told when `max_age` removes a value (the field of the same name
+    /// says where that works).
+    pub fn announce_expiry(mut self) -> Self {
+        self.announce_expiry = true;
+        self
     }
 
     /// Sets the maximum age of values.

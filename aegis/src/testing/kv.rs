@@ -242,6 +242,41 @@ pub async fn values_expire_after_max_age(buckets: &dyn KvBuckets) {
         .expect("create after expiry");
 }
 
+/// With `announce_expiry`, a watcher sees a value that `max_age` removes as a purge: no
+/// sooner than `max_age` after the write, and soon after it.
+pub async fn expiry_is_announced_when_asked(buckets: &dyn KvBuckets) {
+    let max_age = Duration::from_secs(1);
+    let config = BucketConfig::new(unique("conf_expiry_"))
+        .max_age(max_age)
+        .announce_expiry();
+    let kv = open(buckets, config).await;
+    let mut changes = kv.watch("lease").await.expect("watch");
+    let written = Instant::now();
+    let revision = kv
+        .create("lease", Bytes::from_static(b"a"))
+        .await
+        .expect("create");
+    let put = tokio::time::timeout(DEADLINE, changes.next())
+        .await
+        .expect("the put in time")
+        .expect("watch open")
+        .expect("entry");
+    assert_eq!((put.operation, put.revision), (KvOperation::Put, revision));
+    let expired = tokio::time::timeout(max_age + DEADLINE, changes.next())
+        .await
+        .expect("the expiry announced in time")
+        .expect("watch open")
+        .expect("entry");
+    let after = written.elapsed();
+    assert_eq!(expired.operation, KvOperation::Purge, "{expired:?}");
+    assert!(expired.revision > revision, "{expired:?}");
+    assert!(after >= max_age, "announced {after:?} after the write");
+    assert!(kv.get("lease").await.expect("get").is_none());
+    kv.create("lease", Bytes::from_static(b"b"))
+        .await
+        .expect("create after the announced expiry");
+}
+
 /// `keys` lists each live key once, even while the keys are being rewritten.
 pub async fn keys_are_unique_while_written(buckets: &dyn KvBuckets) {
     let mut config = BucketConfig::new(unique("conf_keys_"));

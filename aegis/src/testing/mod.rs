@@ -103,6 +103,7 @@ macro_rules! kv_conformance_tests {
             keys_are_unique_while_written,
             watch_sees_changes_in_revision_order,
             values_expire_after_max_age,
+            expiry_is_announced_when_asked,
         );
     };
 }

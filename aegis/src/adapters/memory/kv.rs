@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -61,9 +61,11 @@ impl MemoryKvBuckets {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let bucket = buckets.entry(config.name.clone()).or_insert_with(|| {
-            Arc::new(MemoryKv {
+            Arc::new_cyclic(|me| MemoryKv {
                 clock: Arc::clone(&self.clock),
                 max_age: config.max_age,
+                announce_expiry: config.announce_expiry,
+                me: me.clone(),
                 state: Mutex::default(),
             })
         });
@@ -82,6 +84,10 @@ impl KvBuckets for MemoryKvBuckets {
 pub struct MemoryKv {
     clock: Arc<dyn Clock>,
     max_age: Option<Duration>,
+    /// Tell watchers when `max_age` removes a value, as nats-server's delete markers do.
+    announce_expiry: bool,
+    /// For the expiry timers, which must not keep the bucket alive.
+    me: Weak<MemoryKv>,
     state: Mutex<State>,
 }
 
@@ -147,7 +153,38 @@ impl MemoryKv {
         state
             .latest
             .insert(key.to_owned(), Stored { entry, written });
+        if operation == KvOperation::Put {
+            self.announce_at_expiry(key, state.revision);
+        }
         state.revision
+    }
+
+    /// With `announce_expiry`: once `max_age` has passed, removes the value written at
+    /// `revision` (unless rewritten since) and tells watchers with a purge, as nats-server
+    /// does with a delete marker.
+    fn announce_at_expiry(&self, key: &str, revision: u64) {
+        let (Some(max_age), true) = (self.max_age, self.announce_expiry) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (me, key, expiry) = (self.me.clone(), key.to_owned(), self.clock.sleep(max_age));
+        runtime.spawn(async move {
+            expiry.await;
+            if let Some(kv) = me.upgrade() {
+                kv.expire(&key, revision);
+            }
+        });
+    }
+
+    fn expire(&self, key: &str, revision: u64) {
+        let mut state = self.state();
+        let current = state.latest.get(key).map(|s| s.entry.revision);
+        if current == Some(revision) {
+            state.latest.remove(key);
+            self.write(&mut state, key, Bytes::new(), KvOperation::Purge);
+        }
     }
 }
 

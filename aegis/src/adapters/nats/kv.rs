@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::jetstream::context::CreateKeyValueErrorKind;
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -48,25 +49,41 @@ impl NatsKvBuckets {
         config: &BucketConfig,
         server: &async_nats::ServerInfo,
     ) -> Result<kv::Store> {
+        let max_age = config.max_age.unwrap_or_default();
         let wanted = kv::Config {
             bucket: config.name.clone(),
             history: i64::from(config.history.max(1)),
-            max_age: config.max_age.unwrap_or_default(),
+            max_age,
             storage: self.placement.storage_type(),
             num_replicas: self.placement.replicas(server),
+            // A delete marker when `max_age` removes a value; it stays for as long again.
+            limit_markers: (config.announce_expiry && !max_age.is_zero())
+                .then(|| max_age.max(MIN_MARKER_TTL)),
             ..Default::default()
         };
-        let mut replicas = wanted.num_replicas;
+        let (mut replicas, mut markers) = (wanted.num_replicas, wanted.limit_markers);
         loop {
             let created = self
                 .jetstream
                 .create_key_value(kv::Config {
                     num_replicas: replicas,
+                    limit_markers: markers,
                     ..wanted.clone()
                 })
                 .await;
             match created {
                 Ok(store) => return Ok(store),
+                Err(e)
+                    if e.kind() == CreateKeyValueErrorKind::LimitMarkersNotSupported
+                        && markers.is_some() =>
+                {
+                    tracing::info!(
+                        bucket = %config.name,
+                        "this nats-server does not announce expiries (2.11 or later does): \
+                         watchers of the bucket are not told"
+                    );
+                    markers = None;
+                }
                 Err(e) => match self.placement.fallback(replicas) {
                     Some(fewer) => {
                         self.placement
@@ -106,6 +123,9 @@ impl KvBuckets for NatsKvBuckets {
         })
     }
 }
+
+/// JetStream's shortest delete-marker lifetime.
+const MIN_MARKER_TTL: Duration = Duration::from_secs(1);
 
 /// One JetStream KV bucket.
 struct NatsKv {
