@@ -16,8 +16,9 @@
 //!   across renewals and grows with every new leadership (revisions are bucket-wide).
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -172,6 +173,8 @@ pub use crate::domain::subject::election_bucket;
 pub(crate) struct Election {
     /// The lease's current revision while we hold it (renewals and the release use it).
     revision: AtomicU64,
+    /// The last campaign got no answer from the bucket.
+    unreachable: AtomicBool,
     kv: Arc<dyn KvStore>,
     key: String,
     instance_id: String,
@@ -206,6 +209,7 @@ impl Election {
         let value = serde_json::to_vec(&lease).map_err(|e| Error::Transport(e.to_string()))?;
         Ok(Election {
             revision: AtomicU64::new(0),
+            unreachable: AtomicBool::new(false),
             kv,
             key: config.group_id.clone(),
             instance_id: instance_id.to_owned(),
@@ -246,10 +250,16 @@ impl Election {
         }
     }
 
-    fn jittered_poll(&self) -> Duration {
-        self.config
-            .poll_interval
-            .mul_f64(0.8 + 0.4 * rand::random::<f64>())
+    /// The wait before the next campaign: the poll interval, or a fifth of it while the
+    /// bucket does not answer, so that its return (a new stream leader after a node died)
+    /// is noticed at once. Jittered, so that candidates do not move in step.
+    fn next_campaign_in(&self) -> Duration {
+        let interval = if self.unreachable.load(Ordering::Relaxed) {
+            self.config.poll_interval / 5
+        } else {
+            self.config.poll_interval
+        };
+        interval.mul_f64(0.8 + 0.4 * rand::random::<f64>())
     }
 
     /// The lease as stored: (revision, holder, ours?).
@@ -258,6 +268,14 @@ impl Election {
         let lease: Lease = serde_json::from_slice(&entry.value).ok()?;
         let ours = lease.nonce == self.nonce;
         Some((entry.revision, lease.instance_id, ours))
+    }
+
+    /// `request`, given up after one poll interval.
+    async fn bounded<T>(&self, request: impl Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            output = request => Some(output),
+            () = self.clock.sleep(self.config.poll_interval) => None,
+        }
     }
 
     fn active(&self, token: u64, sent: Instant) -> Leadership {
@@ -281,15 +299,31 @@ impl Election {
             ..self.current()
         });
         let sent = self.clock.now();
-        match self.kv.create(&self.key, self.value.clone()).await {
-            Ok(revision) => {
+        match self
+            .bounded(self.kv.create(&self.key, self.value.clone()))
+            .await
+        {
+            Some(Ok(revision)) => {
                 self.revision.store(revision, Ordering::SeqCst);
                 return self.active(revision, sent);
             }
-            Err(Error::Conflict { .. }) => {}
-            Err(error) => tracing::debug!(%error, "create failed; reading the lease"),
+            Some(Err(Error::Conflict { .. })) => {}
+            Some(Err(error)) => tracing::debug!(%error, "create failed; reading the lease"),
+            // Unanswered (the bucket's stream is electing a leader, say): try again soon
+            // rather than wait out the request timeout. If it was written after all, the
+            // next campaign finds it ours and renews it.
+            None => {
+                self.unreachable.store(true, Ordering::Relaxed);
+                return Leadership::standby(None);
+            }
         }
-        match self.read().await {
+        let stored = self.bounded(self.read()).await;
+        // No answer, or an error read as `None`: the bucket may be between stream leaders.
+        self.unreachable.store(
+            stored.as_ref().is_none_or(Option::is_none),
+            Ordering::Relaxed,
+        );
+        match stored.flatten() {
             // Our own write whose reply we missed (or our previous lease): renew it rather
             // than trust it, since we do not know when it was written.
             Some((revision, _, true)) => {
@@ -373,7 +407,7 @@ impl Election {
             }
             self.set(lease);
             // Wait: the poll interval, or a hint that the lease was released.
-            let poll = self.jittered_poll();
+            let poll = self.next_campaign_in();
             tokio::select! {
                 () = self.clock.sleep(poll) => {}
                 _ = stop.wait_for(|s| *s) => break,

@@ -448,8 +448,10 @@ async fn one_leader_at_a_time_while_the_election_streams_node_is_killed_and_froz
         .expect("orders starts");
         instances.push((handle, backend));
     }
+    // A call lost with its subscription (a leader unsubscribes when it steps down) stalls
+    // its caller for this long; the other callers go on.
     let client = OrdersClient::new(&backend(&cluster).await)
-        .with_timeout(Duration::from_secs(1))
+        .with_timeout(Duration::from_millis(500))
         .with_retry(RetryPolicy {
             max_attempts: 3,
             initial_delay_ms: 20,
@@ -527,8 +529,13 @@ async fn one_leader_at_a_time_while_the_election_streams_node_is_killed_and_froz
     let mut aegis: Vec<Duration> = gaps.iter().map(|g| g.2).collect();
     let mut total: Vec<Duration> = gaps.iter().map(|g| g.0).collect();
     println!(
-        "single-active: {} exclusive calls, 0 overlaps; gap p50 {:?} max {:?}; aegis part p50 {:?} p99 {:?}",
+        "single-active: {} exclusive calls, 0 overlaps, {} leaderships; gap p50 {:?} max {:?}; aegis part p50 {:?} p99 {:?}",
         spans.len(),
+        spans
+            .iter()
+            .map(|s| s.token)
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
         p(&mut total, 0.5),
         p(&mut total, 1.0),
         p(&mut aegis, 0.5),
@@ -567,8 +574,9 @@ fn completion_gap(completions: &Mutex<Vec<Instant>>, fault: Instant) -> Duration
         .unwrap_or_default()
 }
 
-/// No two instances ran exclusive work at the same time, and tokens never went back: a
-/// span that starts after another instance's span started has a token at least as high.
+/// No two leaderships ran exclusive work at the same time (overlapping spans share instance
+/// and token), and tokens never went back: a span that starts after another started has a
+/// token at least as high.
 fn check_one_leader_at_a_time(spans: &[Span]) {
     let mut by_start: Vec<&Span> = spans.iter().collect();
     by_start.sort_by_key(|s| s.start);
@@ -596,7 +604,7 @@ fn check_one_leader_at_a_time(spans: &[Span]) {
         }
         running.push(span);
     }
-    let leaders: std::collections::HashSet<&str> =
-        spans.iter().map(|s| s.instance.as_str()).collect();
-    assert!(leaders.len() >= 2, "no handover seen: {leaders:?}");
+    // Not vacuous: the lease was lost and taken again (by whichever instance won).
+    let tokens: std::collections::HashSet<u64> = spans.iter().map(|s| s.token).collect();
+    assert!(tokens.len() >= 2, "no new leadership seen: {tokens:?}");
 }
