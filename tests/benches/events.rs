@@ -4,8 +4,8 @@
 //! the purpose (file storage in a temporary directory).
 //!
 //! `cargo bench -p aegis-tests --bench events` (env: `BENCH_EVENTS`, `BENCH_IN_FLIGHT`,
-//! `BENCH_ROUNDS`, `BENCH_BLOCK`). Blocks of 1,000 events alternate between the two, so that
-//! drift hits both alike.
+//! `BENCH_ROUNDS`, `BENCH_BLOCK`; `BENCH_CLUSTER=3` for a 3-node cluster, EVENTS R3). Blocks
+//! of 1,000 events alternate between the two, so that drift hits both alike.
 
 // A benchmark stops at its first failure.
 #![allow(clippy::unwrap_used)]
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use aegis::adapters::nats::NatsOptions;
 use aegis::events::{EventPublisher, Topic};
-use aegis_tests::nats_server::NatsServer;
+use aegis_tests::BenchServers;
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -141,7 +141,7 @@ async fn main() {
     let count = env("BENCH_EVENTS", 20_000);
     let in_flight = env("BENCH_IN_FLIGHT", 64);
     let rounds = env("BENCH_ROUNDS", 3);
-    let server = NatsServer::start();
+    let server = BenchServers::start();
 
     let backend = NatsOptions::new(server.url()).connect().await.unwrap();
     let publisher = EventPublisher::new(&backend)
@@ -174,12 +174,13 @@ async fn main() {
         .await
         .unwrap();
 
-    let raw = async_nats::connect(server.url()).await.unwrap();
+    let raw = async_nats::connect(server.urls()).await.unwrap();
     let js = async_nats::jetstream::new(raw);
     let raw_payload = bytes::Bytes::from(sample.clone());
 
     println!(
-        "event publish, {count} events per round, {in_flight} in flight, payload {} bytes",
+        "event publish on {}, {count} events per round, {in_flight} in flight, payload {} bytes",
+        server.describe(),
         sample.len()
     );
     // Blocks of `BENCH_BLOCK` events alternate between the two (and which goes first), so

@@ -2,14 +2,14 @@
 //! request/reply, in the same run, on one nats-server started for the purpose.
 //!
 //! `cargo bench -p aegis-tests --bench rpc` (env: `BENCH_SEQUENTIAL`, `BENCH_PIPELINED`,
-//! `BENCH_IN_FLIGHT`). The responders run in a child process (this binary, `--serve`), the
+//! `BENCH_IN_FLIGHT`; `BENCH_CLUSTER=3` for a 3-node cluster). The responders run in a child process (this binary, `--serve`), the
 //! callers here: separate processes and connections, as services and clients are.
 
 use std::time::{Duration, Instant};
 
 use aegis::adapters::nats::NatsOptions;
 use aegis::{RequestContext, RpcError, ServiceBuilder};
-use aegis_tests::nats_server::NatsServer;
+use aegis_tests::BenchServers;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -118,7 +118,10 @@ async fn load(url: &str) {
 /// The child process: a raw echo responder on `bench.raw` and the aegis service, each on its
 /// own connection; prints `ready` and serves until killed.
 async fn serve(url: &str) {
-    let responder = async_nats::connect(url).await.expect("connect");
+    let servers: Vec<&str> = url.split(',').collect();
+    let responder = async_nats::connect(servers.as_slice())
+        .await
+        .expect("connect");
     let mut requests = responder.subscribe("bench.raw").await.expect("subscribe");
     responder.flush().await.expect("flush");
     tokio::spawn({
@@ -145,7 +148,7 @@ async fn run() {
     let sequential = env("BENCH_SEQUENTIAL", 5_000);
     let pipelined = env("BENCH_PIPELINED", 100_000);
     let in_flight = env("BENCH_IN_FLIGHT", 64);
-    let server = NatsServer::start();
+    let server = BenchServers::start();
     let mut child = std::process::Command::new(std::env::current_exe().expect("own path"))
         .args(["--serve", &server.url()])
         .stdout(std::process::Stdio::piped())
@@ -159,7 +162,7 @@ async fn run() {
     .expect("responders ready");
     assert_eq!(ready.trim(), "ready");
 
-    let raw = async_nats::connect(server.url()).await.expect("connect");
+    let raw = async_nats::connect(server.urls()).await.expect("connect");
     let payload = bytes::Bytes::from(vec![b'x'; 64]);
     let raw_figures = measure(sequential, pipelined, in_flight, || {
         let raw = raw.clone();
@@ -194,7 +197,8 @@ async fn run() {
     let _ = child.wait();
 
     println!(
-        "RPC echo, {sequential} sequential calls, {pipelined} calls with {in_flight} in flight"
+        "RPC echo on {}, {sequential} sequential calls, {pipelined} calls with {in_flight} in flight",
+        server.describe()
     );
     println!("| path | p50 | p99 | throughput (req/s) |");
     println!("|---|---|---|---|");

@@ -28,3 +28,51 @@ pub async fn wait_until(
         }
     }
 }
+
+/// The servers a benchmark runs on: one nats-server, or with `BENCH_CLUSTER=n` (n > 1) a
+/// cluster of `n` (streams and buckets then get the automatic replicas: 3).
+#[derive(Debug)]
+pub enum BenchServers {
+    /// One server.
+    One(nats_server::NatsServer),
+    /// A JetStream cluster.
+    Cluster(nats_cluster::NatsCluster),
+}
+
+impl BenchServers {
+    /// Starts what `BENCH_CLUSTER` says.
+    pub fn start() -> Self {
+        let nodes = std::env::var("BENCH_CLUSTER")
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(1);
+        if nodes > 1 {
+            BenchServers::Cluster(nats_cluster::NatsCluster::start(nodes))
+        } else {
+            BenchServers::One(nats_server::NatsServer::start())
+        }
+    }
+
+    /// The client URL, comma-separated for a cluster (as `NATS_URL` takes it).
+    pub fn url(&self) -> String {
+        match self {
+            BenchServers::One(server) => server.url(),
+            BenchServers::Cluster(cluster) => cluster.urls(),
+        }
+    }
+
+    /// The URLs one by one, for raw async-nats.
+    pub fn urls(&self) -> Vec<String> {
+        self.url().split(',').map(str::to_owned).collect()
+    }
+
+    /// What it is, for the report.
+    pub fn describe(&self) -> String {
+        match self {
+            BenchServers::One(_) => String::from("one nats-server"),
+            BenchServers::Cluster(cluster) => {
+                format!("a {}-node cluster (R3)", cluster.node_count())
+            }
+        }
+    }
+}
