@@ -157,9 +157,14 @@ impl<S: Service> ServiceBuilder<S> {
         }
         let bus = Arc::clone(backend.bus());
         let limits = config.server_limits();
-        let rpc = RpcServer::subscribe(Arc::clone(&service), bus, Arc::clone(&server), limits)
-            .await
-            .map_err(fail)?;
+        let rpc = RpcServer::subscribe(
+            Arc::clone(&service),
+            Arc::clone(&bus),
+            Arc::clone(&server),
+            limits,
+        )
+        .await
+        .map_err(fail)?;
         let election = if rpc.has_exclusive() {
             let (view, task) =
                 ElectionTask::start(backend, S::NAME, &instance_id, &config.election)
@@ -189,6 +194,12 @@ impl<S: Service> ServiceBuilder<S> {
                 futures::future::join_all(runners.into_iter().map(Runner::stop)).await;
             };
             tokio::join!(rpc.run(stop_rx), runners);
+            // The last replies and outcomes leave before the process may exit.
+            match tokio::time::timeout(limits.drain_timeout, bus.flush()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(service = S::NAME, %error, "could not flush"),
+                Err(_) => tracing::warn!(service = S::NAME, "flush timed out"),
+            }
             // In-flight exclusive work is done: hand the lease over.
             if let Some(election) = election {
                 election.stop().await;

@@ -125,6 +125,13 @@ pub trait MessageBus: Send + Sync + 'static {
     /// Sends a request and waits for the first reply.
     fn request(&self, message: Message, timeout: Duration) -> BoxFuture<'_, Result<Message>>;
 
+    /// Waits until everything published so far has left this process (the default: at
+    /// once, for transports without a buffer). A graceful stop calls it last, so that the
+    /// replies it sent are not lost when the process exits.
+    fn flush(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// What the server says about itself, when the transport has a server (NATS).
     fn server_info(&self) -> Option<ServerInfo> {
         None

@@ -121,6 +121,15 @@ impl MessageSource for NatsSubscription {
 }
 
 impl MessageBus for NatsBus {
+    fn flush(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            self.client
+                .flush()
+                .await
+                .map_err(|e| error::transport("flushing", e))
+        })
+    }
+
     fn server_info(&self) -> Option<crate::ports::ServerInfo> {
         let info = self.client.server_info();
         Some(crate::ports::ServerInfo {
