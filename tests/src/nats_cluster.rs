@@ -9,13 +9,13 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::nats_server::{binary, rand_suffix};
+use crate::nats_server::{binary, rand_suffix, spawn};
 
 /// How long the cluster, or a restarted node, may take to become usable.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -394,22 +394,13 @@ impl NatsCluster {
     fn spawn(&mut self, i: usize) {
         let node = &mut self.nodes[i];
         node.starts += 1;
-        let child = Command::new(binary())
-            .arg("-c")
-            .arg(node.config_path())
-            .arg("-l")
-            .arg(node.log_path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start nats-server ({}): {e}; run scripts/test.sh, which installs it, \
-                     or set NATS_SERVER_BIN",
-                    binary().display()
-                )
-            });
+        let child = spawn(
+            Command::new(binary())
+                .arg("-c")
+                .arg(node.config_path())
+                .arg("-l")
+                .arg(node.log_path()),
+        );
         node.child = Some(child);
         node.paused = false;
     }

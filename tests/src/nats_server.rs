@@ -95,22 +95,13 @@ impl NatsServer {
         self.starts += 1;
         let log = self.dir.join(format!("server-{}.log", self.starts));
         let port_arg = port.map_or_else(|| String::from("-1"), |p| p.to_string());
-        let child = Command::new(binary())
-            .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
-            .arg(self.dir.join("jetstream"))
-            .arg("-l")
-            .arg(&log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start nats-server ({}): {e}; run scripts/test.sh, which installs it, \
-                     or set NATS_SERVER_BIN",
-                    binary().display()
-                )
-            });
+        let child = spawn(
+            Command::new(binary())
+                .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
+                .arg(self.dir.join("jetstream"))
+                .arg("-l")
+                .arg(&log),
+        );
         self.child = Some(child);
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
@@ -142,6 +133,22 @@ fn listening_port(log: &str) -> Option<u16> {
         .rev()
         .filter_map(|line| line.split("Listening for client connections on ").nth(1))
         .find_map(|addr| addr.trim().rsplit(':').next()?.parse().ok())
+}
+
+/// Starts the nats-server `command` describes, its output going nowhere (it logs to a file).
+pub(crate) fn spawn(command: &mut Command) -> Child {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start nats-server ({}): {e}; run scripts/test.sh, which installs it, \
+                 or set NATS_SERVER_BIN",
+                binary().display()
+            )
+        })
 }
 
 pub(crate) fn rand_suffix() -> u64 {
