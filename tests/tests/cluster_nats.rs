@@ -28,6 +28,16 @@ const ELECTION: Duration = Duration::from_secs(30);
 /// the figures should not measure the other scenario.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The longest a scenario may take (the longest takes about 2 minutes): a scenario that
+/// hangs fails instead of holding CI until its own time limit.
+const SCENARIO_LIMIT: Duration = Duration::from_secs(420);
+
+async fn within_time_limit(scenario: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(SCENARIO_LIMIT, scenario)
+        .await
+        .expect("the scenario finished within its time limit");
+}
+
 /// Runs blocking harness work without stalling the runtime's other tasks.
 fn harness<T>(work: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(work)
@@ -89,6 +99,10 @@ impl Echo {
 /// 5 s (the service reconnects to another node and subscribes again).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpc_comes_back_within_5_s_when_the_services_node_dies() {
+    within_time_limit(rpc_comes_back_within_5_s_when_the_services_node_dies_scenario()).await;
+}
+
+async fn rpc_comes_back_within_5_s_when_the_services_node_dies_scenario() {
     let _one = ONE_AT_A_TIME.lock().await;
     let mut cluster = NatsCluster::start(3);
     let (service_backend, service_bus) = backend_on(&cluster.urls()).await;
@@ -166,6 +180,11 @@ async fn wait_for_successes(
 /// the figure is printed, the bound is the stream's re-election.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_registry_and_discovery_answer_while_any_one_node_is_down() {
+    within_time_limit(the_registry_and_discovery_answer_while_any_one_node_is_down_scenario())
+        .await;
+}
+
+async fn the_registry_and_discovery_answer_while_any_one_node_is_down_scenario() {
     let _one = ONE_AT_A_TIME.lock().await;
     let mut cluster = NatsCluster::start(3);
     let mut services = Vec::new();
@@ -211,6 +230,10 @@ async fn the_registry_and_discovery_answer_while_any_one_node_is_down() {
 /// every acknowledged publish is handled at least once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_acknowledged_event_is_lost_when_the_events_leader_dies() {
+    within_time_limit(no_acknowledged_event_is_lost_when_the_events_leader_dies_scenario()).await;
+}
+
+async fn no_acknowledged_event_is_lost_when_the_events_leader_dies_scenario() {
     const COUNT: u64 = 10_000;
     let _one = ONE_AT_A_TIME.lock().await;
     let mut cluster = NatsCluster::start(3);
@@ -248,6 +271,9 @@ async fn no_acknowledged_event_is_lost_when_the_events_leader_dies() {
     }
 }
 
+/// How long one publish, or its acknowledgement, may take before it counts as failed.
+const PUBLISH_LIMIT: Duration = Duration::from_secs(5);
+
 /// Publishes `range` until every event is acknowledged, retrying the failed ones (a retried
 /// publish that had been stored is a duplicate the handlers see); returns the retries.
 async fn publish_until_acked(
@@ -267,13 +293,18 @@ async fn publish_until_acked(
         let mut failed = Vec::new();
         for chunk in pending.chunks(200) {
             let mut acks = Vec::new();
+            // Bounded: a publish caught in the failover must not wait forever (seen once).
             for &n in chunk {
-                acks.push((n, publisher.send(topic, &Entry { n }).await));
+                let entry = Entry { n };
+                let sent = tokio::time::timeout(PUBLISH_LIMIT, publisher.send(topic, &entry));
+                acks.push((n, sent.await));
             }
             for (n, sent) in acks {
                 let acked = match sent {
-                    Ok(ack) => ack.await.is_ok(),
-                    Err(_) => false,
+                    Ok(Ok(ack)) => {
+                        matches!(tokio::time::timeout(PUBLISH_LIMIT, ack).await, Ok(Ok(_)))
+                    }
+                    _ => false,
                 };
                 if !acked {
                     failed.push(n);
@@ -298,6 +329,11 @@ async fn publish_until_acked(
 /// would be missed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_command_completes_once_for_its_caller_when_a_node_dies() {
+    within_time_limit(every_command_completes_once_for_its_caller_when_a_node_dies_scenario())
+        .await;
+}
+
+async fn every_command_completes_once_for_its_caller_when_a_node_dies_scenario() {
     const COUNT: u64 = 200;
     let _one = ONE_AT_A_TIME.lock().await;
     let mut cluster = NatsCluster::start(3);
@@ -429,6 +465,13 @@ const ELECTION_STREAM: &str = "KV_election_cluster-orders";
 /// The gap per cycle is split into nats-server's re-election and what Aegis adds after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_leader_at_a_time_while_the_election_streams_node_is_killed_and_frozen() {
+    within_time_limit(
+        one_leader_at_a_time_while_the_election_streams_node_is_killed_and_frozen_scenario(),
+    )
+    .await;
+}
+
+async fn one_leader_at_a_time_while_the_election_streams_node_is_killed_and_frozen_scenario() {
     let _one = ONE_AT_A_TIME.lock().await;
     let mut cluster = NatsCluster::start(3);
     let audit = Arc::new(Audit::default());
