@@ -238,13 +238,18 @@ async fn no_acknowledged_event_is_lost_when_the_events_leader_dies_scenario() {
     let _one = ONE_AT_A_TIME.lock().await;
     let mut cluster = NatsCluster::start(3);
     let tally = Arc::new(Tally::default());
+    let publisher = EventPublisher::new(&backend(&cluster).await).expect("streams");
+    // EVENTS first, with its leader elected, before subscribers bind consumers to it (binding
+    // to a stream whose raft group is still forming can time out: seen once).
+    let warm_up = Topic::<Entry>::new("warmup", "created").expect("topic");
+    publish_until_acked(&publisher, &warm_up, 0..1).await;
+    harness(|| cluster.wait_for("an EVENTS leader", ELECTION, |c| c.stream_leader("EVENTS")));
     let mut ledgers = Vec::new();
     for i in 0..3 {
         let backend = backend(&cluster).await;
         let handle = start_ledger(&backend, &format!("ledger-{i}"), &tally, (vec![], vec![])).await;
         ledgers.push((handle, backend));
     }
-    let publisher = EventPublisher::new(&backend(&cluster).await).expect("streams");
     let topic = Topic::<Entry>::new("ledger", "created").expect("topic");
     let mut retried = publish_until_acked(&publisher, &topic, 0..COUNT / 2).await;
     let leader =
