@@ -31,6 +31,10 @@ use crate::{Error, Result};
 /// connection's default request timeout, so that they all behave alike).
 const JETSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long binding a consumer at start keeps retrying while the server cannot answer
+/// (a replicated stream electing its leader takes up to ~10 s on nats-server 2.15).
+const BIND_PATIENCE: Duration = Duration::from_secs(30);
+
 /// The most messages one pull request asks for; the consumer's `max_ack_pending` lowers it,
 /// so that a binding does not hold messages it could not start on before `ack_wait`.
 const MAX_BATCH: usize = 256;
@@ -68,6 +72,11 @@ impl NatsStreams {
             placement,
             jetstream: jetstream::ContextBuilder::new()
                 .timeout(JETSTREAM_TIMEOUT)
+                // An acknowledgement nobody awaits any more (its caller gave up) holds one of
+                // the context's in-flight permits until this passes; the default (30 s) let
+                // retries during a stream's re-election use them all up, and `publish` then
+                // waited for a permit with no bound.
+                .ack_timeout(JETSTREAM_TIMEOUT)
                 .build(client.clone()),
             client: Arc::new(client),
         }
@@ -110,6 +119,26 @@ impl NatsStreams {
             .messages()
             .await
             .map_err(|e| error::transport(&format!("binding consumer `{}`", config.name), e))
+    }
+
+    /// [`Self::bind`], retried while the server cannot answer yet: a replicated stream
+    /// that was just created, or whose leader just died, times out consumer requests until
+    /// it has a leader (seconds). Refusals are returned at once.
+    async fn bind_at_start(&self, stream: &str, config: &ConsumerConfig) -> Result<pull::Stream> {
+        let deadline = tokio::time::Instant::now() + BIND_PATIENCE;
+        let mut delay = Duration::from_millis(250);
+        loop {
+            match self.bind(stream, config).await {
+                Err(error @ (Error::Transport(_) | Error::Timeout { .. }))
+                    if tokio::time::Instant::now() + delay < deadline =>
+                {
+                    tracing::info!(stream, consumer = %config.name, %error, "consumer not bound yet; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     async fn ensure_consumer(&self, stream: &str, config: &ConsumerConfig) -> Result<PullConsumer> {
@@ -319,11 +348,18 @@ impl Streams for NatsStreams {
             if !message.headers.is_empty() {
                 publish = publish.headers(super::bus::to_nats_headers(&message.headers)?);
             }
-            let ack = self
-                .jetstream
-                .send_publish(subject.clone(), publish)
-                .await
-                .map_err(|e| error::stream_publish(e, &subject, JETSTREAM_TIMEOUT))?;
+            // async-nats bounds the send and the acknowledgement, but not the wait for an
+            // in-flight permit before them.
+            let ack = tokio::time::timeout(
+                JETSTREAM_TIMEOUT,
+                self.jetstream.send_publish(subject.clone(), publish),
+            )
+            .await
+            .map_err(|_| Error::Timeout {
+                subject: subject.to_string(),
+                after: JETSTREAM_TIMEOUT,
+            })?
+            .map_err(|e| error::stream_publish(e, &subject, JETSTREAM_TIMEOUT))?;
             Ok(PendingAck::new(async move {
                 let ack = ack
                     .await
@@ -343,7 +379,7 @@ impl Streams for NatsStreams {
             validate_subject_token("stream name", &stream)?;
             validate_subject_token("consumer name", &config.name)?;
             validate_subject(&config.filter_subject, true)?;
-            let messages = self.bind(&stream, &config).await?;
+            let messages = self.bind_at_start(&stream, &config).await?;
             Ok(Deliveries::new(Binding {
                 streams: self.clone(),
                 stream,
