@@ -3,8 +3,13 @@
 //! One key per group in bucket `election_{service}`, whose `max_age` is the lease TTL.
 //! - Acquire only with `create`; renew only with `update` on our own last revision; release
 //!   on graceful stop with a revision-checked delete.
-//! - The value carries instance id and a random nonce, so a write whose reply was lost is
-//!   recognised as ours, and then renewed (never just trusted).
+//! - The value carries instance id and a nonce drawn afresh for every campaign, so a create
+//!   whose reply was lost is recognised as this campaign's: written after it was sent, so the
+//!   lease runs from then. A lease of ours from an earlier campaign is treated as anyone
+//!   else's: left to expire, never revived. Reviving it raced the server's expiry: on a
+//!   3-node cluster the new stream leader removed the old value and placed its delete marker
+//!   after the revival had been acknowledged, and a second instance then acquired over the
+//!   marker while the first still held its "renewed" lease.
 //! - The leader fences itself on its monotonic clock: exclusive work stops at
 //!   (send time of the last successful renew) + TTL − margin, whether or not a reply came.
 //!   The server expires the key no earlier than TTL after it wrote it, which is after we sent.
@@ -167,6 +172,27 @@ struct Lease {
     acquired_at: String,
 }
 
+/// One campaign's lease value, and its nonce.
+struct Claim {
+    nonce: String,
+    value: Bytes,
+}
+
+impl Claim {
+    fn new(instance_id: &str, clock: &dyn Clock) -> Self {
+        let lease = Lease {
+            instance_id: instance_id.to_owned(),
+            nonce: crate::domain::envelope::new_id(),
+            acquired_at: format_timestamp(clock.system_time()),
+        };
+        let value = serde_json::to_vec(&lease).expect("a lease serializes");
+        Claim {
+            nonce: lease.nonce,
+            value: value.into(),
+        }
+    }
+}
+
 pub use crate::domain::subject::election_bucket;
 
 /// One instance's participation in one group's election.
@@ -178,8 +204,8 @@ pub(crate) struct Election {
     kv: Arc<dyn KvStore>,
     key: String,
     instance_id: String,
-    value: Bytes,
-    nonce: String,
+    /// The value written by the current campaign and its renewals.
+    claim: std::sync::Mutex<Claim>,
     config: ElectionConfig,
     clock: Arc<dyn Clock>,
     metrics: Arc<dyn Metrics>,
@@ -200,21 +226,14 @@ impl Election {
             .max_age(config.leader_ttl)
             .announce_expiry();
         let kv = buckets.open_bucket(bucket).await?;
-        let nonce = crate::domain::envelope::new_id();
-        let lease = Lease {
-            instance_id: instance_id.to_owned(),
-            nonce: nonce.clone(),
-            acquired_at: format_timestamp(clock.system_time()),
-        };
-        let value = serde_json::to_vec(&lease).map_err(|e| Error::Transport(e.to_string()))?;
+        let claim = Claim::new(instance_id, clock.as_ref());
         Ok(Election {
             revision: AtomicU64::new(0),
             unreachable: AtomicBool::new(false),
             kv,
             key: config.group_id.clone(),
             instance_id: instance_id.to_owned(),
-            value: value.into(),
-            nonce,
+            claim: std::sync::Mutex::new(claim),
             config,
             clock,
             metrics,
@@ -262,11 +281,17 @@ impl Election {
         interval.mul_f64(0.8 + 0.4 * rand::random::<f64>())
     }
 
-    /// The lease as stored: (revision, holder, ours?).
+    fn claim(&self) -> std::sync::MutexGuard<'_, Claim> {
+        self.claim
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The lease as stored: (revision, holder, written by the current campaign?).
     async fn read(&self) -> Option<(u64, String, bool)> {
         let entry = self.kv.get(&self.key).await.ok()??;
         let lease: Lease = serde_json::from_slice(&entry.value).ok()?;
-        let ours = lease.nonce == self.nonce;
+        let ours = lease.nonce == self.claim().nonce;
         Some((entry.revision, lease.instance_id, ours))
     }
 
@@ -298,17 +323,24 @@ impl Election {
             state: ElectionState::Electing,
             ..self.current()
         });
+        let value = {
+            let mut claim = self.claim();
+            *claim = Claim::new(&self.instance_id, self.clock.as_ref());
+            claim.value.clone()
+        };
         let sent = self.clock.now();
-        match self
-            .bounded(self.kv.create(&self.key, self.value.clone()))
-            .await
-        {
+        match self.bounded(self.kv.create(&self.key, value)).await {
             Some(Ok(revision)) => {
                 self.revision.store(revision, Ordering::SeqCst);
                 return self.active(revision, sent);
             }
-            Some(Err(Error::Conflict { .. })) => {}
-            Some(Err(error)) => tracing::debug!(%error, "create failed; reading the lease"),
+            Some(Err(Error::Conflict { .. })) => self.unreachable.store(false, Ordering::Relaxed),
+            // No answer from the bucket's stream (a replicated stream without a leader
+            // answers 503 at once): keep trying often, for it will return.
+            Some(Err(error)) => {
+                tracing::debug!(%error, "create failed; reading the lease");
+                self.unreachable.store(true, Ordering::Relaxed);
+            }
             // Unanswered (the bucket's stream is electing a leader, say): try again soon
             // rather than wait out the request timeout. If it was written after all, the
             // next campaign finds it ours and renews it.
@@ -319,26 +351,14 @@ impl Election {
         }
         let stored = self.bounded(self.read()).await;
         // No answer, or an error read as `None`: the bucket may be between stream leaders.
-        self.unreachable.store(
-            stored.as_ref().is_none_or(Option::is_none),
-            Ordering::Relaxed,
-        );
+        if stored.as_ref().is_none_or(Option::is_none) {
+            self.unreachable.store(true, Ordering::Relaxed);
+        }
         match stored.flatten() {
-            // Our own write whose reply we missed (or our previous lease): renew it rather
-            // than trust it, since we do not know when it was written.
+            // This campaign's create, whose reply we missed: written after `sent`.
             Some((revision, _, true)) => {
-                let sent = self.clock.now();
-                match self
-                    .kv
-                    .update(&self.key, self.value.clone(), revision)
-                    .await
-                {
-                    Ok(revision) => {
-                        self.revision.store(revision, Ordering::SeqCst);
-                        self.active(revision, sent)
-                    }
-                    Err(_) => Leadership::standby(None),
-                }
+                self.revision.store(revision, Ordering::SeqCst);
+                self.active(revision, sent)
             }
             Some((_, holder, false)) => Leadership::standby(Some(holder)),
             None => Leadership::standby(None),
@@ -362,8 +382,9 @@ impl Election {
             let sent = self.clock.now();
             let until_deadline = deadline.saturating_duration_since(sent);
             let revision = self.revision.load(Ordering::SeqCst);
+            let value = self.claim().value.clone();
             let renewed = tokio::select! {
-                result = self.kv.update(&self.key, self.value.clone(), revision) => Some(result),
+                result = self.kv.update(&self.key, value, revision) => Some(result),
                 () = self.clock.sleep(until_deadline) => None,
             };
             match renewed {
@@ -564,5 +585,114 @@ impl ElectionTask {
     pub(crate) async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::{InMemoryMetrics, ManualClock, MemoryKvBuckets};
+    use crate::ports::{BoxFuture, KvEntry};
+
+    const TTL: Duration = Duration::from_secs(2);
+
+    async fn join(buckets: &dyn KvBuckets, clock: &ManualClock) -> Election {
+        Election::join(
+            buckets,
+            "svc",
+            "a",
+            ElectionConfig::new("default", TTL),
+            Arc::new(clock.clone()),
+            Arc::new(InMemoryMetrics::new()),
+        )
+        .await
+        .expect("joins")
+    }
+
+    async fn stored_revision(election: &Election) -> Option<u64> {
+        let entry = election.kv.get(&election.key).await.expect("reads");
+        entry.map(|e| e.revision)
+    }
+
+    /// The instance stepped down (its deadline passed without a renew reply) but its lease
+    /// is still stored: it waits for the lease to expire like any other candidate.
+    #[tokio::test]
+    async fn a_lease_of_ours_from_an_earlier_campaign_is_left_to_expire() {
+        let clock = ManualClock::new();
+        let buckets = MemoryKvBuckets::new(Arc::new(clock.clone()));
+        let election = join(&buckets, &clock).await;
+        let first = election.campaign().await;
+        assert_eq!(first.state, ElectionState::Active);
+        let held = stored_revision(&election).await;
+
+        let again = election.campaign().await;
+        assert_eq!(again.state, ElectionState::Standby);
+        assert_eq!(again.leader.as_deref(), Some("a"));
+        assert_eq!(stored_revision(&election).await, held, "not revived");
+
+        clock.advance(TTL + Duration::from_millis(1));
+        let after_expiry = election.campaign().await;
+        assert_eq!(after_expiry.state, ElectionState::Active);
+        assert!(after_expiry.token > first.token);
+    }
+
+    /// A create that was written but whose reply was lost is found by the read that
+    /// follows, recognised as this campaign's, and held from the campaign's send time.
+    #[tokio::test]
+    async fn this_campaigns_create_whose_reply_was_lost_is_held() {
+        let clock = ManualClock::new();
+        let buckets = LosesCreateReplies(MemoryKvBuckets::new(Arc::new(clock.clone())));
+        let election = join(&buckets, &clock).await;
+        let sent = clock.now();
+        let lease = election.campaign().await;
+        assert_eq!(lease.state, ElectionState::Active);
+        assert_eq!(lease.token, stored_revision(&election).await);
+        assert_eq!(lease.deadline, Some(sent + TTL - election.config.margin));
+    }
+
+    /// Buckets whose `create` writes, then reports a transport error.
+    struct LosesCreateReplies(MemoryKvBuckets);
+
+    impl KvBuckets for LosesCreateReplies {
+        fn open_bucket(&self, config: BucketConfig) -> BoxFuture<'_, Result<Arc<dyn KvStore>>> {
+            Box::pin(async move {
+                let inner = self.0.open_bucket(config).await?;
+                Ok(Arc::new(LostReply(inner)) as Arc<dyn KvStore>)
+            })
+        }
+    }
+
+    struct LostReply(Arc<dyn KvStore>);
+
+    impl KvStore for LostReply {
+        fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<KvEntry>>> {
+            self.0.get(key)
+        }
+        fn put<'a>(&'a self, key: &'a str, value: Bytes) -> BoxFuture<'a, Result<u64>> {
+            self.0.put(key, value)
+        }
+        fn create<'a>(&'a self, key: &'a str, value: Bytes) -> BoxFuture<'a, Result<u64>> {
+            Box::pin(async move {
+                self.0.create(key, value).await?;
+                Err(Error::Transport("reply lost".into()))
+            })
+        }
+        fn update<'a>(
+            &'a self,
+            key: &'a str,
+            value: Bytes,
+            revision: u64,
+        ) -> BoxFuture<'a, Result<u64>> {
+            self.0.update(key, value, revision)
+        }
+        fn delete<'a>(&'a self, key: &'a str, revision: Option<u64>) -> BoxFuture<'a, Result<()>> {
+            self.0.delete(key, revision)
+        }
+        fn keys(&self) -> BoxFuture<'_, Result<Vec<String>>> {
+            self.0.keys()
+        }
+        fn watch<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<KvWatch>> {
+            self.0.watch(pattern)
+        }
     }
 }

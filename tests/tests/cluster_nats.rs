@@ -33,6 +33,13 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 const SCENARIO_LIMIT: Duration = Duration::from_secs(420);
 
 async fn within_time_limit(scenario: impl std::future::Future<Output = ()>) {
+    // `RUST_LOG=aegis=debug` shows what the services did around each fault.
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
     tokio::time::timeout(SCENARIO_LIMIT, scenario)
         .await
         .expect("the scenario finished within its time limit");
@@ -527,6 +534,7 @@ async fn one_leader_at_a_time_while_the_election_streams_node_is_killed_and_froz
             }
         }));
     }
+    let probe = BucketProbe::start(&cluster, "election_cluster-orders", "default").await;
     let mut gaps = Vec::new();
     for cycle in 0..15 {
         let freeze = cycle >= 10;
@@ -537,6 +545,9 @@ async fn one_leader_at_a_time_while_the_election_streams_node_is_killed_and_froz
             })
         });
         let faulted = Instant::now();
+        let faulted_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         if freeze {
             harness(|| cluster.pause(leader));
         } else {
@@ -554,12 +565,28 @@ async fn one_leader_at_a_time_while_the_election_streams_node_is_killed_and_froz
             harness(|| cluster.resume(leader));
         }
         let served = wait_for_completion_after(&completions, elected).await;
+        let writable = probe.writable_again(faulted, served).await;
+        let (lease_gone, removed) = probe.value_gone_after(faulted).await;
+        // From when a candidate's `create` could first succeed: the stream takes writes and
+        // its leader has removed the expired lease. When the first change seen is already
+        // the next lease, the removal's time is unknown and Aegis's part is counted from
+        // the stream's return (so it includes the server's removal).
+        let free = if removed {
+            writable.max(lease_gone)
+        } else {
+            writable
+        };
         let gap = completion_gap(&completions, faulted);
-        let stream = elected.duration_since(faulted);
-        let aegis = served.saturating_duration_since(elected);
+        let stream = free.duration_since(faulted);
+        let aegis = served.saturating_duration_since(free);
         println!(
-            "single-active cycle {cycle} ({}): gap {gap:?} = stream re-election {stream:?} + aegis {aegis:?}",
-            if freeze { "SIGSTOP 4 s" } else { "SIGKILL" }
+            "single-active cycle {cycle} ({} of node {leader} at {:.3} s since the epoch): gap {gap:?} = lease free {stream:?} (stream writable {:?}, old lease {} {:?}, new leader in /jsz {:?}) + aegis {aegis:?}",
+            if freeze { "SIGSTOP 4 s" } else { "SIGKILL" },
+            faulted_at.as_secs_f64(),
+            writable.duration_since(faulted),
+            if removed { "removed" } else { "replaced" },
+            lease_gone.duration_since(faulted),
+            elected.duration_since(faulted),
         );
         gaps.push((gap, stream, aegis));
         if !freeze {
@@ -569,6 +596,7 @@ async fn one_leader_at_a_time_while_the_election_streams_node_is_killed_and_froz
     for task in load {
         task.abort();
     }
+    probe.stop();
     for (handle, _) in instances {
         handle.stop().await.expect("stops");
     }
@@ -589,6 +617,144 @@ async fn one_leader_at_a_time_while_the_election_streams_node_is_killed_and_froz
         p(&mut aegis, 0.5),
         p(&mut aegis, 0.99),
     );
+}
+
+/// Watches a bucket's stream from a connection to every node, every 20 ms and each request
+/// given 2 s: it writes to a key of its own, and asks the stream's leader for the last
+/// message of one key. After a fault this tells, to ~20 ms and without asking the servers
+/// how they are, when the stream takes writes again and when its leader has removed (or
+/// replaced) the value the key held before the fault.
+struct BucketProbe {
+    /// When each write was sent, and when it was acknowledged (`None`: it failed).
+    writes: Arc<Mutex<Vec<(Instant, Option<Instant>)>>>,
+    /// When the leader answered, and the sequence of the key's live value then (`None`: no
+    /// value, or a delete or expiry marker).
+    seen: Arc<Mutex<Vec<(Instant, Option<u64>)>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl BucketProbe {
+    async fn start(cluster: &NatsCluster, bucket: &str, key: &str) -> Self {
+        let client = async_nats::connect(cluster.urls().split(',').collect::<Vec<_>>())
+            .await
+            .expect("probe connects");
+        let jetstream = async_nats::jetstream::ContextBuilder::new()
+            .timeout(Duration::from_secs(2))
+            .build(client);
+        let store = jetstream.get_key_value(bucket).await.expect("probe bucket");
+        let stream = jetstream
+            .get_stream_no_info(format!("KV_{bucket}"))
+            .await
+            .expect("probe stream");
+        let subject = format!("$KV.{bucket}.{key}");
+        let writes: Arc<Mutex<Vec<(Instant, Option<Instant>)>>> = Arc::default();
+        let seen: Arc<Mutex<Vec<(Instant, Option<u64>)>>> = Arc::default();
+        let writer = tokio::spawn(every_20_ms({
+            let writes = Arc::clone(&writes);
+            move || {
+                let (store, writes) = (store.clone(), Arc::clone(&writes));
+                async move {
+                    let sent = Instant::now();
+                    let acked = store.put("write-probe", "x".into()).await.ok();
+                    let acked = acked.map(|_| Instant::now());
+                    writes.lock().expect("probe").push((sent, acked));
+                }
+            }
+        }));
+        let reads = tokio::spawn(every_20_ms({
+            let seen = Arc::clone(&seen);
+            move || {
+                let (stream, seen, subject) = (stream.clone(), Arc::clone(&seen), subject.clone());
+                async move {
+                    // `STREAM.MSG.GET`: only the leader answers (direct gets may be stale).
+                    let live = match stream.get_last_raw_message_by_subject(&subject).await {
+                        Ok(m) => {
+                            let removed = m.headers.get("KV-Operation").is_some()
+                                || m.headers.get("Nats-Marker-Reason").is_some();
+                            (!removed).then_some(m.sequence)
+                        }
+                        Err(e) if e.kind() == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound => None,
+                        Err(_) => return,
+                    };
+                    seen.lock().expect("probe").push((Instant::now(), live));
+                }
+            }
+        }));
+        BucketProbe {
+            writes,
+            seen,
+            tasks: vec![writer, reads],
+        }
+    }
+
+    /// When the stream took writes again after a fault at `since`, if it stopped taking
+    /// them before `until`: the acknowledgement of the first write sent after the last
+    /// write that failed (a write or two may still land just after the fault).
+    async fn writable_again(&self, since: Instant, until: Instant) -> Instant {
+        // Every write sent before `until` has its outcome within the probe's 2 s.
+        tokio::time::sleep(
+            (until + Duration::from_millis(2100)).saturating_duration_since(Instant::now()),
+        )
+        .await;
+        let writes = self.writes.lock().expect("probe");
+        let last_failure = writes
+            .iter()
+            .filter(|(sent, acked)| *sent >= since && *sent < until && acked.is_none())
+            .map(|(sent, _)| *sent)
+            .max()
+            .unwrap_or(since);
+        writes
+            .iter()
+            .filter(|(sent, _)| *sent > last_failure)
+            .filter_map(|(_, acked)| *acked)
+            .min()
+            .expect("the bucket took a write again")
+    }
+
+    /// When the leader first answered, after `since`, without the value the key held
+    /// before `since`, and whether it then had no value (`false`: already a new one).
+    async fn value_gone_after(&self, since: Instant) -> (Instant, bool) {
+        let deadline = Instant::now() + ELECTION;
+        loop {
+            {
+                let seen = self.seen.lock().expect("probe");
+                let before = seen
+                    .iter()
+                    .filter(|(at, _)| *at < since)
+                    .max_by_key(|(at, _)| *at)
+                    .and_then(|(_, live)| *live);
+                if let Some((at, live)) = seen
+                    .iter()
+                    .filter(|(at, live)| *at >= since && *live != before)
+                    .min_by_key(|(at, _)| *at)
+                {
+                    return (*at, live.is_none());
+                }
+            }
+            assert!(Instant::now() < deadline, "the key's value stayed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn stop(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Runs `probe` every 20 ms, each in a task of its own, so that one unanswered request
+/// does not hold the next.
+async fn every_20_ms<F, Fut>(probe: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        tokio::spawn(probe());
+    }
 }
 
 /// The first completion after `since`.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_nats::RequestErrorKind;
 use async_nats::jetstream::context::PublishErrorKind;
-use async_nats::jetstream::kv::{CreateErrorKind, UpdateErrorKind};
+use async_nats::jetstream::kv::UpdateErrorKind;
 
 use crate::Error;
 
@@ -70,16 +70,6 @@ pub(super) fn jetstream_api(context: &str, error: &async_nats::jetstream::Error)
 
 pub(super) fn transport(context: &str, error: impl std::fmt::Display) -> Error {
     Error::Transport(format!("{context}: {error}"))
-}
-
-pub(super) fn create(error: async_nats::jetstream::kv::CreateError, key: &str) -> Error {
-    match error.kind() {
-        CreateErrorKind::AlreadyExists => Error::Conflict {
-            key: key.to_owned(),
-        },
-        CreateErrorKind::InvalidKey => invalid_key(key),
-        _ => transport("kv create", error),
-    }
 }
 
 pub(super) fn update(error: async_nats::jetstream::kv::UpdateError, key: &str) -> Error {

@@ -11,9 +11,9 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::error;
 use super::placement::Placement;
-use crate::Result;
 use crate::domain::subject::validate_kv_key;
 use crate::ports::{BoxFuture, BucketConfig, KvBuckets, KvEntry, KvOperation, KvStore, KvWatch};
+use crate::{Error, Result};
 
 /// Opens JetStream KV buckets (creating missing ones). Cheap to clone.
 #[derive(Clone)]
@@ -178,10 +178,30 @@ impl KvStore for NatsKv {
     fn create<'a>(&'a self, key: &'a str, value: Bytes) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
             validate_kv_key(key)?;
-            self.store
-                .create(key, value)
-                .await
-                .map_err(|e| error::create(e, key))
+            // Not `Store::create`: it answers any failed write with a read, and reports
+            // "already exists" when the read finds a value, so a bucket whose stream has no
+            // leader (a replica still serves the read) looked taken instead of unreachable.
+            let first = match self.store.update(key, value.clone(), 0).await {
+                Ok(revision) => return Ok(revision),
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => e,
+                Err(e) => return Err(error::update(e, key)),
+            };
+            match self.store.entry(key).await {
+                // A delete, purge or expiry marker: the key may be written again, on that
+                // revision only.
+                Ok(Some(e)) if e.operation != kv::Operation::Put => self
+                    .store
+                    .update(key, value, e.revision)
+                    .await
+                    .map_err(|e| error::update(e, key)),
+                Ok(Some(_)) => Err(Error::Conflict {
+                    key: key.to_owned(),
+                }),
+                // The read disagrees with the write (a replica behind the leader): the
+                // write's answer stands.
+                Ok(None) => Err(error::update(first, key)),
+                Err(e) => Err(error::transport("kv create", e)),
+            }
         })
     }
 
