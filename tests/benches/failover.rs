@@ -8,7 +8,8 @@
 //! backoff.
 //!
 //! `cargo build --release --examples && cargo bench -p aegis-tests --bench failover`
-//! (env: `BENCH_TRIALS`, default 10 of each kind).
+//! (env: `BENCH_TRIALS`, default 10 of each kind; `BENCH_CLUSTER=3` runs on a 3-node
+//! cluster, everything R3: the processes die, the election stream keeps its leader).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use aegis::RetryPolicy;
 use aegis::adapters::nats::NatsOptions;
 use aegis_examples::orders::{OrderProcessorClient, ProcessOrder, Processed};
-use aegis_tests::nats_server::NatsServer;
+use aegis_tests::BenchServers;
 use aegis_tests::process::Running;
 
 const TTL_MS: u64 = 2_000;
@@ -59,7 +60,8 @@ fn main() {
         .unwrap_or(10);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async move {
-        let server = NatsServer::start();
+        let server = BenchServers::start();
+        println!("on {}", server.describe());
         let mut fleet = Fleet {
             url: server.url(),
             processes: HashMap::new(),
