@@ -12,7 +12,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::error;
 use super::placement::Placement;
 use crate::Result;
-use crate::domain::subject::validate_kv_key;
+use crate::domain::subject::{subject_matches, validate_kv_key, validate_subject};
 use crate::ports::{BoxFuture, BucketConfig, KvBuckets, KvEntry, KvOperation, KvStore, KvWatch};
 
 /// Opens JetStream KV buckets (creating missing ones). Cheap to clone.
@@ -133,6 +133,24 @@ struct NatsKv {
     reconnects: tokio::sync::watch::Receiver<u64>,
 }
 
+impl NatsKv {
+    /// `entries` by listing the keys (a consumer) and reading each.
+    async fn entries_one_by_one(&self, pattern: &str) -> Result<Vec<KvEntry>> {
+        let mut entries = Vec::new();
+        for key in self.keys().await? {
+            if !subject_matches(pattern, &key) {
+                continue;
+            }
+            // `None`: deleted between listing and reading.
+            if let Some(entry) = self.get(&key).await? {
+                entries.push(entry);
+            }
+        }
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(entries)
+    }
+}
+
 fn operation(op: kv::Operation) -> KvOperation {
     match op {
         kv::Operation::Put => KvOperation::Put,
@@ -227,9 +245,16 @@ impl KvStore for NatsKv {
         })
     }
 
+    fn entries<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<Vec<KvEntry>>> {
+        Box::pin(async move {
+            validate_subject(pattern, true)?;
+            self.entries_one_by_one(pattern).await
+        })
+    }
+
     fn watch<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<KvWatch>> {
         Box::pin(async move {
-            crate::domain::subject::validate_subject(pattern, true)?;
+            validate_subject(pattern, true)?;
             let first = self
                 .store
                 .watch(pattern)
