@@ -9,6 +9,7 @@ use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
+use super::direct_get::{Answer, DirectGet};
 use super::error;
 use super::placement::Placement;
 use crate::Result;
@@ -36,7 +37,7 @@ impl NatsKvBuckets {
         placement: Placement,
     ) -> Self {
         NatsKvBuckets {
-            jetstream: jetstream::new(client),
+            jetstream: jetstream::with_prefix(client, API_PREFIX),
             reconnects,
             placement,
         }
@@ -118,8 +119,15 @@ impl KvBuckets for NatsKvBuckets {
                 }
                 Err(_) => self.create_bucket(&config, &server).await?,
             };
+            let client = self.jetstream.client();
+            let timeout = client.timeout().unwrap_or(DEFAULT_TIMEOUT);
+            let direct_get = DirectGet::new(client, API_PREFIX, &store, timeout);
             let reconnects = self.reconnects.clone();
-            Ok(Arc::new(NatsKv { store, reconnects }) as Arc<dyn KvStore>)
+            Ok(Arc::new(NatsKv {
+                store,
+                direct_get,
+                reconnects,
+            }) as Arc<dyn KvStore>)
         })
     }
 }
@@ -127,14 +135,23 @@ impl KvBuckets for NatsKvBuckets {
 /// JetStream's shortest delete-marker lifetime.
 const MIN_MARKER_TTL: Duration = Duration::from_secs(1);
 
+/// The JetStream API the buckets are reached through (the account's own, no domain); the
+/// batched direct gets are sent there too.
+const API_PREFIX: &str = "$JS.API";
+
+/// The wait for a direct get when the connection sets no request timeout.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One JetStream KV bucket.
 struct NatsKv {
     store: kv::Store,
+    direct_get: DirectGet,
     reconnects: tokio::sync::watch::Receiver<u64>,
 }
 
 impl NatsKv {
-    /// `entries` by listing the keys (a consumer) and reading each.
+    /// `entries` by listing the keys (a consumer) and reading each: where batched direct
+    /// gets are not served.
     async fn entries_one_by_one(&self, pattern: &str) -> Result<Vec<KvEntry>> {
         let mut entries = Vec::new();
         for key in self.keys().await? {
@@ -248,7 +265,20 @@ impl KvStore for NatsKv {
     fn entries<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<Vec<KvEntry>>> {
         Box::pin(async move {
             validate_subject(pattern, true)?;
-            self.entries_one_by_one(pattern).await
+            if !self.direct_get.worth_trying() {
+                return self.entries_one_by_one(pattern).await;
+            }
+            match self.direct_get.latest(pattern).await? {
+                Answer::Entries(entries) => Ok(entries),
+                Answer::Unsupported(why) => {
+                    tracing::debug!(
+                        bucket = %self.store.name,
+                        why,
+                        "no batched direct get; listing keys with a consumer"
+                    );
+                    self.entries_one_by_one(pattern).await
+                }
+            }
         })
     }
 
