@@ -1,7 +1,9 @@
 //! The latest entry of every key matching a pattern, read in batched direct gets
 //! (nats-server 2.11 and later, ADR-31). Any replica of the bucket's stream answers them, so,
 //! unlike the consumer behind a key listing, they need neither the stream leader nor the
-//! JetStream meta leader: with one node of a cluster down they still answer at once.
+//! JetStream meta leader: with one node of a cluster down they still answer at once. A request
+//! that goes unanswered (lost with a node that died, or sent while the node the client
+//! reconnected to knows no replica serving it yet) is asked again.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use async_nats::{Message, StatusCode};
 use bytes::Bytes;
 use futures::StreamExt;
 use serde::Serialize;
+use tokio::time::Instant;
 
 use super::error;
 use crate::ports::{KvEntry, KvOperation};
@@ -20,7 +23,16 @@ use crate::{Error, Result};
 /// Entries per answer; further pages follow while the server says more are pending.
 const BATCH: usize = 256;
 
-/// The statuses that end an answer (nats-server's `getDirectMulti`).
+/// The wait for each message of an answer before asking again: a replica answers in
+/// milliseconds, and a request sent just as the node it went through died is lost.
+const ATTEMPT_WAIT: Duration = Duration::from_secs(1);
+/// The pause before asking again after "no responders", doubling up to `MAX_PAUSE`: right
+/// after a node dies, the node the client reconnected to can briefly know no replica that
+/// serves direct gets.
+const FIRST_PAUSE: Duration = Duration::from_millis(25);
+const MAX_PAUSE: Duration = Duration::from_millis(400);
+
+// The statuses that end an answer (nats-server's `getDirectMulti`).
 /// The end of a batch ("204 EOB").
 const END_OF_BATCH: u16 = 204;
 /// "404 No Results", or "404 Message Not Found" (a matched message failed to load).
@@ -29,7 +41,7 @@ const NOT_FOUND: u16 = 404;
 const REFUSED: u16 = 408;
 /// "413 Too Many Results": more than 1024 subjects match.
 const TOO_MANY_RESULTS: u16 = 413;
-/// No responders: nothing serves direct gets on the stream.
+/// No responders: no replica the server knows of serves direct gets on the stream.
 const NO_RESPONDERS: u16 = 503;
 
 /// How many matching subjects follow this message in the whole answer.
@@ -58,7 +70,7 @@ pub(super) struct DirectGet {
     key_prefix: String,
     /// The stream allows direct gets (KV buckets do, unless made by hand without).
     allowed: bool,
-    /// The wait for each message of an answer.
+    /// How long one page is asked for (again and again while unanswered).
     timeout: Duration,
 }
 
@@ -84,6 +96,20 @@ enum Page {
     },
     NoneMatched,
     Unsupported(String),
+}
+
+/// One request sent: answered, or not.
+#[derive(Debug)]
+enum Attempt {
+    Answered(Page),
+    Unanswered(Unanswered),
+}
+
+/// Why a request went unanswered; both pass, so it is asked again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Unanswered {
+    NoResponders,
+    Silence,
 }
 
 /// Where the next page starts.
@@ -139,7 +165,7 @@ impl DirectGet {
         };
         let mut latest = Latest::default();
         loop {
-            match self.page(&request).await? {
+            match self.answered_page(&request).await? {
                 Page::Unsupported(why) => return Ok(Answer::Unsupported(why)),
                 Page::NoneMatched => break,
                 Page::Read { found, next } => {
@@ -153,7 +179,39 @@ impl DirectGet {
         Ok(Answer::Entries(latest.live()))
     }
 
-    async fn page(&self, request: &Request<'_>) -> Result<Page> {
+    /// One page, asked again while unanswered, for up to `timeout`.
+    async fn answered_page(&self, request: &Request<'_>) -> Result<Page> {
+        let deadline = Instant::now() + self.timeout;
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let wait = ATTEMPT_WAIT.min(deadline.saturating_duration_since(Instant::now()));
+            let why = match self.page(request, wait).await? {
+                Attempt::Unanswered(why) => why,
+                Attempt::Answered(page) => return Ok(page),
+            };
+            if Instant::now() + pause >= deadline {
+                return match why {
+                    // Direct gets turned off since the bucket was opened: a listing works.
+                    Unanswered::NoResponders => Ok(Page::Unsupported(
+                        "no replica serves direct gets".to_owned(),
+                    )),
+                    Unanswered::Silence => Err(Error::Timeout {
+                        subject: self.subject.clone(),
+                        after: self.timeout,
+                    }),
+                };
+            }
+            tracing::debug!(subject = %self.subject, ?why, "direct get unanswered; asking again");
+            if why == Unanswered::NoResponders {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_PAUSE);
+            }
+        }
+    }
+
+    /// One request, and its answer read until the status that ends it, or until no message
+    /// came for `wait`.
+    async fn page(&self, request: &Request<'_>, wait: Duration) -> Result<Attempt> {
         let body = serde_json::to_vec(request)
             .map_err(|e| error::transport("encoding a direct get", e))?;
         // Our own inbox: the answer is many messages, which a request would cut to one.
@@ -169,7 +227,7 @@ impl DirectGet {
             .map_err(|e| error::publish(e, &self.subject))?;
         let mut found = Vec::new();
         loop {
-            let message = match tokio::time::timeout(self.timeout, answer.next()).await {
+            let message = match tokio::time::timeout(wait, answer.next()).await {
                 Ok(Some(message)) => message,
                 Ok(None) => {
                     return Err(Error::Transport(format!(
@@ -177,17 +235,15 @@ impl DirectGet {
                         self.subject
                     )));
                 }
-                Err(_) => {
-                    return Err(Error::Timeout {
-                        subject: self.subject.clone(),
-                        after: self.timeout,
-                    });
-                }
+                Err(_) => return Ok(Attempt::Unanswered(Unanswered::Silence)),
             };
             let Some(status) = message.status else {
                 match parse(&message, &self.key_prefix).map_err(|what| self.malformed(what))? {
                     Some(entry) => found.push(entry),
-                    None => return Ok(Page::Unsupported(NOT_BATCHED.to_owned())),
+                    None => {
+                        let page = Page::Unsupported(NOT_BATCHED.to_owned());
+                        return Ok(Attempt::Answered(page));
+                    }
                 }
                 continue;
             };
@@ -216,7 +272,7 @@ fn end(
     description: &str,
     up_to: Option<u64>,
     found: Vec<Found>,
-) -> Option<Page> {
+) -> Option<Attempt> {
     let page = match status.as_u16() {
         END_OF_BATCH => {
             let next = next_page(&found, up_to);
@@ -227,10 +283,10 @@ fn end(
         // Before 2.11 the server takes `multi_last` for an empty request; later ones refuse
         // fields they do not take together.
         REFUSED | TOO_MANY_RESULTS => Page::Unsupported(format!("{status} {description}")),
-        NO_RESPONDERS => Page::Unsupported("the stream does not serve direct gets".to_owned()),
+        NO_RESPONDERS => return Some(Attempt::Unanswered(Unanswered::NoResponders)),
         _ => return None,
     };
-    Some(page)
+    Some(Attempt::Answered(page))
 }
 
 /// A message of a batched answer; `None` when it is not one (no pending count: a server that
@@ -404,7 +460,9 @@ mod tests {
     #[test]
     fn the_end_of_batch_asks_for_more_while_keys_are_pending() {
         let more = vec![entry("a", 3, None, 0), entry("b", 5, Some(b"v"), 4)];
-        let Some(Page::Read { next, found }) = end(status(204), "EOB", Some(9), more) else {
+        let Some(Attempt::Answered(Page::Read { next, found })) =
+            end(status(204), "EOB", Some(9), more)
+        else {
             panic!("a page");
         };
         assert_eq!(found.len(), 2);
@@ -416,7 +474,9 @@ mod tests {
             })
         );
         let done = vec![entry("a", 3, None, 0)];
-        let Some(Page::Read { next, .. }) = end(status(204), "EOB", Some(9), done) else {
+        let Some(Attempt::Answered(Page::Read { next, .. })) =
+            end(status(204), "EOB", Some(9), done)
+        else {
             panic!("a page");
         };
         assert_eq!(next, None);
@@ -427,7 +487,7 @@ mod tests {
         let none = || Vec::new();
         assert!(matches!(
             end(status(404), "No Results", None, none()),
-            Some(Page::NoneMatched)
+            Some(Attempt::Answered(Page::NoneMatched))
         ));
         assert!(end(status(404), "Message Not Found", None, none()).is_none());
         assert!(
@@ -439,11 +499,15 @@ mod tests {
             )
             .is_none()
         );
-        for (code, text) in [(408, "Empty Request"), (413, "Too Many Results"), (503, "")] {
+        assert!(matches!(
+            end(status(503), "", None, none()),
+            Some(Attempt::Unanswered(Unanswered::NoResponders))
+        ));
+        for (code, text) in [(408, "Empty Request"), (413, "Too Many Results")] {
             assert!(
                 matches!(
                     end(status(code), text, None, none()),
-                    Some(Page::Unsupported(_))
+                    Some(Attempt::Answered(Page::Unsupported(_)))
                 ),
                 "{code}"
             );
