@@ -691,6 +691,9 @@ mod tests {
         fn keys(&self) -> BoxFuture<'_, Result<Vec<String>>> {
             self.0.keys()
         }
+        fn entries<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<Vec<KvEntry>>> {
+            self.0.entries(pattern)
+        }
         fn watch<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<KvWatch>> {
             self.0.watch(pattern)
         }

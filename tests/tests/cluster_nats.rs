@@ -633,8 +633,7 @@ async fn one_leader_at_a_time_while_the_election_streams_node_is_killed_and_froz
 /// and (from the marker's server timestamp: one clock on one machine) when its leader
 /// removed the expired value.
 struct BucketProbe {
-    /// When each write was sent, and when it was acknowledged (`None`: it failed).
-    writes: Arc<Mutex<Vec<(Instant, Option<Instant>)>>>,
+    writes: Arc<Mutex<Vec<Write>>>,
     /// The server timestamps of the watched key's deletes.
     removals: Arc<Mutex<Vec<std::time::SystemTime>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -649,7 +648,7 @@ impl BucketProbe {
             .timeout(Duration::from_secs(2))
             .build(client);
         let store = jetstream.get_key_value(bucket).await.expect("probe bucket");
-        let writes: Arc<Mutex<Vec<(Instant, Option<Instant>)>>> = Arc::default();
+        let writes: Arc<Mutex<Vec<Write>>> = Arc::default();
         let removals: Arc<Mutex<Vec<std::time::SystemTime>>> = Arc::default();
         let writer = tokio::spawn(every_20_ms({
             let (writes, store) = (Arc::clone(&writes), store.clone());
@@ -705,6 +704,9 @@ impl BucketProbe {
         }
     }
 }
+
+/// When a probe write was sent, and when it was acknowledged (`None`: it failed).
+type Write = (Instant, Option<Instant>);
 
 /// Records the server timestamp of every delete of `key`, re-watching from the next
 /// revision when the watch ends (its consumer can go with a stream leader).

@@ -498,6 +498,12 @@ impl aegis::ports::KvStore for FlakyKv {
     fn keys(&self) -> BoxFuture<'_, aegis::Result<Vec<String>>> {
         self.inner.keys()
     }
+    fn entries<'a>(
+        &'a self,
+        pattern: &'a str,
+    ) -> BoxFuture<'a, aegis::Result<Vec<aegis::ports::KvEntry>>> {
+        self.inner.entries(pattern)
+    }
     fn watch<'a>(
         &'a self,
         pattern: &'a str,

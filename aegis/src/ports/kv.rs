@@ -41,6 +41,8 @@ pub struct KvEntry {
 /// - `update` fails with [`crate::Error::Conflict`] unless `revision` is the key's latest;
 /// - `delete` with `Some(revision)` fails with [`crate::Error::Conflict`] unless it is the latest;
 /// - `get` returns live values only (`None` after delete or expiry);
+/// - `entries` returns, in one call, the latest value of every live key matching a pattern,
+///   sorted by key (deleted, purged and expired keys are left out);
 /// - `watch` yields every later change of matching keys in revision order;
 /// - with a bucket `max_age`, a value older than that is gone (`get` returns `None`).
 pub trait KvStore: Send + Sync + 'static {
@@ -66,6 +68,10 @@ pub trait KvStore: Send + Sync + 'static {
 
     /// Keys with a live value, in no particular order.
     fn keys(&self) -> BoxFuture<'_, Result<Vec<String>>>;
+
+    /// The latest entry of every key matching `pattern` (NATS subject wildcards: `*`, `>`)
+    /// that holds a live value, sorted by key.
+    fn entries<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<Vec<KvEntry>>>;
 
     /// Changes to keys matching `pattern` (NATS subject wildcards: `*`, `>`) from now on.
     fn watch<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<KvWatch>>;

@@ -9,7 +9,7 @@ use tokio::sync::RwLock;
 
 use crate::backend::Backend;
 use crate::domain::instance::ServiceInstance;
-use crate::domain::subject::{keys_under, registry_service_prefix};
+use crate::domain::subject::{keys_under, registry_service_prefix, validate_subject};
 use crate::ports::{BucketConfig, KvBuckets, KvStore, KvWatch};
 use crate::{Error, Result};
 
@@ -104,25 +104,35 @@ impl KvServiceRegistry {
     /// Every readable entry of `service` (dead or alive; see
     /// [`ServiceInstance::is_healthy`]), sorted by instance id.
     pub async fn list_instances(&self, service: &str) -> Result<Vec<ServiceInstance>> {
-        let prefix = registry_service_prefix(service);
-        self.list(|key| key.starts_with(&prefix)).await
+        let pattern = format!("{}>", registry_service_prefix(service));
+        // No key holds wildcards or whitespace: such a name has no entries (and would make
+        // the pattern match other services', or not parse).
+        if service.contains(['*', '>']) || validate_subject(&pattern, true).is_err() {
+            return Ok(Vec::new());
+        }
+        self.list(&pattern, |_| true).await
     }
 
     /// Every readable entry of every service, sorted by service and instance id.
     pub async fn list_all(&self) -> Result<Vec<ServiceInstance>> {
-        self.list(|key| service_of_key(key).is_some()).await
+        self.list(&keys_under(KEY_PREFIX), |key| service_of_key(key).is_some())
+            .await
     }
 
-    async fn list(&self, wanted: impl Fn(&str) -> bool) -> Result<Vec<ServiceInstance>> {
-        let store = self.store().await?;
+    /// The entries of the keys matching `pattern` that are `wanted`, read in one call.
+    async fn list(
+        &self,
+        pattern: &str,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<Vec<ServiceInstance>> {
+        let entries = self.store().await?.entries(pattern).await?;
         let mut instances = Vec::new();
-        for key in store.keys().await?.into_iter().filter(|k| wanted(k)) {
-            let Some(entry) = store.get(&key).await? else {
-                continue; // deleted between listing and reading
-            };
+        for entry in entries.iter().filter(|e| wanted(&e.key)) {
             match serde_json::from_slice::<ServiceInstance>(&entry.value) {
                 Ok(instance) => instances.push(instance),
-                Err(error) => tracing::debug!(key, %error, "skipping unreadable registry entry"),
+                Err(error) => {
+                    tracing::debug!(key = entry.key, %error, "skipping unreadable registry entry");
+                }
             }
         }
         instances.sort_by(|a, b| {
@@ -139,8 +149,61 @@ impl KvServiceRegistry {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::adapters::memory::MemoryKvBuckets;
+    use crate::domain::instance::InstanceStatus;
+
+    fn instance(service: &str, id: &str) -> ServiceInstance {
+        ServiceInstance {
+            service_name: service.to_owned(),
+            instance_id: id.to_owned(),
+            version: "1.0.0".to_owned(),
+            status: InstanceStatus::Active,
+            last_heartbeat: "2025-01-01T00:00:00Z".to_owned(),
+            sticky_active_group: None,
+            metadata: std::collections::BTreeMap::new(),
+        }
+    }
+
+    fn ids(instances: &[ServiceInstance]) -> Vec<(&str, &str)> {
+        instances
+            .iter()
+            .map(|i| (i.service_name.as_str(), i.instance_id.as_str()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn listings_hold_the_services_own_readable_entries_sorted() {
+        let buckets = Arc::new(MemoryKvBuckets::default());
+        let config = BucketConfig::new(REGISTRY_BUCKET);
+        let registry = KvServiceRegistry::with_bucket(buckets.clone(), config.clone());
+        for (service, id) in [("echo", "e-2"), ("echo", "e-1"), ("echo-two", "t-1")] {
+            registry.put(&instance(service, id)).await.unwrap();
+        }
+        registry.put(&instance("echo", "gone")).await.unwrap();
+        registry.deregister("echo", "gone").await.unwrap();
+        let kv = buckets.bucket(config).unwrap();
+        kv.put("service-instances.echo.junk", Bytes::from_static(b"{"))
+            .await
+            .unwrap();
+        kv.put("service-instances.lonely", Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+
+        let echo = registry.list_instances("echo").await.unwrap();
+        assert_eq!(ids(&echo), [("echo", "e-1"), ("echo", "e-2")]);
+        let all = registry.list_all().await.unwrap();
+        assert_eq!(
+            ids(&all),
+            [("echo", "e-1"), ("echo", "e-2"), ("echo-two", "t-1")]
+        );
+        for not_a_name in ["*", ">", "", "a b", "echo.*"] {
+            let listed = registry.list_instances(not_a_name).await.unwrap();
+            assert!(listed.is_empty(), "{not_a_name:?}: {listed:?}");
+        }
+    }
 
     #[test]
     fn keys() {

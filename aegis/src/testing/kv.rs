@@ -8,7 +8,7 @@ use futures::StreamExt;
 
 use super::{DEADLINE, unique};
 use crate::Error;
-use crate::ports::{BucketConfig, KvBuckets, KvOperation, KvStore};
+use crate::ports::{BucketConfig, KvBuckets, KvEntry, KvOperation, KvStore};
 
 async fn open(buckets: &dyn KvBuckets, config: BucketConfig) -> Arc<dyn KvStore> {
     let name = config.name.clone();
@@ -119,6 +119,90 @@ pub async fn keys_lists_live_keys(buckets: &dyn KvBuckets) {
     let mut keys = kv.keys().await.expect("keys");
     keys.sort();
     assert_eq!(keys, ["svc.a", "svc.c"]);
+}
+
+/// `entries` gives the latest value of each live key matching the pattern, sorted by key.
+pub async fn entries_are_the_latest_live_values_by_pattern(buckets: &dyn KvBuckets) {
+    let kv = fresh(buckets).await;
+    assert_eq!(kv.entries(">").await.expect("entries"), [], "empty bucket");
+    kv.put("svc.a", Bytes::from_static(b"a1"))
+        .await
+        .expect("put");
+    kv.put("svc.b", Bytes::from_static(b"b1"))
+        .await
+        .expect("put");
+    let c = kv
+        .put("svc.c", Bytes::from_static(b"c1"))
+        .await
+        .expect("put");
+    let deep = kv
+        .put("svc.deep.d", Bytes::from_static(b"d1"))
+        .await
+        .expect("put");
+    let other = kv
+        .put("other.x", Bytes::from_static(b"x1"))
+        .await
+        .expect("put");
+    let a = kv
+        .put("svc.a", Bytes::from_static(b"a2"))
+        .await
+        .expect("put");
+    kv.delete("svc.b", None).await.expect("delete");
+    let put = |key: &str, value: &'static [u8], revision| KvEntry {
+        key: key.to_owned(),
+        value: Bytes::from_static(value),
+        revision,
+        operation: KvOperation::Put,
+    };
+    let (a, c) = (put("svc.a", b"a2", a), put("svc.c", b"c1", c));
+    let (deep, other) = (put("svc.deep.d", b"d1", deep), put("other.x", b"x1", other));
+    let entries = |pattern: &'static str| {
+        let kv = Arc::clone(&kv);
+        async move { kv.entries(pattern).await.expect("entries") }
+    };
+    assert_eq!(entries("svc.*").await, [a.clone(), c.clone()]);
+    assert_eq!(entries("svc.>").await, [a.clone(), c.clone(), deep.clone()]);
+    assert_eq!(entries(">").await, [other, a, c, deep]);
+    assert_eq!(entries("svc.b").await, [], "a deleted key");
+    assert_eq!(entries("nothing.>").await, []);
+    assert!(matches!(
+        kv.entries("svc..a").await,
+        Err(Error::Invalid { .. })
+    ));
+}
+
+/// `entries` reads them all when more keys match than a backend may answer at once.
+pub async fn entries_reads_many_keys(buckets: &dyn KvBuckets) {
+    const KEYS: usize = 300;
+    let kv = fresh(buckets).await;
+    let key = |i: usize| format!("many.k{i:03}");
+    for i in 0..KEYS {
+        kv.put(&key(i), Bytes::from(i.to_string()))
+            .await
+            .expect("put");
+    }
+    // The oldest key rewritten and one deleted: both now come last in the bucket.
+    kv.put(&key(0), Bytes::from_static(b"rewritten"))
+        .await
+        .expect("put");
+    kv.delete(&key(150), None).await.expect("delete");
+    let entries = kv.entries("many.>").await.expect("entries");
+    let expected: Vec<(String, String)> = (0..KEYS)
+        .filter(|&i| i != 150)
+        .map(|i| {
+            let value = if i == 0 {
+                "rewritten".to_owned()
+            } else {
+                i.to_string()
+            };
+            (key(i), value)
+        })
+        .collect();
+    let seen: Vec<(String, String)> = entries
+        .into_iter()
+        .map(|e| (e.key, String::from_utf8_lossy(&e.value).into_owned()))
+        .collect();
+    assert_eq!(seen, expected);
 }
 
 /// A watch sees every later change of matching keys, puts and deletes, in revision order, and
@@ -237,6 +321,7 @@ pub async fn values_expire_after_max_age(buckets: &dyn KvBuckets) {
         written.elapsed() >= max_age,
         "value vanished before max_age"
     );
+    assert_eq!(kv.entries(">").await.expect("entries"), [], "expired");
     kv.create("lease", Bytes::from_static(b"b"))
         .await
         .expect("create after expiry");
@@ -272,6 +357,11 @@ pub async fn expiry_is_announced_when_asked(buckets: &dyn KvBuckets) {
     assert!(expired.revision > revision, "{expired:?}");
     assert!(after >= max_age, "announced {after:?} after the write");
     assert!(kv.get("lease").await.expect("get").is_none());
+    assert_eq!(
+        kv.entries(">").await.expect("entries"),
+        [],
+        "the expiry is no value"
+    );
     kv.create("lease", Bytes::from_static(b"b"))
         .await
         .expect("create after the announced expiry");

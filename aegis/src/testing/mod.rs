@@ -101,6 +101,8 @@ macro_rules! kv_conformance_tests {
             delete_requires_the_latest_revision,
             keys_lists_live_keys,
             keys_are_unique_while_written,
+            entries_are_the_latest_live_values_by_pattern,
+            entries_reads_many_keys,
             watch_sees_changes_in_revision_order,
             values_expire_after_max_age,
             expiry_is_announced_when_asked,

@@ -272,6 +272,28 @@ impl KvStore for MemoryKv {
         Box::pin(async move { Ok(live) })
     }
 
+    fn entries<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<Vec<KvEntry>>> {
+        let result = validate_subject(pattern, true).map(|()| {
+            let mut state = self.state();
+            let mut matching: Vec<String> = state
+                .latest
+                .keys()
+                .filter(|key| subject_matches(pattern, key))
+                .cloned()
+                .collect();
+            matching.sort_unstable();
+            matching
+                .iter()
+                .filter_map(|key| {
+                    self.latest(&mut state, key)
+                        .filter(|e| e.operation == KvOperation::Put)
+                        .cloned()
+                })
+                .collect()
+        });
+        Box::pin(async move { result })
+    }
+
     fn watch<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<KvWatch>> {
         let result = validate_subject(pattern, true).map(|()| {
             let (tx, rx) = mpsc::unbounded_channel();

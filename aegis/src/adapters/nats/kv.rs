@@ -9,9 +9,10 @@ use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
+use super::direct_get::{Answer, DirectGet};
 use super::error;
 use super::placement::Placement;
-use crate::domain::subject::validate_kv_key;
+use crate::domain::subject::{subject_matches, validate_kv_key, validate_subject};
 use crate::ports::{BoxFuture, BucketConfig, KvBuckets, KvEntry, KvOperation, KvStore, KvWatch};
 use crate::{Error, Result};
 
@@ -36,7 +37,7 @@ impl NatsKvBuckets {
         placement: Placement,
     ) -> Self {
         NatsKvBuckets {
-            jetstream: jetstream::new(client),
+            jetstream: jetstream::with_prefix(client, API_PREFIX),
             reconnects,
             placement,
         }
@@ -100,11 +101,34 @@ impl NatsKvBuckets {
     }
 }
 
+impl NatsKvBuckets {
+    /// The bucket `name`, asked for again every second while no answer comes: the look-up
+    /// (a stream info) is answered by the stream's leader, and one that was just lost
+    /// leaves the request unanswered until a new one is elected (seconds), where waiting
+    /// out one request's timeout (10 s) would add the rest of it.
+    async fn look_up(&self, name: &str) -> std::result::Result<kv::Store, String> {
+        let deadline = tokio::time::Instant::now() + DEFAULT_TIMEOUT;
+        loop {
+            let attempt = self.jetstream.get_key_value(name.to_owned());
+            match tokio::time::timeout(LOOK_UP_ATTEMPT, attempt).await {
+                Ok(found) => return found.map_err(|e| e.to_string()),
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(bucket = name, "bucket look-up unanswered; asking again");
+                }
+                Err(_) => return Err(format!("looking up bucket `{name}`: no answer")),
+            }
+        }
+    }
+}
+
+/// One look-up of a bucket (see [`NatsKvBuckets::look_up`]).
+const LOOK_UP_ATTEMPT: Duration = Duration::from_secs(1);
+
 impl KvBuckets for NatsKvBuckets {
     fn open_bucket(&self, config: BucketConfig) -> BoxFuture<'_, Result<Arc<dyn KvStore>>> {
         Box::pin(async move {
             // An existing bucket is used as it is (another peer may have created it).
-            let found = self.jetstream.get_key_value(config.name.clone()).await;
+            let found = self.look_up(&config.name).await;
             // Read after a round trip: a connection still being made has no INFO yet.
             let server = self.jetstream.client().server_info();
             let store = match found {
@@ -118,8 +142,15 @@ impl KvBuckets for NatsKvBuckets {
                 }
                 Err(_) => self.create_bucket(&config, &server).await?,
             };
+            let client = self.jetstream.client();
+            let timeout = client.timeout().unwrap_or(DEFAULT_TIMEOUT);
+            let direct_get = DirectGet::new(client, API_PREFIX, &store, timeout);
             let reconnects = self.reconnects.clone();
-            Ok(Arc::new(NatsKv { store, reconnects }) as Arc<dyn KvStore>)
+            Ok(Arc::new(NatsKv {
+                store,
+                direct_get,
+                reconnects,
+            }) as Arc<dyn KvStore>)
         })
     }
 }
@@ -127,10 +158,37 @@ impl KvBuckets for NatsKvBuckets {
 /// JetStream's shortest delete-marker lifetime.
 const MIN_MARKER_TTL: Duration = Duration::from_secs(1);
 
+/// The JetStream API the buckets are reached through (the account's own, no domain); the
+/// batched direct gets are sent there too.
+const API_PREFIX: &str = "$JS.API";
+
+/// The wait for a direct get when the connection sets no request timeout.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One JetStream KV bucket.
 struct NatsKv {
     store: kv::Store,
+    direct_get: DirectGet,
     reconnects: tokio::sync::watch::Receiver<u64>,
+}
+
+impl NatsKv {
+    /// `entries` by listing the keys (a consumer) and reading each: where batched direct
+    /// gets are not served.
+    async fn entries_one_by_one(&self, pattern: &str) -> Result<Vec<KvEntry>> {
+        let mut entries = Vec::new();
+        for key in self.keys().await? {
+            if !subject_matches(pattern, &key) {
+                continue;
+            }
+            // `None`: deleted between listing and reading.
+            if let Some(entry) = self.get(&key).await? {
+                entries.push(entry);
+            }
+        }
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(entries)
+    }
 }
 
 fn operation(op: kv::Operation) -> KvOperation {
@@ -247,9 +305,29 @@ impl KvStore for NatsKv {
         })
     }
 
+    fn entries<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<Vec<KvEntry>>> {
+        Box::pin(async move {
+            validate_subject(pattern, true)?;
+            if !self.direct_get.worth_trying() {
+                return self.entries_one_by_one(pattern).await;
+            }
+            match self.direct_get.latest(pattern).await? {
+                Answer::Entries(entries) => Ok(entries),
+                Answer::Unsupported(why) => {
+                    tracing::debug!(
+                        bucket = %self.store.name,
+                        why,
+                        "no batched direct get; listing keys with a consumer"
+                    );
+                    self.entries_one_by_one(pattern).await
+                }
+            }
+        })
+    }
+
     fn watch<'a>(&'a self, pattern: &'a str) -> BoxFuture<'a, Result<KvWatch>> {
         Box::pin(async move {
-            crate::domain::subject::validate_subject(pattern, true)?;
+            validate_subject(pattern, true)?;
             let first = self
                 .store
                 .watch(pattern)

@@ -9,6 +9,7 @@
 
 mod bus;
 mod connect;
+mod direct_get;
 mod error;
 mod kv;
 mod placement;
