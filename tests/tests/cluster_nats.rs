@@ -182,9 +182,10 @@ async fn wait_for_successes(
 // ---------------------------------------------------------------------------------------
 // Registry and discovery
 
-/// Whichever node is down, discovery finds both instances again (registry bucket R3). The
-/// first listing after a kill can wait out async-nats's ordered-consumer timeout (10 s seen):
-/// the figure is printed, the bound is the stream's re-election.
+/// Whichever node is down, discovery finds both instances again (registry bucket R3). A
+/// listing is one batched direct get, answered by any current replica; when none answers it
+/// is asked again until the stream has a new leader: the figure is printed, the bound is the
+/// stream's re-election.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_registry_and_discovery_answer_while_any_one_node_is_down() {
     within_time_limit(the_registry_and_discovery_answer_while_any_one_node_is_down_scenario())
