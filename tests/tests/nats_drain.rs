@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use aegis_tests::nats_cluster::NatsCluster;
 use aegis_tests::nats_server::NatsServer;
 use futures::StreamExt;
 
@@ -18,14 +19,38 @@ use futures::StreamExt;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draining_subscription_answers_every_request_routed_to_it() {
     let server = NatsServer::start();
+    let (answered, unanswered) = drain_under_load(&server.url(), &server.url(), 300).await;
+    assert!(answered >= 300 * 200);
+    assert_eq!(
+        unanswered, 0,
+        "requests routed to a draining subscription went unanswered ({answered} answered)"
+    );
+}
+
+/// The same across a cluster, caller and responder on different nodes. Not a check but a
+/// measurement of nats-server, which the patch cannot change: a node that has processed the
+/// UNSUB drops a request another node routed to it before it learnt of the UNSUB (2026-12-02,
+/// 2.15.1: 50 and 62 unanswered in 100 drains). Run with `--ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement of nats-server's route behaviour, not a check"]
+async fn across_a_cluster_requests_in_flight_to_a_draining_node_are_lost() {
+    let cluster = NatsCluster::start(3);
+    let (answered, unanswered) = drain_under_load(&cluster.url(1), &cluster.url(0), 100).await;
+    println!("across a cluster: {unanswered} unanswered, {answered} answered in 100 drains");
+}
+
+/// `rounds` times: a responder on `responder_url` answers 200 requests from 8 callers on
+/// `caller_url`, then drains and answers what still comes. Returns the requests answered and
+/// those that timed out.
+async fn drain_under_load(caller_url: &str, responder_url: &str, rounds: usize) -> (usize, usize) {
     let callers = async_nats::ConnectOptions::new()
         .request_timeout(Some(Duration::from_millis(500)))
-        .connect(server.url())
+        .connect(caller_url)
         .await
         .expect("caller connects");
     let (mut answered, mut timed_out) = (0, 0);
-    for _round in 0..300 {
-        let responder = async_nats::connect(server.url())
+    for _round in 0..rounds {
+        let responder = async_nats::connect(responder_url)
             .await
             .expect("responder connects");
         let mut sub = responder
@@ -77,9 +102,5 @@ async fn a_draining_subscription_answers_every_request_routed_to_it() {
         answered += ok.load(Ordering::Relaxed);
         timed_out += silent.load(Ordering::Relaxed);
     }
-    assert!(answered >= 20 * 200);
-    assert_eq!(
-        timed_out, 0,
-        "requests routed to a draining subscription went unanswered ({answered} answered)"
-    );
+    (answered, timed_out)
 }
