@@ -531,6 +531,8 @@ pub async fn progress_reaches_the_caller(backend: &Backend) {
         vec![TRACEPARENT.to_owned()]
     );
     assert_eq!(log.attempts_of(1), 1);
+    // Stopped first: the worker acknowledges once the caller has confirmed the outcome.
+    handle.stop().await.unwrap();
     let left = backend
         .streams()
         .unwrap()
@@ -538,7 +540,6 @@ pub async fn progress_reaches_the_caller(backend: &Backend) {
         .await
         .unwrap();
     assert_eq!(left, 0, "progress or results were stored in COMMANDS");
-    handle.stop().await.unwrap();
 }
 
 /// A command as the Python SDK sends it (msgpack, its keys, no aegis headers) runs once on
@@ -577,6 +578,48 @@ pub async fn python_shaped_commands_run(backend: &Backend) {
     }
     handle.stop().await.unwrap();
     assert_eq!(log.started(), vec![42]);
+}
+
+/// An outcome whose caller's inbox nobody subscribes to yet (on a cluster, a subscription
+/// still on its way to the worker's node, or a caller reconnecting) is sent again until the
+/// inbox exists, and the command is acknowledged after that.
+pub async fn an_outcome_waits_for_the_callers_inbox(backend: &Backend) {
+    let log = Arc::new(JobLog::default());
+    let handle = start_jobs(backend, &log, quick_commands()).await;
+    let inbox = "late.inbox.7";
+    let mut command = aegis::ports::Message::new(
+        "commands.jobs.work",
+        serde_json::to_vec(&serde_json::json!({
+            "message_id": "0d7e3c8a-6a43-4c1c-9f0e-6f1a3b2c4d5e",
+            "trace_id": "1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b",
+            "correlation_id": null,
+            "timestamp": "2026-12-02T14:00:00.000000+00:00",
+            "source": "late-caller",
+            "target": "jobs",
+            "command": "work",
+            "payload": {"n": 7, "fail_times": 0, "bad": false, "sleep_ms": 0, "block": false, "steps": 0},
+            "priority": "normal",
+            "max_retries": 0,
+            "timeout": 30.0,
+        }))
+        .unwrap(),
+    );
+    command
+        .headers
+        .insert(aegis::commands::REPLY_TO_HEADER, inbox);
+    let streams = backend.streams().unwrap();
+    streams.publish(command).await.unwrap().await.unwrap();
+    log.wait("the command to run", |l| l.started() == [7]).await;
+    // The outcome is on its way to an inbox nobody listens to; the caller arrives late.
+    let mut replies = backend.bus().subscribe(inbox, None).await.unwrap();
+    let outcome = tokio::time::timeout(DEADLINE, replies.next())
+        .await
+        .expect("the outcome was sent again once the inbox existed")
+        .expect("subscription open");
+    let outcome: serde_json::Value = serde_json::from_slice(&outcome.payload).unwrap();
+    assert_eq!(outcome["status"], "completed", "{outcome}");
+    handle.stop().await.unwrap();
+    assert_eq!(streams.stream_len("COMMANDS").await.unwrap(), 0);
 }
 
 /// Polls (the count has no notification) until `handle` holds `count` waiting commands, or

@@ -338,8 +338,8 @@ async fn publish_until_acked(
 
 /// 200 commands over 2 workers; the `COMMANDS` leader is killed mid-run: every caller gets
 /// exactly one outcome, a success. The caller is connected to a node that stays up: its
-/// reply inbox is core NATS, and an outcome published while the caller is disconnected
-/// would be missed.
+/// reply inbox is core NATS, and an outcome is sent again for 5 s at most while the inbox is
+/// unknown where the worker is, so a caller disconnected for longer would miss it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_command_completes_once_for_its_caller_when_a_node_dies() {
     within_time_limit(every_command_completes_once_for_its_caller_when_a_node_dies_scenario())

@@ -98,3 +98,9 @@ async fn a_command_redelivered_while_running_does_not_run_twice() {
 async fn python_shaped_commands_run() {
     commands::python_shaped_commands_run(&Backend::in_memory()).await;
 }
+
+/// An outcome is sent again until the caller's inbox exists.
+#[tokio::test]
+async fn an_outcome_waits_for_the_callers_inbox() {
+    commands::an_outcome_waits_for_the_callers_inbox(&Backend::in_memory()).await;
+}

@@ -44,3 +44,10 @@ async fn python_shaped_commands_run() {
     let server = NatsServer::start();
     commands::python_shaped_commands_run(&server.backend().await).await;
 }
+
+/// An outcome is sent again until the caller's inbox exists.
+#[tokio::test]
+async fn an_outcome_waits_for_the_callers_inbox() {
+    let server = NatsServer::start();
+    commands::an_outcome_waits_for_the_callers_inbox(&server.backend().await).await;
+}

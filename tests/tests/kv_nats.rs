@@ -118,6 +118,31 @@ async fn asked(spy: &mut async_nats::Subscriber, bucket: &str) -> Asked {
     }
 }
 
+/// Bucket `name` on `server`, through Aegis's NATS adapter.
+async fn open(server: &NatsServer, name: &str) -> std::sync::Arc<dyn aegis::ports::KvStore> {
+    let (_bus, buckets) = NatsOptions::new(server.url())
+        .retry_initial_connect(false)
+        .connect_parts()
+        .await
+        .expect("connects");
+    buckets
+        .open_bucket(BucketConfig::new(name))
+        .await
+        .expect("bucket")
+}
+
+/// `kv.entries("k.>")`, and what it asked the server for.
+async fn entries_asked(
+    server: &NatsServer,
+    kv: &dyn aegis::ports::KvStore,
+    bucket: &str,
+) -> (Vec<aegis::ports::KvEntry>, Asked) {
+    let mut spy = spy(&server.url()).await;
+    let entries = kv.entries("k.>").await.expect("entries");
+    kv.put("sentinel", Bytes::new()).await.expect("put");
+    (entries, asked(&mut spy, bucket).await)
+}
+
 async fn put_keys(kv: &dyn aegis::ports::KvStore, count: usize) {
     for i in 0..count {
         kv.put(&format!("k.{i:04}"), Bytes::from(i.to_string()))
@@ -135,20 +160,9 @@ fn assert_all_keys(entries: &[aegis::ports::KvEntry], count: usize) {
 #[tokio::test]
 async fn entries_are_read_in_pages_of_direct_gets_without_a_consumer() {
     let server = NatsServer::start();
-    let (_bus, buckets) = NatsOptions::new(server.url())
-        .retry_initial_connect(false)
-        .connect_parts()
-        .await
-        .expect("connects");
-    let kv = buckets
-        .open_bucket(BucketConfig::new("paged"))
-        .await
-        .expect("bucket");
+    let kv = open(&server, "paged").await;
     put_keys(kv.as_ref(), 300).await;
-    let mut spy = spy(&server.url()).await;
-    let entries = kv.entries("k.>").await.expect("entries");
-    kv.put("sentinel", Bytes::new()).await.expect("put");
-    let asked = asked(&mut spy, "paged").await;
+    let (entries, asked) = entries_asked(&server, kv.as_ref(), "paged").await;
     assert_all_keys(&entries, 300);
     assert_eq!(asked.direct_gets, 2, "300 keys in pages of 256");
     assert_eq!(asked.consumers, 0);
@@ -169,20 +183,9 @@ async fn entries_fall_back_to_listing_keys_when_direct_gets_are_not_allowed() {
     })
     .await
     .expect("a KV stream without direct gets");
-    let (_bus, buckets) = NatsOptions::new(server.url())
-        .retry_initial_connect(false)
-        .connect_parts()
-        .await
-        .expect("connects");
-    let kv = buckets
-        .open_bucket(BucketConfig::new("nodirect"))
-        .await
-        .expect("bucket");
+    let kv = open(&server, "nodirect").await;
     put_keys(kv.as_ref(), 3).await;
-    let mut spy = spy(&server.url()).await;
-    let entries = kv.entries("k.>").await.expect("entries");
-    kv.put("sentinel", Bytes::new()).await.expect("put");
-    let asked = asked(&mut spy, "nodirect").await;
+    let (entries, asked) = entries_asked(&server, kv.as_ref(), "nodirect").await;
     assert_all_keys(&entries, 3);
     assert_eq!(
         asked.direct_gets, 0,
@@ -196,20 +199,9 @@ async fn entries_fall_back_to_listing_keys_when_more_match_than_the_server_answe
     // nats-server answers at most 1024 subjects per batched direct get ("413").
     const KEYS: usize = 1100;
     let server = NatsServer::start();
-    let (_bus, buckets) = NatsOptions::new(server.url())
-        .retry_initial_connect(false)
-        .connect_parts()
-        .await
-        .expect("connects");
-    let kv = buckets
-        .open_bucket(BucketConfig::new("crowded"))
-        .await
-        .expect("bucket");
+    let kv = open(&server, "crowded").await;
     put_keys(kv.as_ref(), KEYS).await;
-    let mut spy = spy(&server.url()).await;
-    let entries = kv.entries("k.>").await.expect("entries");
-    kv.put("sentinel", Bytes::new()).await.expect("put");
-    let asked = asked(&mut spy, "crowded").await;
+    let (entries, asked) = entries_asked(&server, kv.as_ref(), "crowded").await;
     assert_all_keys(&entries, KEYS);
     assert_eq!(asked.direct_gets, 1, "tried first");
     assert!(asked.consumers > 0, "then listed with a consumer");

@@ -170,6 +170,15 @@ impl<R: DeserializeOwned> CommandHandle<R> {
                     self.id
                 ))))));
             };
+            // The worker sends an outcome as a request and sends it again until confirmed.
+            if let Some(confirm) = message.reply.clone() {
+                let bus = Arc::clone(&self.bus);
+                tokio::spawn(async move {
+                    let _ = bus
+                        .publish(Message::new(confirm, bytes::Bytes::new()))
+                        .await;
+                });
+            }
             let codec = Codec::detect(&message.payload);
             let reply: ReplyMessage<R> = match codec.decode(&message.payload) {
                 Ok(reply) => reply,

@@ -33,7 +33,7 @@ use crate::ports::{
     Subscription,
 };
 use crate::service::Service;
-use crate::{InstanceId, Result};
+use crate::{Error, InstanceId, Result};
 
 /// How a service runs commands.
 #[derive(Debug, Clone)]
@@ -106,6 +106,10 @@ impl CommandConfig {
 
 /// How long a cancel request is remembered for a command not seen yet.
 const CANCEL_MEMORY: Duration = Duration::from_secs(600);
+/// How long an outcome is sent again while the caller's inbox is unknown (see `deliver`).
+const OUTCOME_PATIENCE: Duration = Duration::from_secs(5);
+/// How long a caller has to confirm an outcome.
+const OUTCOME_CONFIRMATION: Duration = Duration::from_millis(250);
 /// At most this many remembered cancel requests.
 const CANCEL_MEMORY_MAX: usize = 10_000;
 
@@ -502,7 +506,7 @@ impl<S: Service> CommandRunner<S> {
                 self.metrics.increment("aegis.commands.completed", 1);
                 // The outcome first, then the ack: a crash in between runs the command again
                 // (the caller keeps the first outcome), never loses it.
-                self.reply(&held, completion).await;
+                self.deliver(&held, completion).await;
                 if let Err(error) = held.delivery.ack().await {
                     tracing::warn!(consumer, %error, "could not ack a command (it may run again)");
                 }
@@ -512,7 +516,10 @@ impl<S: Service> CommandRunner<S> {
                 tracing::debug!(consumer, attempt, %error, "command failed; retrying");
                 self.metrics.increment("aegis.commands.retried", 1);
                 let text = format!("attempt {attempt} of {attempts} failed: {error}");
-                self.reply_status(&held, "retrying", &text, None).await;
+                let report = self.status_message(&held, "retrying", &text, None);
+                if let Some(report) = report {
+                    self.reply(&held, report).await;
+                }
                 let delay = backoff_delay(&self.config.backoff, attempt);
                 if let Err(error) = held.delivery.nak(delay).await {
                     tracing::warn!(consumer, %error, "could not nak a command (it will run again after ack_wait)");
@@ -525,8 +532,10 @@ impl<S: Service> CommandRunner<S> {
 
     async fn finish_failed(&self, held: &Waiting, consumer: &str, error: &RpcError) {
         self.metrics.increment("aegis.commands.failed", 1);
-        self.reply_status(held, "failed", &error.to_string(), Some(error.code()))
-            .await;
+        let outcome = self.status_message(held, "failed", &error.to_string(), Some(error.code()));
+        if let Some(outcome) = outcome {
+            self.deliver(held, outcome).await;
+        }
         let origin = Origin {
             service: S::NAME,
             stream: COMMANDS_STREAM,
@@ -539,20 +548,23 @@ impl<S: Service> CommandRunner<S> {
     async fn finish_cancelled(&self, held: &Waiting) {
         self.metrics.increment("aegis.commands.cancelled", 1);
         let text = format!("command {} was cancelled", held.command_id);
-        self.reply_status(held, "cancelled", &text, Some(codes::CANCELLED))
-            .await;
+        let outcome = self.status_message(held, "cancelled", &text, Some(codes::CANCELLED));
+        if let Some(outcome) = outcome {
+            self.deliver(held, outcome).await;
+        }
         if let Err(error) = held.delivery.term().await {
             tracing::warn!(%error, "could not terminate a cancelled command");
         }
     }
 
-    async fn reply_status(
+    /// A status without a result, in the caller's codec.
+    fn status_message(
         &self,
         held: &Waiting,
         status: &'static str,
         text: &str,
         code: Option<u16>,
-    ) {
+    ) -> Option<Bytes> {
         let message = CompletionMessage::<()> {
             command_id: &held.command_id,
             status,
@@ -560,11 +572,43 @@ impl<S: Service> CommandRunner<S> {
             error: Some(text),
             code,
         };
-        if let Ok(payload) = held.codec.encode(&message) {
-            self.reply(held, payload.into()).await;
+        held.codec.encode(&message).ok().map(Bytes::from)
+    }
+
+    /// Sends the outcome to the caller, who confirms it (`CommandHandle` answers the reply
+    /// subject). "No responders" means the caller's inbox is not known where this worker is
+    /// connected: on a cluster its subscription may still be on its way between nodes, or
+    /// the caller may be reconnecting; a plain publish was dropped then, and the caller
+    /// waited for ever (seen once in 200 commands under load). So it is sent again, for up to
+    /// `OUTCOME_PATIENCE` (at most half the ack wait: the ack follows). An unconfirmed send
+    /// reached a subscriber (an older caller, which does not confirm): delivered.
+    async fn deliver(&self, held: &Waiting, payload: Bytes) {
+        let Some(reply_to) = &held.reply_to else {
+            return;
+        };
+        let deadline = Instant::now() + OUTCOME_PATIENCE.min(self.config.ack_wait / 2);
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let message = Message::new(reply_to.clone(), payload.clone());
+            match self.bus.request(message, OUTCOME_CONFIRMATION).await {
+                Ok(_) | Err(Error::Timeout { .. }) => return,
+                Err(Error::NoResponders { .. }) if Instant::now() + pause < deadline => {
+                    tracing::debug!(
+                        command = held.command_id,
+                        "the caller's inbox is not known here yet; sending the outcome again"
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                Err(error) => {
+                    tracing::warn!(command = held.command_id, %error, "outcome not delivered to the caller");
+                    return;
+                }
+            }
         }
     }
 
+    /// Sends progress or a retry notice: at most once, as progress is.
     async fn reply(&self, held: &Waiting, payload: Bytes) {
         let Some(reply_to) = &held.reply_to else {
             return;
