@@ -132,7 +132,7 @@ pub struct CommandHandle<R> {
     id: String,
     service: &'static str,
     bus: Arc<dyn MessageBus>,
-    replies: Subscription,
+    replies: tokio::sync::mpsc::Receiver<Message>,
     finished: bool,
     result: PhantomData<fn() -> R>,
 }
@@ -163,22 +163,13 @@ impl<R: DeserializeOwned> CommandHandle<R> {
             return Poll::Ready(None);
         }
         loop {
-            let Some(message) = ready!(self.replies.poll_next_unpin(cx)) else {
+            let Some(message) = ready!(self.replies.poll_recv(cx)) else {
                 self.finished = true;
                 return Poll::Ready(Some(CommandUpdate::Finished(Err(Error::Closed(format!(
                     "the reply subscription of command {} ended",
                     self.id
                 ))))));
             };
-            // The worker sends an outcome as a request and sends it again until confirmed.
-            if let Some(confirm) = message.reply.clone() {
-                let bus = Arc::clone(&self.bus);
-                tokio::spawn(async move {
-                    let _ = bus
-                        .publish(Message::new(confirm, bytes::Bytes::new()))
-                        .await;
-                });
-            }
             let codec = Codec::detect(&message.payload);
             let reply: ReplyMessage<R> = match codec.decode(&message.payload) {
                 Ok(reply) => reply,
@@ -285,6 +276,38 @@ pub(crate) struct Sender<'a> {
     pub(crate) source: Option<&'a str>,
 }
 
+/// Hands the command's replies to its handle, confirming each outcome as it arrives (the
+/// worker sends an outcome as a request, and again until confirmed), whether or not the
+/// handle is being read: a caller that collects its outcomes later must not hold up the
+/// workers. Ends, unsubscribing, when the handle is dropped.
+fn listen(
+    bus: Arc<dyn MessageBus>,
+    mut replies: Subscription,
+) -> tokio::sync::mpsc::Receiver<Message> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(REPLIES_BUFFERED);
+    tokio::spawn(async move {
+        loop {
+            let message = tokio::select! {
+                message = replies.next() => message,
+                () = sender.closed() => return,
+            };
+            let Some(message) = message else { return };
+            if let Some(confirm) = message.reply.clone() {
+                let _ = bus
+                    .publish(Message::new(confirm, bytes::Bytes::new()))
+                    .await;
+            }
+            if sender.send(message).await.is_err() {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
+/// Replies kept for a handle that is not being read (progress reports, the outcome).
+const REPLIES_BUFFERED: usize = 64;
+
 /// Sends one command to `commands.{service}.{command}` and subscribes to its replies
 /// (before sending, so that nothing is missed).
 pub(crate) async fn send_command<P: serde::Serialize + ?Sized, R>(
@@ -303,7 +326,7 @@ pub(crate) async fn send_command<P: serde::Serialize + ?Sized, R>(
     streams.ensure_stream(commands_stream()).await?;
     let (id, trace, timestamp) = (Id::new(), Id::new(), Timestamp::now());
     let reply_to = command_reply_subject(id.as_str());
-    let replies = bus.subscribe(&reply_to, None).await?;
+    let replies = listen(Arc::clone(bus), bus.subscribe(&reply_to, None).await?);
     let envelope = OutgoingCommand {
         message_id: id.as_str(),
         trace_id: trace.as_str(),
