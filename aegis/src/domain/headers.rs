@@ -11,6 +11,9 @@ pub const TRACEPARENT_HEADER: &str = "traceparent";
 pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
 /// The header naming where a command's progress and outcome go.
 pub const REPLY_TO_HEADER: &str = "Aegis-Reply-To";
+/// Set by the NATS adapter, in place of all headers, on a message whose header block did
+/// not parse (its value says why): such a request is answered 400 instead of run.
+pub const MALFORMED_HEADERS_HEADER: &str = "Aegis-Malformed-Headers";
 
 /// Dead-letter headers: why the message was given up, and where it came from.
 pub mod dead_letter {

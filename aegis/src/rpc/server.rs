@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use crate::codec::Codec;
 use crate::domain::envelope::{TRACEPARENT_HEADER, codes, timestamp_now};
+use crate::domain::headers::MALFORMED_HEADERS_HEADER;
 use crate::domain::subject::{instance_subject, rpc_queue_group, rpc_subject};
 use crate::election::{ElectionState, ElectionView, Leadership};
 use crate::handler::{RpcError, panic_message};
@@ -304,15 +305,25 @@ impl<S: Service> Dispatcher<S> {
                 }
                 None => Some(view.not_active_message(&self.shared.instance_id)),
             });
+        let malformed = call.headers.get(MALFORMED_HEADERS_HEADER).map(|reason| {
+            RpcError::new(
+                codes::BAD_REQUEST,
+                format!("the request's header block is malformed: {reason}"),
+            )
+        });
         let started = Instant::now();
-        let handler = match not_active {
+        let handler = match (malformed, not_active) {
+            (Some(error), _) => {
+                let reply = call.error(error);
+                Box::pin(async move { reply }) as BoxFuture<'static, EncodedReply>
+            }
             // A standby (or a leader past its deadline) does not run exclusive work; it says
             // NOT_ACTIVE in the outer envelope, the form clients retry on.
-            Some(message) => {
+            (None, Some(message)) => {
                 let reply = call.error(RpcError::new(codes::NOT_ACTIVE, message));
                 Box::pin(async move { reply }) as BoxFuture<'static, EncodedReply>
             }
-            None => S::__dispatch(&self.service, method, call),
+            (None, None) => S::__dispatch(&self.service, method, call),
         };
         async move {
             // Panics inside the handler are caught by `guard`; this catches the rest

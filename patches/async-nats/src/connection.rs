@@ -331,68 +331,18 @@ impl Connection {
             let payload = self.read_buf.split_to(total_len - header_len).freeze();
             self.read_buf.advance(2);
 
-            let mut lines = std::str::from_utf8(&header)
-                .map_err(|_| {
-                    io::Error::new(io::ErrorKind::InvalidInput, "header isn't valid utf-8")
-                })?
-                .lines()
-                .peekable();
-            let version_line = lines.next().ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "no header version line found")
-            })?;
-
-            let version_line_suffix = version_line
-                .strip_prefix("NATS/1.0")
-                .map(str::trim)
-                .ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "header version line does not begin with `NATS/1.0`",
-                    )
-                })?;
-
-            let (status, description) = version_line_suffix
-                .split_once(' ')
-                .map(|(status, description)| (status.trim(), description.trim()))
-                .unwrap_or((version_line_suffix, ""));
-            let status = if !status.is_empty() {
-                Some(
-                    status
-                        .parse::<StatusCode>()
-                        .map_err(|_| std::io::Error::other("could not parse status parameter"))?,
-                )
-            } else {
-                None
-            };
-            let description = if !description.is_empty() {
-                Some(description.to_owned())
-            } else {
-                None
-            };
-
-            let mut headers = HeaderMap::new();
-            while let Some(line) = lines.next() {
-                if line.is_empty() {
-                    continue;
+            // Aegis patch: the framing is sound and the message consumed; a header block
+            // that does not parse (any client with publish rights can send one) is handed
+            // over with `MALFORMED_HEADERS` instead of failing, and so dropping, the
+            // connection.
+            let (status, description, headers) = match parse_header_block(&header) {
+                Ok(parsed) => parsed,
+                Err(reason) => {
+                    let mut headers = HeaderMap::new();
+                    headers.insert(MALFORMED_HEADERS, reason);
+                    (None, None, headers)
                 }
-
-                let (name, value) = line.split_once(':').ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidInput, "no header version line found")
-                })?;
-
-                let name = HeaderName::from_str(name)
-                    .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
-
-                // Read the header value, which might have been split into multiple lines
-                // `trim_start` and `trim_end` do the same job as doing `value.trim().to_owned()` at the end, but without a reallocation
-                let mut value = value.trim_start().to_owned();
-                while let Some(v) = lines.next_if(|s| s.starts_with(char::is_whitespace)) {
-                    value.push_str(v);
-                }
-                value.truncate(value.trim_end().len());
-
-                headers.append(name, value.into_header_value());
-            }
+            };
 
             trace!(
                 subject = %subject,
@@ -860,6 +810,68 @@ where
             .poll_close_unpin(cx)
             .map_err(std::io::Error::other)
     }
+}
+
+/// Aegis patch: the header the connection gives a message whose header block did not parse
+/// (its value says why), in place of the headers.
+pub const MALFORMED_HEADERS: &str = "Aegis-Malformed-Headers";
+
+/// Aegis patch: the status line and headers of an HMSG's header block; an error says why
+/// it is not one.
+fn parse_header_block(
+    header: &[u8],
+) -> Result<(Option<StatusCode>, Option<String>, HeaderMap), &'static str> {
+    let mut lines = std::str::from_utf8(header)
+        .map_err(|_| "header isn't valid utf-8")?
+        .lines()
+        .peekable();
+    let version_line = lines.next().ok_or("no header version line found")?;
+
+    let version_line_suffix = version_line
+        .strip_prefix("NATS/1.0")
+        .map(str::trim)
+        .ok_or("header version line does not begin with `NATS/1.0`")?;
+
+    let (status, description) = version_line_suffix
+        .split_once(' ')
+        .map(|(status, description)| (status.trim(), description.trim()))
+        .unwrap_or((version_line_suffix, ""));
+    let status = if !status.is_empty() {
+        Some(
+            status
+                .parse::<StatusCode>()
+                .map_err(|_| "could not parse status parameter")?,
+        )
+    } else {
+        None
+    };
+    let description = if !description.is_empty() {
+        Some(description.to_owned())
+    } else {
+        None
+    };
+
+    let mut headers = HeaderMap::new();
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            continue;
+        }
+
+        let (name, value) = line.split_once(':').ok_or("a header line without `:`")?;
+
+        let name = HeaderName::from_str(name).map_err(|_| "an invalid header name")?;
+
+        // Read the header value, which might have been split into multiple lines
+        // `trim_start` and `trim_end` do the same job as doing `value.trim().to_owned()` at the end, but without a reallocation
+        let mut value = value.trim_start().to_owned();
+        while let Some(v) = lines.next_if(|s| s.starts_with(char::is_whitespace)) {
+            value.push_str(v);
+        }
+        value.truncate(value.trim_end().len());
+
+        headers.append(name, value.into_header_value());
+    }
+    Ok((status, description, headers))
 }
 
 #[cfg(test)]

@@ -203,3 +203,16 @@ impl MessageBus for NatsBus {
         })
     }
 }
+
+#[cfg(test)]
+mod malformed_headers {
+    /// The patched async-nats marks a message whose header block did not parse with the
+    /// header the RPC server looks for.
+    #[test]
+    fn the_marker_is_the_one_the_server_reads() {
+        assert_eq!(
+            async_nats::connection::MALFORMED_HEADERS,
+            crate::domain::headers::MALFORMED_HEADERS_HEADER
+        );
+    }
+}
