@@ -19,6 +19,8 @@ pub struct NatsServer {
     port: u16,
     dir: PathBuf,
     starts: u32,
+    /// Given to every start after the harness's own (authorization, say).
+    extra_args: Vec<String>,
 }
 
 pub(crate) fn binary() -> PathBuf {
@@ -36,6 +38,12 @@ impl NatsServer {
     /// Starts a server on a free loopback port; panics with the server's log if it does not
     /// come up.
     pub fn start() -> Self {
+        Self::start_with_args(&[])
+    }
+
+    /// Starts a server as [`NatsServer::start`] does, with `args` added to its command line
+    /// (e.g. `["--user", "u", "--pass", "p"]`).
+    pub fn start_with_args(args: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "aegis-nats-{}-{:016x}",
             std::process::id(),
@@ -47,6 +55,7 @@ impl NatsServer {
             port: 0,
             dir,
             starts: 0,
+            extra_args: args.iter().map(|a| (*a).to_owned()).collect(),
         };
         server.launch(None);
         server
@@ -100,7 +109,8 @@ impl NatsServer {
                 .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
                 .arg(self.dir.join("jetstream"))
                 .arg("-l")
-                .arg(&log),
+                .arg(&log)
+                .args(&self.extra_args),
         );
         self.child = Some(child);
         let deadline = Instant::now() + READY_TIMEOUT;

@@ -3,6 +3,8 @@
 //! calls alongside failed); the patched copy (`patches/README.md`) hands it over marked, and
 //! the service answers it 400 and goes on serving.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aegis::ServiceBuilder;
@@ -31,15 +33,27 @@ async fn hostile_header_blocks_get_400_and_the_service_keeps_its_connection() {
         .await
         .expect("echo starts");
     let client = EchoServiceClient::new(&server.backend().await);
-    let call = || {
-        client.echo(EchoRequest {
-            message: "hi".into(),
-        })
-    };
-    call().await.expect("a call before");
+    // Valid calls all along, from their own connection.
+    let running = Arc::new(AtomicBool::new(true));
+    let load = tokio::spawn({
+        let (client, running) = (client.clone(), Arc::clone(&running));
+        async move {
+            let (mut ok, mut failed) = (0, Vec::new());
+            while running.load(Ordering::Relaxed) {
+                let request = EchoRequest {
+                    message: "hi".into(),
+                };
+                match client.echo(request).await {
+                    Ok(_) => ok += 1,
+                    Err(error) => failed.push(error.to_string()),
+                }
+            }
+            (ok, failed)
+        }
+    });
 
     let mut raw = RawClient::connect(server.port()).await;
-    for (n, header) in HOSTILE.iter().cycle().take(30).enumerate() {
+    for (n, header) in HOSTILE.iter().cycle().take(120).enumerate() {
         let reply = raw
             .request("rpc.echo-service.echo", header, br#"{"message":"x"}"#)
             .await;
@@ -48,9 +62,14 @@ async fn hostile_header_blocks_get_400_and_the_service_keeps_its_connection() {
             "hostile request {n} ({:?}): {reply}",
             String::from_utf8_lossy(header)
         );
-        // Calls alongside are not disturbed.
-        call().await.expect("a call between hostile ones");
     }
+    running.store(false, Ordering::Relaxed);
+    let (ok, failed) = load.await.expect("load");
+    assert!(
+        failed.is_empty(),
+        "valid calls failed alongside: {failed:?}"
+    );
+    assert!(ok > 0, "no valid call ran alongside");
     service.stop().await.expect("stops");
 }
 

@@ -15,7 +15,7 @@ use crate::{Error, Result};
 /// The server used when neither `NATS_URL` nor an explicit URL is given.
 pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Auth {
     None,
     UserPassword(String, String),
@@ -24,9 +24,25 @@ enum Auth {
     CredentialsFile(PathBuf),
 }
 
+/// Names the kind of authentication, never the secret.
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::UserPassword(user, _) => write!(f, "UserPassword({user:?}, <redacted>)"),
+            Auth::Token(_) => f.write_str("Token(<redacted>)"),
+            Auth::NKey(_) => f.write_str("NKey(<redacted>)"),
+            Auth::CredentialsFile(path) => write!(f, "CredentialsFile({path:?})"),
+        }
+    }
+}
+
 /// How to connect to NATS. Defaults: ping every 5 s, reconnect forever with jittered
 /// exponential backoff (up to 5 s), keep retrying the first connect too.
-#[derive(Debug, Clone)]
+///
+/// `Debug` output and errors never show a password, token or seed (URLs are shown with
+/// their password replaced).
+#[derive(Clone)]
 pub struct NatsOptions {
     url: String,
     name: Option<String>,
@@ -40,6 +56,23 @@ pub struct NatsOptions {
     placement: Placement,
     /// A setting from the environment that does not parse, reported by `connect`.
     invalid_env: Option<String>,
+    tls_first: bool,
+}
+
+impl std::fmt::Debug for NatsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsOptions")
+            .field("url", &redact_url(&self.url))
+            .field("name", &self.name)
+            .field("auth", &self.auth)
+            .field("root_certificates", &self.root_certificates)
+            .field("client_certificate", &self.client_certificate)
+            .field("require_tls", &self.require_tls)
+            .field("tls_first", &self.tls_first)
+            .field("ping_interval", &self.ping_interval)
+            .field("retry_initial_connect", &self.retry_initial_connect)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NatsOptions {
@@ -57,23 +90,76 @@ impl NatsOptions {
             max_reconnect_delay: Duration::from_secs(5),
             placement: Placement::default(),
             invalid_env: None,
+            tls_first: false,
         }
     }
 
-    /// Options for `$NATS_URL` (one URL or a comma-separated list), or
-    /// `nats://127.0.0.1:4222` when unset; `$AEGIS_REPLICAS` (`auto` or 1 to 5) and
-    /// `$AEGIS_STORAGE` (`file` or `memory`) place what aegis creates (see
-    /// [`replicas`](Self::replicas)).
+    /// Options from the environment (the names natscli and the NATS clients use):
+    ///
+    /// | variable | meaning |
+    /// |---|---|
+    /// | `NATS_URL` | one URL or a comma-separated list (default `nats://127.0.0.1:4222`); `nats://user:password@host` or `nats://token@host` authenticate |
+    /// | `NATS_USER`, `NATS_PASSWORD` | user and password |
+    /// | `NATS_TOKEN` | a token |
+    /// | `NATS_CREDS` | a `.creds` file (JWT and NKey seed) |
+    /// | `NATS_NKEY` | a file holding an NKey seed |
+    /// | `NATS_CA` | a PEM file of CA certificates to trust |
+    /// | `NATS_CERT`, `NATS_KEY` | a client certificate and its key (mutual TLS) |
+    /// | `NATS_TLS_FIRST` | `true`: TLS handshake before the server's INFO |
+    /// | `AEGIS_REPLICAS` | `auto` or 1 to 5: see [`replicas`](Self::replicas) |
+    /// | `AEGIS_STORAGE` | `file` or `memory`: see [`storage`](Self::storage) |
+    ///
+    /// The first set of `NATS_CREDS`, `NATS_NKEY`, `NATS_TOKEN`, `NATS_USER` wins, over
+    /// credentials in the URL. A setting that does not parse is reported by `connect`.
     pub fn from_env() -> Self {
-        let mut options =
-            Self::new(std::env::var("NATS_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned()));
-        if let Ok(replicas) = std::env::var("AEGIS_REPLICAS") {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) with the variables read by `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let mut options = Self::new(lookup("NATS_URL").unwrap_or_else(|| DEFAULT_URL.to_owned()));
+        if let Some(path) = lookup("NATS_CREDS") {
+            options.auth = Auth::CredentialsFile(path.into());
+        } else if let Some(path) = lookup("NATS_NKEY") {
+            match std::fs::read_to_string(&path) {
+                Ok(seed) => options.auth = Auth::NKey(seed.trim().to_owned()),
+                Err(error) => {
+                    options.invalid_env = Some(format!("NATS_NKEY: cannot read `{path}`: {error}"));
+                }
+            }
+        } else if let Some(token) = lookup("NATS_TOKEN") {
+            options.auth = Auth::Token(token);
+        } else if let Some(user) = lookup("NATS_USER") {
+            options.auth = Auth::UserPassword(user, lookup("NATS_PASSWORD").unwrap_or_default());
+        }
+        if let Some(ca) = lookup("NATS_CA") {
+            options.root_certificates.push(ca.into());
+        }
+        match (lookup("NATS_CERT"), lookup("NATS_KEY")) {
+            (Some(cert), Some(key)) => options.client_certificate = Some((cert.into(), key.into())),
+            (None, None) => {}
+            _ => {
+                options.invalid_env =
+                    Some("NATS_CERT and NATS_KEY: set both or neither".to_owned());
+            }
+        }
+        if let Some(first) = lookup("NATS_TLS_FIRST") {
+            match first.parse::<bool>() {
+                Ok(first) => options.tls_first = first,
+                Err(_) => {
+                    options.invalid_env = Some(format!(
+                        "NATS_TLS_FIRST: `{first}` is not `true` or `false`"
+                    ));
+                }
+            }
+        }
+        if let Some(replicas) = lookup("AEGIS_REPLICAS") {
             match Placement::parse_replicas(&replicas) {
                 Ok(replicas) => options.placement.replicas = replicas,
                 Err(error) => options.invalid_env = Some(format!("AEGIS_REPLICAS: {error}")),
             }
         }
-        if let Ok(storage) = std::env::var("AEGIS_STORAGE") {
+        if let Some(storage) = lookup("AEGIS_STORAGE") {
             match storage.parse::<Storage>() {
                 Ok(storage) => options.placement.storage = storage,
                 Err(error) => options.invalid_env = Some(format!("AEGIS_STORAGE: {error}")),
@@ -139,6 +225,12 @@ impl NatsOptions {
         self
     }
 
+    /// Starts TLS before the server's INFO (servers configured with `handshake_first`).
+    pub fn tls_first(mut self, first: bool) -> Self {
+        self.tls_first = first;
+        self
+    }
+
     /// Refuses to connect without TLS.
     pub fn require_tls(mut self, required: bool) -> Self {
         self.require_tls = required;
@@ -178,7 +270,13 @@ impl NatsOptions {
             Placement::check_replicas(replicas)?;
         }
         let stats = Arc::new(ConnectionStats::default());
-        let mut options = match &self.auth {
+        let servers = server_list(&self.url)?;
+        // async-nats does not authenticate with credentials written in the URL by itself.
+        let auth = match (&self.auth, url_credentials(&servers)) {
+            (Auth::None, Some(from_url)) => from_url,
+            (auth, _) => auth.clone(),
+        };
+        let mut options = match &auth {
             Auth::None => async_nats::ConnectOptions::new(),
             Auth::UserPassword(user, password) => {
                 async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone())
@@ -198,6 +296,9 @@ impl NatsOptions {
         if let Some((cert, key)) = &self.client_certificate {
             options = options.add_client_certificate(cert.clone(), key.clone());
         }
+        if self.tls_first {
+            options = options.tls_first();
+        }
         let max_delay = self.max_reconnect_delay;
         options = options
             .require_tls(self.require_tls)
@@ -214,11 +315,10 @@ impl NatsOptions {
         if self.retry_initial_connect {
             options = options.retry_on_initial_connect();
         }
-        let servers = server_list(&self.url)?;
         let client = options
             .connect(servers.as_slice())
             .await
-            .map_err(|e| transport(&format!("connecting to {}", self.url), e))?;
+            .map_err(|e| transport(&format!("connecting to {}", redact_url(&self.url)), e))?;
         let bus = NatsBus::new(client.clone(), Arc::clone(&stats), self.placement);
         let kv = NatsKvBuckets::new(client, stats.reconnects(), self.placement);
         Ok((bus, kv))
@@ -235,6 +335,64 @@ fn reconnect_delay(attempts: usize, max: Duration) -> Duration {
     base.mul_f64(0.5 + rand::random::<f64>())
 }
 
+/// The credentials written in the first URL that has any: `user:password@` or `token@`.
+fn url_credentials(servers: &[async_nats::ServerAddr]) -> Option<Auth> {
+    servers.iter().find_map(|server| {
+        let user = server.username().filter(|u| !u.is_empty())?;
+        Some(match server.password() {
+            Some(password) => Auth::UserPassword(percent_decode(user), percent_decode(password)),
+            None => Auth::Token(percent_decode(user)),
+        })
+    })
+}
+
+/// `%XX` escapes decoded (a password may hold `@` or `:` written as `%40`, `%3A`).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `urls` with every password, and every token (a user without a password), replaced by
+/// `***`, for errors and logs.
+pub(crate) fn redact_url(urls: &str) -> String {
+    urls.split(',')
+        .map(|url| {
+            let (scheme, rest) = url.split_once("://").map_or(("", url), |(s, r)| (s, r));
+            let Some((userinfo, host)) = rest.rsplit_once('@') else {
+                return url.to_owned();
+            };
+            let userinfo = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => "***".to_owned(),
+            };
+            let scheme = if scheme.is_empty() {
+                String::new()
+            } else {
+                format!("{scheme}://")
+            };
+            format!("{scheme}{userinfo}@{host}")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The servers of `urls`: one URL, or several separated by commas (a cluster's nodes, as
 /// `NATS_URL` lists them), each checked here so that a typo names its entry.
 fn server_list(urls: &str) -> Result<Vec<async_nats::ServerAddr>> {
@@ -243,8 +401,9 @@ fn server_list(urls: &str) -> Result<Vec<async_nats::ServerAddr>> {
         .map(str::trim)
         .filter(|url| !url.is_empty())
         .map(|url| {
-            url.parse::<async_nats::ServerAddr>()
-                .map_err(|error| Error::invalid("NATS server URL", format!("`{url}`: {error}")))
+            url.parse::<async_nats::ServerAddr>().map_err(|error| {
+                Error::invalid("NATS server URL", format!("`{}`: {error}", redact_url(url)))
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     if servers.is_empty() {
@@ -264,6 +423,69 @@ mod tests {
         let ports: Vec<u16> = servers.iter().map(|s| s.port()).collect();
         assert_eq!(ports, [4222, 4223, 4224]);
         assert_eq!(server_list("nats://127.0.0.1:4222").expect("one").len(), 1);
+    }
+
+    #[test]
+    fn credentials_in_the_url_authenticate_and_are_never_shown() {
+        let servers = server_list("nats://127.0.0.1:4222,nats://u%40x:p%3As@127.0.0.1:4223")
+            .expect("servers");
+        match url_credentials(&servers) {
+            Some(Auth::UserPassword(user, password)) => {
+                assert_eq!((user.as_str(), password.as_str()), ("u@x", "p:s"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let token = server_list("nats://s3cr3t@127.0.0.1:4222").expect("server");
+        assert!(matches!(url_credentials(&token), Some(Auth::Token(t)) if t == "s3cr3t"));
+        assert_eq!(
+            redact_url("nats://u:hunter2@a:4222,tls://s3cr3t@b:4222,c:4222"),
+            "nats://u:***@a:4222,tls://***@b:4222,c:4222"
+        );
+        let options = NatsOptions::new("nats://u:hunter2@a:4222").token("s3cr3t");
+        let shown = format!("{options:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
+        let shown = format!("{:?}", NatsOptions::new("a").user_password("u", "hunter2"));
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn the_environment_names_credentials_and_tls() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let options = NatsOptions::from_lookup(env(&[
+            ("NATS_URL", "nats://a:4222"),
+            ("NATS_USER", "u"),
+            ("NATS_PASSWORD", "p"),
+            ("NATS_CA", "/ca.pem"),
+            ("NATS_CERT", "/c.pem"),
+            ("NATS_KEY", "/k.pem"),
+            ("NATS_TLS_FIRST", "true"),
+        ]));
+        assert!(matches!(&options.auth, Auth::UserPassword(u, p) if u == "u" && p == "p"));
+        assert_eq!(options.root_certificates, [PathBuf::from("/ca.pem")]);
+        assert!(options.client_certificate.is_some() && options.tls_first);
+        assert!(options.invalid_env.is_none());
+        let token = NatsOptions::from_lookup(env(&[("NATS_TOKEN", "t"), ("NATS_USER", "u")]));
+        assert!(matches!(&token.auth, Auth::Token(t) if t == "t"));
+        let creds = NatsOptions::from_lookup(env(&[("NATS_CREDS", "/x.creds")]));
+        assert!(matches!(&creds.auth, Auth::CredentialsFile(p) if p == &PathBuf::from("/x.creds")));
+        let half = NatsOptions::from_lookup(env(&[("NATS_CERT", "/c.pem")]));
+        assert!(half.invalid_env.is_some());
+        let missing = NatsOptions::from_lookup(env(&[("NATS_NKEY", "/no/such/seed")]));
+        assert!(missing.invalid_env.is_some_and(|e| e.contains("NATS_NKEY")));
+        assert!(
+            NatsOptions::from_lookup(env(&[("NATS_TLS_FIRST", "yes")]))
+                .invalid_env
+                .is_some()
+        );
     }
 
     #[test]

@@ -1,0 +1,73 @@
+//! Connecting to a server that wants credentials: from the URL and from the environment's
+//! names, and a refusal that names its cause without the secret.
+
+use aegis::ServiceBuilder;
+use aegis::adapters::nats::NatsOptions;
+use aegis_examples::echo::{EchoRequest, EchoService, EchoServiceClient};
+use aegis_tests::nats_server::NatsServer;
+
+const PASSWORD: &str = "hunter2-s3cret";
+
+fn with_credentials(url: &str, userinfo: &str) -> String {
+    url.replacen("nats://", &format!("nats://{userinfo}@"), 1)
+}
+
+async fn echo_round_trip(options: NatsOptions) {
+    let backend = options
+        .retry_initial_connect(false)
+        .connect()
+        .await
+        .expect("connects with the credentials");
+    let service = ServiceBuilder::new(EchoService)
+        .start(&backend)
+        .await
+        .expect("echo starts");
+    let reply = EchoServiceClient::new(&backend)
+        .echo(EchoRequest {
+            message: "hi".into(),
+        })
+        .await
+        .expect("echo answers");
+    assert_eq!(reply.echo, "hi");
+    service.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn user_and_password_from_the_url_and_from_the_environment() {
+    let server = NatsServer::start_with_args(&["--user", "u", "--pass", PASSWORD]);
+    let url = with_credentials(&server.url(), &format!("u:{PASSWORD}"));
+    echo_round_trip(NatsOptions::new(url)).await;
+    let env = |name: &str| match name {
+        "NATS_URL" => Some(server.url()),
+        "NATS_USER" => Some("u".to_owned()),
+        "NATS_PASSWORD" => Some(PASSWORD.to_owned()),
+        _ => None,
+    };
+    echo_round_trip(NatsOptions::from_lookup(env)).await;
+}
+
+#[tokio::test]
+async fn a_token_from_the_url_and_from_the_environment() {
+    let server = NatsServer::start_with_args(&["--auth", PASSWORD]);
+    echo_round_trip(NatsOptions::new(with_credentials(&server.url(), PASSWORD))).await;
+    let env = |name: &str| match name {
+        "NATS_URL" => Some(server.url()),
+        "NATS_TOKEN" => Some(PASSWORD.to_owned()),
+        _ => None,
+    };
+    echo_round_trip(NatsOptions::from_lookup(env)).await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_and_the_error_does_not_show_it() {
+    let server = NatsServer::start_with_args(&["--user", "u", "--pass", PASSWORD]);
+    let wrong = "wr0ng-s3cret";
+    let error = NatsOptions::new(with_credentials(&server.url(), &format!("u:{wrong}")))
+        .retry_initial_connect(false)
+        .connect()
+        .await
+        .expect_err("a wrong password is refused");
+    let text = format!("{error} {error:?}");
+    assert!(text.contains("authorization"), "names the cause: {text}");
+    assert!(!text.contains(wrong), "shows the password: {text}");
+}
