@@ -71,3 +71,26 @@ async fn a_wrong_password_is_refused_and_the_error_does_not_show_it() {
     assert!(text.contains("authorization"), "names the cause: {text}");
     assert!(!text.contains(wrong), "shows the password: {text}");
 }
+
+/// With the default (keep trying while the server is not up), a refusal that retrying cannot
+/// fix still ends `connect` at once.
+#[tokio::test]
+async fn a_refusal_ends_a_retrying_connect_at_once() {
+    let server = NatsServer::start_with_args(&["--user", "u", "--pass", PASSWORD]);
+    let wrong = "wr0ng-s3cret";
+    let started = std::time::Instant::now();
+    let error = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        NatsOptions::new(with_credentials(&server.url(), &format!("u:{wrong}"))).connect(),
+    )
+    .await
+    .expect("refused within 5 s")
+    .expect_err("a wrong password is refused");
+    let text = format!("{error} {error:?}");
+    assert!(
+        text.contains("authorization violation"),
+        "names the cause: {text}"
+    );
+    assert!(!text.contains(wrong), "shows the password: {text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

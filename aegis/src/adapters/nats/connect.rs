@@ -319,9 +319,40 @@ impl NatsOptions {
             .connect(servers.as_slice())
             .await
             .map_err(|e| transport(&format!("connecting to {}", redact_url(&self.url)), e))?;
+        if self.retry_initial_connect {
+            wait_for_first_connection(&stats, &redact_url(&self.url)).await?;
+        }
         let bus = NatsBus::new(client.clone(), Arc::clone(&stats), self.placement);
         let kv = NatsKvBuckets::new(client, stats.reconnects(), self.placement);
         Ok((bus, kv))
+    }
+}
+
+/// Waits while the first connection is being made (the client retries in the background):
+/// until it is made, or an attempt is refused for a reason retrying cannot fix, which is
+/// returned at once. A server that is not up yet is waited for, said in the log every 5 s.
+async fn wait_for_first_connection(stats: &ConnectionStats, url: &str) -> Result<()> {
+    let mut connects = stats.reconnects();
+    let mut refusals = stats.refusals();
+    let started = tokio::time::Instant::now();
+    loop {
+        if *connects.borrow_and_update() > 0 {
+            return Ok(());
+        }
+        if let Some(reason) = refusals.borrow_and_update().clone() {
+            return Err(Error::Transport(format!(
+                "connecting to {url}: refused: {reason} (check the credentials and TLS settings)"
+            )));
+        }
+        tokio::select! {
+            _ = connects.changed() => {}
+            _ = refusals.changed() => {}
+            () = tokio::time::sleep(Duration::from_secs(5)) => tracing::warn!(
+                url,
+                waited_s = started.elapsed().as_secs(),
+                "NATS is not reachable yet; still trying"
+            ),
+        }
     }
 }
 

@@ -13,6 +13,8 @@ pub struct ConnectionStats {
     slow_consumers: AtomicU64,
     lame_duck: AtomicU64,
     errors: AtomicU64,
+    /// The last connection attempt refused for a reason retrying cannot fix.
+    refused: tokio::sync::watch::Sender<Option<String>>,
 }
 
 impl Default for ConnectionStats {
@@ -24,6 +26,7 @@ impl Default for ConnectionStats {
             slow_consumers: AtomicU64::default(),
             lame_duck: AtomicU64::default(),
             errors: AtomicU64::default(),
+            refused: tokio::sync::watch::channel(None).0,
         }
     }
 }
@@ -54,12 +57,23 @@ impl ConnectionStats {
                 tracing::warn!("nats: server entered lame duck mode");
                 &self.lame_duck
             }
+            Event::ClientError(async_nats::ClientError::Other(reason)) if is_refusal(reason) => {
+                tracing::error!(%reason, "nats: connection refused");
+                self.refused.send_replace(Some(reason.clone()));
+                &self.errors
+            }
             other => {
                 tracing::warn!(event = %other, "nats: connection event");
                 &self.errors
             }
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Changes when a connection attempt is refused for a reason retrying cannot fix
+    /// (authorization, credentials, TLS).
+    pub(crate) fn refusals(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.refused.subscribe()
     }
 
     /// Successful (re)connections.
@@ -86,4 +100,17 @@ impl ConnectionStats {
     pub fn errors(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
     }
+}
+
+/// Whether a failed connection attempt (async-nats's `ConnectErrorKind` as text) is one that
+/// retrying cannot fix: refused credentials or a TLS failure (an untrusted certificate, TLS
+/// required on one side only). A server that is not up yet is an IO error, and is retried.
+fn is_refusal(reason: &str) -> bool {
+    [
+        "authorization violation",
+        "failed signing nonce",
+        "TLS error",
+    ]
+    .iter()
+    .any(|refusal| reason.contains(refusal))
 }
