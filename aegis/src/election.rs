@@ -343,7 +343,7 @@ impl Election {
             }
             // Unanswered (the bucket's stream is electing a leader, say): try again soon
             // rather than wait out the request timeout. If it was written after all, the
-            // next campaign finds it ours and renews it.
+            // next campaign (with a new nonce) takes it for anyone's and lets it expire.
             None => {
                 self.unreachable.store(true, Ordering::Relaxed);
                 return Leadership::standby(None);
