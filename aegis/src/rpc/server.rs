@@ -311,19 +311,17 @@ impl<S: Service> Dispatcher<S> {
                 format!("the request's header block is malformed: {reason}"),
             )
         });
+        // A standby (or a leader past its deadline) does not run exclusive work; it says
+        // NOT_ACTIVE in the outer envelope, the form clients retry on.
+        let refused = malformed
+            .or_else(|| not_active.map(|message| RpcError::new(codes::NOT_ACTIVE, message)));
         let started = Instant::now();
-        let handler = match (malformed, not_active) {
-            (Some(error), _) => {
+        let handler = match refused {
+            Some(error) => {
                 let reply = call.error(error);
                 Box::pin(async move { reply }) as BoxFuture<'static, EncodedReply>
             }
-            // A standby (or a leader past its deadline) does not run exclusive work; it says
-            // NOT_ACTIVE in the outer envelope, the form clients retry on.
-            (None, Some(message)) => {
-                let reply = call.error(RpcError::new(codes::NOT_ACTIVE, message));
-                Box::pin(async move { reply }) as BoxFuture<'static, EncodedReply>
-            }
-            (None, None) => S::__dispatch(&self.service, method, call),
+            None => S::__dispatch(&self.service, method, call),
         };
         async move {
             // Panics inside the handler are caught by `guard`; this catches the rest

@@ -126,15 +126,16 @@ impl NatsStreams {
     /// it has a leader (seconds). Refusals are returned at once.
     async fn bind_at_start(&self, stream: &str, config: &ConsumerConfig) -> Result<pull::Stream> {
         let deadline = tokio::time::Instant::now() + BIND_PATIENCE;
-        let mut delay = Duration::from_millis(250);
+        let mut failures = 0;
         loop {
+            let delay = rebind_delay(failures);
             match self.bind(stream, config).await {
                 Err(error @ (Error::Transport(_) | Error::Timeout { .. }))
                     if tokio::time::Instant::now() + delay < deadline =>
                 {
                     tracing::info!(stream, consumer = %config.name, %error, "consumer not bound yet; retrying");
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
+                    failures += 1;
                 }
                 outcome => return outcome,
             }
@@ -527,14 +528,18 @@ struct Binding {
     stopping: bool,
 }
 
+/// The wait before binding again after `failures` failed binds in a row: 100 ms doubling to
+/// 2 s, so that a server coming back (or a stream electing its leader) is not hammered.
+fn rebind_delay(failures: u32) -> Duration {
+    Duration::from_millis(100 * (1 << failures.min(5))).min(Duration::from_secs(2))
+}
+
 impl Binding {
     fn rebind(&self) -> State {
         let streams = self.streams.clone();
         let stream = self.stream.clone();
         let config = self.config.clone();
-        // 100 ms doubling to 2 s, so that a server coming back is not hammered.
-        let exponent = self.failures.min(5);
-        let delay = Duration::from_millis(100 * (1 << exponent)).min(Duration::from_secs(2));
+        let delay = rebind_delay(self.failures);
         State::Rebinding(Box::pin(async move {
             tokio::time::sleep(delay).await;
             streams.bind(&stream, &config).await
