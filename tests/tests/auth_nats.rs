@@ -94,3 +94,26 @@ async fn a_refusal_ends_a_retrying_connect_at_once() {
     assert!(!text.contains(wrong), "shows the password: {text}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// async-nats keeps retrying a first connection in a background task; once `connect` has
+/// failed and dropped the client, that task must end (it retried forever before the patch in
+/// `patches/async-nats`).
+#[tokio::test]
+async fn a_refused_connect_leaves_no_task_behind() {
+    let server = NatsServer::start_with_args(&["--user", "u", "--pass", PASSWORD]);
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    NatsOptions::new(with_credentials(&server.url(), "u:wr0ng"))
+        .connect()
+        .await
+        .expect_err("a wrong password is refused");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while metrics.num_alive_tasks() > before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} tasks still alive, {before} before connecting",
+            metrics.num_alive_tasks()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await; // polling a count
+    }
+}

@@ -1138,7 +1138,22 @@ pub async fn connect_with_options<A: ToServerAddrs>(
 
     task::spawn(async move {
         if connection.is_none() && options.retry_on_initial_connect {
-            let (info, connection_ok) = match connector.connect().await {
+            // Aegis patch: stop retrying once every `Client` is gone. Without this, a client
+            // dropped before its first connection (e.g. after a refused password) kept
+            // connecting in the background for as long as the process lived.
+            let every_client_dropped = async {
+                while !receiver.is_closed() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            };
+            let attempt = tokio::select! {
+                attempt = connector.connect() => attempt,
+                () = every_client_dropped => {
+                    debug!("every client was dropped before the first connection");
+                    return;
+                }
+            };
+            let (info, connection_ok) = match attempt {
                 Ok((info, connection)) => (info, connection),
                 Err(err) => {
                     error!("connection closed: {}", err);
