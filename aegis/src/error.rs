@@ -61,6 +61,17 @@ pub enum Error {
         /// Why it was rejected.
         message: String,
     },
+    /// The server refused the operation: the connection's user has no permission for the
+    /// subject (see `docs/connecting.md` for what services and clients need).
+    #[error(
+        "permission denied: the NATS server does not allow this user to {operation} `{subject}`"
+    )]
+    PermissionDenied {
+        /// What was refused: "publish to", "subscribe to", "use as a reply subject".
+        operation: &'static str,
+        /// The subject the server named.
+        subject: String,
+    },
     /// The component was already stopped or closed.
     #[error("closed: {0}")]
     Closed(String),

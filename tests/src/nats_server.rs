@@ -93,6 +93,15 @@ impl NatsServer {
         }
     }
 
+    /// Everything the server has logged, over all its starts.
+    pub fn log(&self) -> String {
+        (1..=self.starts)
+            .map(|start| {
+                fs::read_to_string(self.dir.join(format!("server-{start}.log"))).unwrap_or_default()
+            })
+            .collect()
+    }
+
     /// Starts the server again on the same port with the same storage.
     pub fn restart(&mut self) {
         self.stop();

@@ -52,6 +52,10 @@ impl NatsBus {
         &self.stats
     }
 
+    pub(super) fn stats_arc(&self) -> &Arc<ConnectionStats> {
+        &self.stats
+    }
+
     /// The underlying async-nats client.
     pub fn client(&self) -> &async_nats::Client {
         &self.client
@@ -177,11 +181,16 @@ impl MessageBus for NatsBus {
             if !message.headers.is_empty() {
                 request = request.headers(to_nats_headers(&message.headers)?);
             }
-            self.client
-                .send_request(message.subject.clone(), request)
-                .await
-                .map(from_nats)
-                .map_err(|e| error::request(e, &message.subject, timeout))
+            // The server answers a refused publish with an error on the connection, not on
+            // the request: without this the caller would wait for its timeout.
+            let denied = self.stats.publish_denied(&message.subject);
+            tokio::select! {
+                biased;
+                reply = self.client.send_request(message.subject.clone(), request) => reply
+                    .map(from_nats)
+                    .map_err(|e| error::request(e, &message.subject, timeout)),
+                error = denied => Err(error),
+            }
         })
     }
 

@@ -3,6 +3,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::Error;
+
 /// Connection events seen so far (each is also logged with `tracing`).
 #[derive(Debug)]
 pub struct ConnectionStats {
@@ -15,6 +19,50 @@ pub struct ConnectionStats {
     errors: AtomicU64,
     /// The last connection attempt refused for a reason retrying cannot fix.
     refused: tokio::sync::watch::Sender<Option<String>>,
+    /// Operations the server refused for lack of permission, as it reports them.
+    denied: tokio::sync::broadcast::Sender<Denial>,
+}
+
+const PUBLISH: &str = "publish to";
+const SUBSCRIBE: &str = "subscribe to";
+const REPLY: &str = "use as a reply subject";
+
+/// A publish or subscription the server refused (`-ERR 'Permissions Violation for ...'`).
+/// The server does not say which message it was, only the operation and subject.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Denial {
+    operation: &'static str,
+    subject: String,
+}
+
+impl Denial {
+    /// `Permissions Violation for Publish to "x"`, `... for Subscription to "x" [using queue
+    /// "q"]`, `... for Publish with Reply of "x"` (nats-server's `client.go`).
+    fn parse(text: &str) -> Option<Denial> {
+        let rest = text.strip_prefix("Permissions Violation for ")?;
+        let operation = if rest.starts_with("Publish with Reply of ") {
+            REPLY
+        } else if rest.starts_with("Publish to ") {
+            PUBLISH
+        } else if rest.starts_with("Subscription to ") {
+            SUBSCRIBE
+        } else {
+            return None;
+        };
+        let (_, quoted) = rest.split_once('"')?;
+        let (subject, _) = quoted.split_once('"')?;
+        Some(Denial {
+            operation,
+            subject: subject.to_owned(),
+        })
+    }
+
+    fn into_error(self) -> Error {
+        Error::PermissionDenied {
+            operation: self.operation,
+            subject: self.subject,
+        }
+    }
 }
 
 impl Default for ConnectionStats {
@@ -27,6 +75,7 @@ impl Default for ConnectionStats {
             lame_duck: AtomicU64::default(),
             errors: AtomicU64::default(),
             refused: tokio::sync::watch::channel(None).0,
+            denied: tokio::sync::broadcast::channel(64).0,
         }
     }
 }
@@ -62,6 +111,20 @@ impl ConnectionStats {
                 self.refused.send_replace(Some(reason.clone()));
                 &self.errors
             }
+            Event::ServerError(async_nats::ServerError::Other(text)) => {
+                match Denial::parse(text) {
+                    Some(denial) => {
+                        tracing::error!(
+                            operation = denial.operation,
+                            subject = %denial.subject,
+                            "nats: permission denied by the server"
+                        );
+                        let _ = self.denied.send(denial);
+                    }
+                    None => tracing::warn!(error = %text, "nats: server error"),
+                }
+                &self.errors
+            }
             other => {
                 tracing::warn!(event = %other, "nats: connection event");
                 &self.errors
@@ -74,6 +137,29 @@ impl ConnectionStats {
     /// (authorization, credentials, TLS).
     pub(crate) fn refusals(&self) -> tokio::sync::watch::Receiver<Option<String>> {
         self.refused.subscribe()
+    }
+
+    /// Resolves with [`Error::PermissionDenied`] when the server refuses a publish to
+    /// `subject` (or a reply subject of this connection). Listens from this call on: make it before sending.
+    pub(crate) fn publish_denied(&self, subject: &str) -> impl Future<Output = Error> + use<> {
+        let mut denials = self.denied.subscribe();
+        let subject = subject.to_owned();
+        async move {
+            loop {
+                match denials.recv().await {
+                    // A refused reply subject is one of this connection's inboxes, and
+                    // every request on it is refused alike.
+                    Ok(denial)
+                        if denial.operation == REPLY
+                            || (denial.operation == PUBLISH && denial.subject == subject) =>
+                    {
+                        return denial.into_error();
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => std::future::pending().await,
+                }
+            }
+        }
     }
 
     /// Successful (re)connections.
@@ -113,4 +199,27 @@ fn is_refusal(reason: &str) -> bool {
     ]
     .iter()
     .any(|refusal| reason.contains(refusal))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_servers_permission_errors_name_operation_and_subject() {
+        let denial = |text| Denial::parse(text).map(|d| (d.operation, d.subject));
+        assert_eq!(
+            denial(r#"Permissions Violation for Publish to "rpc.x.y""#),
+            Some(("publish to", "rpc.x.y".to_owned()))
+        );
+        assert_eq!(
+            denial(r#"Permissions Violation for Subscription to "rpc.x.>" using queue "rpc.x""#),
+            Some(("subscribe to", "rpc.x.>".to_owned()))
+        );
+        assert_eq!(
+            denial(r#"Permissions Violation for Publish with Reply of "_INBOX.a.b""#),
+            Some(("use as a reply subject", "_INBOX.a.b".to_owned()))
+        );
+        assert_eq!(denial("Maximum Payload Violation"), None);
+    }
 }

@@ -20,6 +20,7 @@ use futures::{Stream, StreamExt};
 use super::NatsBus;
 use super::error;
 use super::placement::Placement;
+use super::stats::ConnectionStats;
 use crate::domain::subject::{validate_subject, validate_subject_token};
 use crate::ports::{
     AckKind, Acker, BoxFuture, ConsumerConfig, Deliveries, Delivery, DeliveryInfo, DeliverySource,
@@ -53,6 +54,7 @@ pub struct NatsStreams {
     placement: Placement,
     /// Shared by every delivery's acker (one reference count instead of a client clone).
     client: Arc<async_nats::Client>,
+    stats: Arc<ConnectionStats>,
 }
 
 impl fmt::Debug for NatsStreams {
@@ -64,12 +66,10 @@ impl fmt::Debug for NatsStreams {
 impl NatsStreams {
     /// Streams on the connection of `bus`.
     pub fn new(bus: &NatsBus) -> Self {
-        Self::from_client(bus.client().clone(), bus.placement())
-    }
-
-    pub(super) fn from_client(client: async_nats::Client, placement: Placement) -> Self {
+        let client = bus.client().clone();
         NatsStreams {
-            placement,
+            placement: bus.placement(),
+            stats: Arc::clone(bus.stats_arc()),
             jetstream: jetstream::ContextBuilder::new()
                 .timeout(JETSTREAM_TIMEOUT)
                 // An acknowledgement nobody awaits any more (its caller gave up) holds one of
@@ -351,6 +351,7 @@ impl Streams for NatsStreams {
             }
             // async-nats bounds the send and the acknowledgement, but not the wait for an
             // in-flight permit before them.
+            let denied = self.stats.publish_denied(&subject);
             let ack = tokio::time::timeout(
                 JETSTREAM_TIMEOUT,
                 self.jetstream.send_publish(subject.clone(), publish),
@@ -362,9 +363,12 @@ impl Streams for NatsStreams {
             })?
             .map_err(|e| error::stream_publish(e, &subject, JETSTREAM_TIMEOUT))?;
             Ok(PendingAck::new(async move {
-                let ack = ack
-                    .await
-                    .map_err(|e| error::stream_publish(e, &subject, JETSTREAM_TIMEOUT))?;
+                // A refused publish gets no acknowledgement, only an error on the connection.
+                let ack = tokio::select! {
+                    biased;
+                    ack = ack => ack.map_err(|e| error::stream_publish(e, &subject, JETSTREAM_TIMEOUT))?,
+                    error = denied => return Err(error),
+                };
                 Ok(PubAck {
                     stream: ack.stream,
                     sequence: ack.sequence,
