@@ -117,3 +117,35 @@ async fn a_refused_connect_leaves_no_task_behind() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await; // polling a count
     }
 }
+
+/// A natscli context (`nats context add`) named by `NATS_CONTEXT`, found under
+/// `XDG_CONFIG_HOME`; a variable set in the environment overrides the context's setting.
+#[tokio::test]
+async fn a_natscli_context_by_name() {
+    let server = NatsServer::start_with_args(&["--user", "u", "--pass", PASSWORD]);
+    let config = std::env::temp_dir().join(format!(
+        "aegis-contexts-{}-{}",
+        std::process::id(),
+        server.port()
+    ));
+    let contexts = config.join("nats").join("context");
+    std::fs::create_dir_all(&contexts).expect("create the context directory");
+    let context = serde_json::json!({
+        "description": "", "url": "nats://127.0.0.1:1", "token": "", "user": "u",
+        "password": PASSWORD, "creds": "", "nkey": "", "cert": "", "key": "", "ca": "",
+        "nsc": "", "jetstream_domain": "", "jetstream_api_prefix": "",
+        "jetstream_event_prefix": "", "inbox_prefix": "", "user_jwt": "", "tls_first": false
+    });
+    std::fs::write(contexts.join("local.json"), context.to_string()).expect("write the context");
+    let config_home = config.to_str().expect("utf-8 path").to_owned();
+    let url = server.url();
+    let env = move |name: &str| match name {
+        "NATS_CONTEXT" => Some("local".to_owned()),
+        "XDG_CONFIG_HOME" => Some(config_home.clone()),
+        // The context's URL points nowhere; the environment's wins.
+        "NATS_URL" => Some(url.clone()),
+        _ => None,
+    };
+    echo_round_trip(NatsOptions::from_lookup(env)).await;
+    std::fs::remove_dir_all(config).ok();
+}

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::context::Context;
 use super::error::transport;
 use super::placement::{Placement, Storage};
 use super::stats::ConnectionStats;
@@ -106,17 +107,40 @@ impl NatsOptions {
     /// | `NATS_CA` | a PEM file of CA certificates to trust |
     /// | `NATS_CERT`, `NATS_KEY` | a client certificate and its key (mutual TLS) |
     /// | `NATS_TLS_FIRST` | `true`: TLS handshake before the server's INFO |
+    /// | `NATS_CONTEXT` | a natscli context: its name (`~/.config/nats/context/NAME.json`, or under `$XDG_CONFIG_HOME`) or a path to its `.json` file; the variables above override its settings |
     /// | `AEGIS_REPLICAS` | `auto` or 1 to 5: see [`replicas`](Self::replicas) |
     /// | `AEGIS_STORAGE` | `file` or `memory`: see [`storage`](Self::storage) |
     ///
     /// The first set of `NATS_CREDS`, `NATS_NKEY`, `NATS_TOKEN`, `NATS_USER` wins, over
-    /// credentials in the URL. A setting that does not parse is reported by `connect`.
+    /// credentials in the URL. A setting that does not parse, and a context that cannot be
+    /// read or that sets what aegis does not support (a JetStream domain or API prefix, an
+    /// inbox prefix, a credential URI other than `file://`), are reported by `connect`.
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// [`from_env`](Self::from_env) with the variables read by `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let env = |name: &str| lookup(name).filter(|value| !value.is_empty());
+        let (context, context_error) = match env("NATS_CONTEXT") {
+            Some(name) => match Context::load(&name, &env) {
+                Ok(context) => (Some(context), None),
+                Err(error) => (None, Some(error)),
+            },
+            None => (None, None),
+        };
+        // A variable set in the environment wins over the context's setting.
+        let lookup = |name: &str| {
+            env(name).or_else(|| context.as_ref()?.setting(name, &|n| env(n).is_some()))
+        };
+        let mut options = Self::from_settings(&lookup);
+        if context_error.is_some() {
+            options.invalid_env = context_error;
+        }
+        options
+    }
+
+    fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Self {
         let mut options = Self::new(lookup("NATS_URL").unwrap_or_else(|| DEFAULT_URL.to_owned()));
         if let Some(path) = lookup("NATS_CREDS") {
             options.auth = Auth::CredentialsFile(path.into());

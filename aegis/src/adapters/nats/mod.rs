@@ -9,6 +9,7 @@
 
 mod bus;
 mod connect;
+mod context;
 mod direct_get;
 mod error;
 mod kv;
