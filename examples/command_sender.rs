@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    aegis_examples::init_tracing();
     let mut job = BuildReport {
         name: String::from("quarterly"),
         sections: 20,

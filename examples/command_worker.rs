@@ -50,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .start(&backend)
         .await?;
     println!("report-builder ready (instance {})", service.instance_id());
-    aegis_examples::shutdown_signal().await?;
-    service.stop().await?;
+    let reason = service.run_until_shutdown().await?;
+    eprintln!("stopped: {reason}");
     Ok(())
 }

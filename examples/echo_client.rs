@@ -9,6 +9,7 @@ use aegis_examples::echo::{EchoRequest, EchoServiceClient};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    aegis_examples::init_tracing();
     let message = std::env::args()
         .nth(1)
         .unwrap_or_else(|| String::from("hello"));

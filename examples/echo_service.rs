@@ -50,8 +50,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         service.instance_id()
     );
 
-    aegis_examples::shutdown_signal().await?;
-    service.stop().await?;
+    let reason = service.run_until_shutdown().await?;
+    eprintln!("stopped: {reason}");
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use aegis_examples::shop::{OrderPlaced, order_placed};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    aegis_examples::init_tracing();
     let mut count = 10u64;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {

@@ -87,7 +87,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     }
 
-    aegis_examples::shutdown_signal().await?;
-    handle.stop().await?;
+    let reason = handle.run_until_shutdown().await?;
+    eprintln!("stopped: {reason}");
     Ok(())
 }

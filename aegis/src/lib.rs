@@ -34,7 +34,7 @@ pub use domain::names::InstanceId;
 pub use error::{Error, Result};
 pub use events::Event;
 pub use handler::{HandlerOutput, IntoRpcError, Payload, Reply, RpcError};
-pub use host::{ServiceBuilder, ServiceConfig, ServiceHandle};
+pub use host::{ServiceBuilder, ServiceConfig, ServiceHandle, Shutdown, shutdown_requested};
 pub use registry::health::Health;
 pub use rpc::client::DEFAULT_TIMEOUT;
 pub use rpc::context::RequestContext;

@@ -6,19 +6,14 @@ pub mod orders;
 pub mod reports;
 pub mod shop;
 
-/// Logs to stderr, filtered by `RUST_LOG` (stdout stays for the examples' own lines).
+/// Logs to stderr, filtered by `RUST_LOG`, warnings and errors when it is not set (stdout
+/// stays for the examples' own lines).
 pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::builder()
+        .with_default_directive(tracing::level_filters::LevelFilter::WARN.into())
+        .from_env_lossy();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-}
-
-/// Resolves on SIGINT or SIGTERM: when a long-running example should stop gracefully.
-pub async fn shutdown_signal() -> std::io::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        interrupted = tokio::signal::ctrl_c() => interrupted,
-        _ = terminate.recv() => Ok(()),
-    }
 }

@@ -141,6 +141,7 @@ impl<S: Service> ServiceBuilder<S> {
             health: watch::channel(Health::Healthy).0,
             stop: Mutex::new(None),
             commands_waiting: Arc::new(AtomicUsize::new(0)),
+            lame_duck: backend.bus().lame_duck_notices(),
         });
         let handle = ServiceHandle {
             shared: Arc::clone(&shared),

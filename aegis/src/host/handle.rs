@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{Mutex, watch};
 
+use super::shutdown::{self, Shutdown};
 use crate::election::Leadership;
 use crate::registry::health::{Health, Heartbeat};
 use crate::rpc::server::ServerState;
@@ -20,6 +21,8 @@ pub(crate) struct Shared {
     pub(crate) stop: Mutex<Option<Stopper>>,
     /// Commands this instance holds, waiting for a free slot.
     pub(crate) commands_waiting: Arc<AtomicUsize>,
+    /// The server's lame-duck notices, when the transport has them.
+    pub(crate) lame_duck: Option<watch::Receiver<u64>>,
 }
 
 impl Shared {
@@ -127,6 +130,39 @@ impl ServiceHandle {
     /// (they run in priority order).
     pub fn commands_waiting(&self) -> usize {
         self.shared.commands_waiting.load(Ordering::Relaxed)
+    }
+
+    /// Runs until the process is asked to stop, then stops gracefully (as
+    /// [`stop`](Self::stop)) and says why: SIGINT or SIGTERM on Unix, Ctrl-C elsewhere, or the
+    /// server's lame-duck notice (it is shutting down; on a cluster, the restarted process
+    /// connects to another node). Returns [`Shutdown::Stopped`] when the service was stopped
+    /// some other way meanwhile.
+    ///
+    /// ```no_run
+    /// # async fn run(service: aegis::ServiceHandle) -> aegis::Result<()> {
+    /// let reason = service.run_until_shutdown().await?;
+    /// eprintln!("stopped: {reason}");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The signal handlers could not be installed, or the graceful stop failed.
+    pub async fn run_until_shutdown(&self) -> Result<Shutdown> {
+        let mut changes = self.state_changes();
+        let reason = tokio::select! {
+            requested = shutdown::requested(self.shared.lame_duck.clone()) => requested
+                .map_err(|e| Error::Transport(format!("installing signal handlers: {e}")))?,
+            _ = changes.wait_for(|s| s.is_terminal()) => Shutdown::Stopped,
+        };
+        tracing::info!(
+            service = self.shared.server.service,
+            instance = %self.shared.server.instance_id,
+            %reason,
+            "shutdown requested; stopping gracefully"
+        );
+        self.stop().await?;
+        Ok(reason)
     }
 
     /// Stops gracefully: stop intake, wait for in-flight handlers (bounded by the drain

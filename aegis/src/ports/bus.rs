@@ -132,6 +132,12 @@ pub trait MessageBus: Send + Sync + 'static {
         Box::pin(async { Ok(()) })
     }
 
+    /// Changes each time the server announces that it is shutting down (NATS lame-duck
+    /// mode), for transports whose server can; `None` otherwise.
+    fn lame_duck_notices(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
     /// What the server says about itself, when the transport has a server (NATS).
     fn server_info(&self) -> Option<ServerInfo> {
         None

@@ -134,6 +134,10 @@ impl MessageBus for NatsBus {
         })
     }
 
+    fn lame_duck_notices(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.stats.lame_duck_notices())
+    }
+
     fn server_info(&self) -> Option<crate::ports::ServerInfo> {
         let info = self.client.server_info();
         Some(crate::ports::ServerInfo {

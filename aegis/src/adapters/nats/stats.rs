@@ -15,7 +15,7 @@ pub struct ConnectionStats {
     connects: AtomicU64,
     disconnects: AtomicU64,
     slow_consumers: AtomicU64,
-    lame_duck: AtomicU64,
+    lame_duck: tokio::sync::watch::Sender<u64>,
     errors: AtomicU64,
     /// The last connection attempt refused for a reason retrying cannot fix.
     refused: tokio::sync::watch::Sender<Option<String>>,
@@ -72,7 +72,7 @@ impl Default for ConnectionStats {
             connects: AtomicU64::default(),
             disconnects: AtomicU64::default(),
             slow_consumers: AtomicU64::default(),
-            lame_duck: AtomicU64::default(),
+            lame_duck: tokio::sync::watch::channel(0).0,
             errors: AtomicU64::default(),
             refused: tokio::sync::watch::channel(None).0,
             denied: tokio::sync::broadcast::channel(64).0,
@@ -104,7 +104,8 @@ impl ConnectionStats {
             }
             Event::LameDuckMode => {
                 tracing::warn!("nats: server entered lame duck mode");
-                &self.lame_duck
+                self.lame_duck.send_modify(|n| *n += 1);
+                return;
             }
             Event::ClientError(async_nats::ClientError::Other(reason)) if is_refusal(reason) => {
                 tracing::error!(%reason, "nats: connection refused");
@@ -179,7 +180,12 @@ impl ConnectionStats {
 
     /// Lame-duck notices from the server.
     pub fn lame_duck(&self) -> u64 {
-        self.lame_duck.load(Ordering::Relaxed)
+        *self.lame_duck.borrow()
+    }
+
+    /// A receiver that changes on every lame-duck notice.
+    pub(crate) fn lame_duck_notices(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.lame_duck.subscribe()
     }
 
     /// Server or client errors.
