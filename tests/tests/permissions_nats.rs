@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use aegis::adapters::nats::NatsOptions;
+use aegis::discovery::{BasicServiceDiscovery, SelectionStrategy};
 use aegis::events::EventPublisher;
 use aegis::{Error, ServiceBuilder};
 use aegis_examples::echo::{EchoRequest, EchoService, EchoServiceClient};
@@ -27,9 +28,20 @@ authorization {
       }
     }
     {
+      user: no-registry, password: no-registry-secret
+      permissions: {
+        publish: { allow: ["$JS.API.>"] }
+        subscribe: { allow: ["rpc.echo-service.>", "$SRV.>", "_INBOX.>"] }
+        allow_responses: true
+      }
+    }
+    {
       user: client, password: client-secret
       permissions: {
-        publish: { allow: ["rpc.echo-service.>"] }
+        publish: {
+          allow: ["rpc.echo-service.>", "$JS.API.STREAM.INFO.KV_service_registry",
+                  "$JS.API.DIRECT.GET.KV_service_registry"]
+        }
         subscribe: { allow: ["_INBOX.>"] }
       }
     }
@@ -61,7 +73,7 @@ authorization {
     {
       user: status-only, password: status-secret
       permissions: {
-        publish: { allow: ["rpc.echo-service.status"] }
+        publish: { allow: ["rpc.echo-service.status", "$JS.API.STREAM.INFO.KV_service_registry"] }
         subscribe: { allow: ["_INBOX.>"] }
       }
     }
@@ -111,6 +123,21 @@ async fn a_service_and_its_clients_work_with_only_the_listed_permissions() {
         assert_eq!(reply.echo, message);
     }
     assert_eq!(client.status().await.expect("status").status, "healthy");
+    // Through discovery: the registry read with direct gets, the call on the instance's subject.
+    let client_backend = connect(&server, "client", "client-secret").await;
+    let discovery = Arc::new(BasicServiceDiscovery::new(
+        &client_backend,
+        Duration::from_secs(30),
+    ));
+    let routed = EchoServiceClient::new(&client_backend)
+        .with_discovery(discovery, SelectionStrategy::RoundRobin);
+    let reply = routed
+        .echo(EchoRequest {
+            message: "routed".into(),
+        })
+        .await
+        .expect("echo answers through discovery");
+    assert_eq!(reply.instance_id, service.instance_id().to_string());
     service.stop().await.expect("stops gracefully");
     assert_nothing_refused(&server);
 }
@@ -217,4 +244,26 @@ async fn a_client_refused_a_subject_gets_a_permission_error_at_once() {
         "the server logs what it refuses (the other tests rely on it):\n{log}"
     );
     service.stop().await.expect("stops");
+}
+
+/// A service whose user may not write the registry fails to start, at once and saying why.
+#[tokio::test]
+async fn a_service_refused_the_registry_fails_to_start_saying_why() {
+    let server = server();
+    let backend = connect(&server, "no-registry", "no-registry-secret").await;
+    let started = Instant::now();
+    let error = ServiceBuilder::new(EchoService)
+        .start(&backend)
+        .await
+        .expect_err("the registry entry cannot be written");
+    assert!(
+        matches!(&error, Error::PermissionDenied { operation: "publish to", subject }
+            if subject.starts_with("$KV.service_registry.service-instances.echo-service.")),
+        "{error:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }

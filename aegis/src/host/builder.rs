@@ -178,7 +178,7 @@ impl<S: Service> ServiceBuilder<S> {
         };
         let heartbeat = if config.enable_registration {
             let manager = health_manager(backend, &config, &shared, on_unhealthy);
-            Some(Heartbeat::start(S::NAME, manager).await)
+            Some(Heartbeat::start(S::NAME, manager).await.map_err(fail)?)
         } else {
             None
         };

@@ -122,13 +122,21 @@ pub(crate) struct Heartbeat {
 }
 
 impl Heartbeat {
-    /// Registers (a failure is not fatal: every heartbeat tries again), then heartbeats in
-    /// the background; for single-active services, ACTIVE / STANDBY reach the registry as
-    /// soon as they change.
-    pub(crate) async fn start(service: &'static str, manager: HealthManager) -> Heartbeat {
+    /// Registers (a failure is not fatal: every heartbeat tries again, unless the server
+    /// refuses this user the registry, which retrying cannot fix), then heartbeats in the
+    /// background; for single-active services, ACTIVE / STANDBY reach the registry as soon as
+    /// they change.
+    pub(crate) async fn start(
+        service: &'static str,
+        manager: HealthManager,
+    ) -> crate::Result<Heartbeat> {
         let manager = Arc::new(manager);
-        if let Err(error) = manager.beat().await {
-            tracing::warn!(service, %error, "registration failed; retrying with each heartbeat");
+        match manager.beat().await {
+            Ok(()) => {}
+            Err(denied @ crate::Error::PermissionDenied { .. }) => return Err(denied),
+            Err(error) => {
+                tracing::warn!(service, %error, "registration failed; retrying with each heartbeat");
+            }
         }
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(Arc::clone(&manager).run(stopped));
@@ -155,11 +163,11 @@ impl Heartbeat {
                 }
             });
         }
-        Heartbeat {
+        Ok(Heartbeat {
             manager,
             stop,
             task,
-        }
+        })
     }
 
     /// Stops heartbeating and removes the registry entry, so that discovery stops routing

@@ -347,7 +347,7 @@ impl NatsOptions {
             wait_for_first_connection(&stats, &redact_url(&self.url)).await?;
         }
         let bus = NatsBus::new(client.clone(), Arc::clone(&stats), self.placement);
-        let kv = NatsKvBuckets::new(client, stats.reconnects(), self.placement);
+        let kv = NatsKvBuckets::new(client, Arc::clone(&stats), self.placement);
         Ok((bus, kv))
     }
 }

@@ -6,6 +6,7 @@
 //! reconnected to knows no replica serving it yet) is asked again.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::header::{IntoHeaderName, NATS_MARKER_REASON, NATS_SEQUENCE, NATS_SUBJECT};
@@ -17,6 +18,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::error;
+use super::stats::ConnectionStats;
 use crate::ports::{KvEntry, KvOperation};
 use crate::{Error, Result};
 
@@ -64,6 +66,7 @@ pub(super) enum Answer {
 #[derive(Debug, Clone)]
 pub(super) struct DirectGet {
     client: async_nats::Client,
+    stats: Arc<ConnectionStats>,
     /// `{api prefix}.DIRECT.GET.KV_{bucket}`.
     subject: String,
     /// `$KV.{bucket}.`: a key's subject is this and the key.
@@ -133,12 +136,14 @@ struct Found {
 impl DirectGet {
     pub(super) fn new(
         client: async_nats::Client,
+        stats: Arc<ConnectionStats>,
         api_prefix: &str,
         store: &kv::Store,
         timeout: Duration,
     ) -> Self {
         DirectGet {
             client,
+            stats,
             subject: format!("{api_prefix}.DIRECT.GET.{}", store.stream_name),
             key_prefix: store.prefix.clone(),
             allowed: store.stream.cached_info().config.allow_direct,
@@ -221,13 +226,21 @@ impl DirectGet {
             .subscribe(inbox.clone())
             .await
             .map_err(|e| error::transport("subscribing for a direct get", e))?;
+        // A refused request gets no answer, only an error on the connection.
+        let denied = self.stats.publish_denied(&self.subject);
+        tokio::pin!(denied);
         self.client
             .publish_with_reply(self.subject.clone(), inbox, Bytes::from(body))
             .await
             .map_err(|e| error::publish(e, &self.subject))?;
         let mut found = Vec::new();
         loop {
-            let message = match tokio::time::timeout(wait, answer.next()).await {
+            let next = tokio::select! {
+                biased;
+                next = tokio::time::timeout(wait, answer.next()) => next,
+                error = &mut denied => return Err(error),
+            };
+            let message = match next {
                 Ok(Some(message)) => message,
                 Ok(None) => {
                     return Err(Error::Transport(format!(

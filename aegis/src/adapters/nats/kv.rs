@@ -12,6 +12,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::direct_get::{Answer, DirectGet};
 use super::error;
 use super::placement::Placement;
+use super::stats::ConnectionStats;
 use crate::domain::subject::{subject_matches, validate_kv_key, validate_subject};
 use crate::ports::{BoxFuture, BucketConfig, KvBuckets, KvEntry, KvOperation, KvStore, KvWatch};
 use crate::{Error, Result};
@@ -20,7 +21,7 @@ use crate::{Error, Result};
 #[derive(Clone)]
 pub struct NatsKvBuckets {
     jetstream: jetstream::Context,
-    reconnects: tokio::sync::watch::Receiver<u64>,
+    stats: Arc<ConnectionStats>,
     placement: Placement,
 }
 
@@ -33,12 +34,12 @@ impl fmt::Debug for NatsKvBuckets {
 impl NatsKvBuckets {
     pub(super) fn new(
         client: async_nats::Client,
-        reconnects: tokio::sync::watch::Receiver<u64>,
+        stats: Arc<ConnectionStats>,
         placement: Placement,
     ) -> Self {
         NatsKvBuckets {
             jetstream: jetstream::with_prefix(client, API_PREFIX),
-            reconnects,
+            stats,
             placement,
         }
     }
@@ -144,12 +145,13 @@ impl KvBuckets for NatsKvBuckets {
             };
             let client = self.jetstream.client();
             let timeout = client.timeout().unwrap_or(DEFAULT_TIMEOUT);
-            let direct_get = DirectGet::new(client, API_PREFIX, &store, timeout);
-            let reconnects = self.reconnects.clone();
+            let direct_get =
+                DirectGet::new(client, Arc::clone(&self.stats), API_PREFIX, &store, timeout);
             Ok(Arc::new(NatsKv {
                 store,
                 direct_get,
-                reconnects,
+                reconnects: self.stats.reconnects(),
+                stats: Arc::clone(&self.stats),
             }) as Arc<dyn KvStore>)
         })
     }
@@ -170,9 +172,27 @@ struct NatsKv {
     store: kv::Store,
     direct_get: DirectGet,
     reconnects: tokio::sync::watch::Receiver<u64>,
+    stats: Arc<ConnectionStats>,
 }
 
 impl NatsKv {
+    /// `write`, failing at once if the server refuses this user the key's subject (it
+    /// reports that on the connection, and the write would wait out its timeout).
+    async fn unless_denied<T>(
+        &self,
+        key: &str,
+        write: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let denied = self
+            .stats
+            .publish_denied(&format!("{}{key}", self.store.prefix));
+        tokio::select! {
+            biased;
+            written = write => written,
+            error = denied => Err(error),
+        }
+    }
+
     /// `entries` by listing the keys (a consumer) and reading each: where batched direct
     /// gets are not served.
     async fn entries_one_by_one(&self, pattern: &str) -> Result<Vec<KvEntry>> {
@@ -226,40 +246,46 @@ impl KvStore for NatsKv {
     fn put<'a>(&'a self, key: &'a str, value: Bytes) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
             validate_kv_key(key)?;
-            self.store
-                .put(key, value)
-                .await
-                .map_err(|e| error::transport("kv put", e))
+            let put = async {
+                self.store
+                    .put(key, value)
+                    .await
+                    .map_err(|e| error::transport("kv put", e))
+            };
+            self.unless_denied(key, put).await
         })
     }
 
     fn create<'a>(&'a self, key: &'a str, value: Bytes) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
             validate_kv_key(key)?;
-            // Not `Store::create`: it answers any failed write with a read, and reports
-            // "already exists" when the read finds a value, so a bucket whose stream has no
-            // leader (a replica still serves the read) looked taken instead of unreachable.
-            let first = match self.store.update(key, value.clone(), 0).await {
-                Ok(revision) => return Ok(revision),
-                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => e,
-                Err(e) => return Err(error::update(e, key)),
+            let create = async {
+                // Not `Store::create`: it answers any failed write with a read, and reports
+                // "already exists" when the read finds a value, so a bucket whose stream has no
+                // leader (a replica still serves the read) looked taken instead of unreachable.
+                let first = match self.store.update(key, value.clone(), 0).await {
+                    Ok(revision) => return Ok(revision),
+                    Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => e,
+                    Err(e) => return Err(error::update(e, key)),
+                };
+                match self.store.entry(key).await {
+                    // A delete, purge or expiry marker: the key may be written again, on that
+                    // revision only.
+                    Ok(Some(e)) if e.operation != kv::Operation::Put => self
+                        .store
+                        .update(key, value, e.revision)
+                        .await
+                        .map_err(|e| error::update(e, key)),
+                    Ok(Some(_)) => Err(Error::Conflict {
+                        key: key.to_owned(),
+                    }),
+                    // The read disagrees with the write (a replica behind the leader): the
+                    // write's answer stands.
+                    Ok(None) => Err(error::update(first, key)),
+                    Err(e) => Err(error::transport("kv create", e)),
+                }
             };
-            match self.store.entry(key).await {
-                // A delete, purge or expiry marker: the key may be written again, on that
-                // revision only.
-                Ok(Some(e)) if e.operation != kv::Operation::Put => self
-                    .store
-                    .update(key, value, e.revision)
-                    .await
-                    .map_err(|e| error::update(e, key)),
-                Ok(Some(_)) => Err(Error::Conflict {
-                    key: key.to_owned(),
-                }),
-                // The read disagrees with the write (a replica behind the leader): the
-                // write's answer stands.
-                Ok(None) => Err(error::update(first, key)),
-                Err(e) => Err(error::transport("kv create", e)),
-            }
+            self.unless_denied(key, create).await
         })
     }
 
@@ -271,20 +297,26 @@ impl KvStore for NatsKv {
     ) -> BoxFuture<'a, Result<u64>> {
         Box::pin(async move {
             validate_kv_key(key)?;
-            self.store
-                .update(key, value, revision)
-                .await
-                .map_err(|e| error::update(e, key))
+            let update = async {
+                self.store
+                    .update(key, value, revision)
+                    .await
+                    .map_err(|e| error::update(e, key))
+            };
+            self.unless_denied(key, update).await
         })
     }
 
     fn delete<'a>(&'a self, key: &'a str, revision: Option<u64>) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             validate_kv_key(key)?;
-            self.store
-                .delete_expect_revision(key, revision)
-                .await
-                .map_err(|e| error::update(e, key))
+            let delete = async {
+                self.store
+                    .delete_expect_revision(key, revision)
+                    .await
+                    .map_err(|e| error::update(e, key))
+            };
+            self.unless_denied(key, delete).await
         })
     }
 
