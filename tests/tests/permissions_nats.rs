@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use aegis::adapters::nats::NatsOptions;
 use aegis::discovery::{BasicServiceDiscovery, SelectionStrategy};
+use aegis::election::ElectionState;
 use aegis::events::EventPublisher;
 use aegis::{Error, ServiceBuilder};
 use aegis_examples::echo::{EchoRequest, EchoService, EchoServiceClient};
+use aegis_examples::orders::{OrderProcessor, OrderProcessorClient, ProcessOrder};
 use aegis_examples::reports::{BuildReport, ReportBuilder, ReportBuilderClient};
 use aegis_examples::shop::{Notifier, OrderPlaced, order_placed};
 use aegis_tests::nats_server::NatsServer;
@@ -50,11 +52,11 @@ authorization {
       permissions: {
         publish: {
           allow: ["$JS.API.>", "$JS.ACK.>", "$KV.service_registry.>", "deadletter.>",
-                  "_INBOX.aegis.>"]
+                  "_INBOX.aegis.>", "$KV.election_order-processor.>"]
         }
         subscribe: {
           allow: ["rpc.notifier.>", "rpc.report-builder.>", "aegis.cancel.report-builder.*",
-                  "$SRV.>", "_INBOX.>"]
+                  "rpc.order-processor.>", "$SRV.>", "_INBOX.>"]
         }
         allow_responses: true
       }
@@ -63,7 +65,8 @@ authorization {
       user: caller, password: caller-secret
       permissions: {
         publish: {
-          allow: ["events.orders.>", "commands.report-builder.>", "$JS.API.INFO",
+          allow: ["events.orders.>", "commands.report-builder.>", "rpc.order-processor.>",
+                  "$JS.API.INFO",
                   "$JS.API.STREAM.INFO.EVENTS", "$JS.API.STREAM.INFO.COMMANDS"]
         }
         subscribe: { allow: ["_INBOX.>"] }
@@ -142,9 +145,10 @@ async fn a_service_and_its_clients_work_with_only_the_listed_permissions() {
     assert_nothing_refused(&server);
 }
 
-/// Events and commands: the services create and consume the streams, callers only publish.
+/// Events, commands and a single-active service: the services create and consume the
+/// streams and buckets, callers only publish.
 #[tokio::test]
-async fn events_and_commands_work_with_only_the_listed_permissions() {
+async fn events_commands_and_elections_work_with_only_the_listed_permissions() {
     let server = server();
     let worker = connect(&server, "worker", "worker-secret").await;
     let notifier = Arc::new(Notifier::default());
@@ -157,7 +161,27 @@ async fn events_and_commands_work_with_only_the_listed_permissions() {
         .await
         .expect("the command worker starts");
 
+    let processor = ServiceBuilder::new(OrderProcessor::default())
+        .start(&worker)
+        .await
+        .expect("the single-active service starts");
+    let mut leadership = processor.leadership_changes().expect("it has an election");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        leadership.wait_for(|l| l.state == ElectionState::Active),
+    )
+    .await
+    .expect("it becomes the leader")
+    .expect("the election runs");
+
     let caller = connect(&server, "caller", "caller-secret").await;
+    let processed = OrderProcessorClient::new(&caller)
+        .process_order(ProcessOrder {
+            order_id: "o-1".into(),
+        })
+        .await
+        .expect("the leader processes the order");
+    assert!(processed.epoch > 0, "{processed:?}");
     let publisher = EventPublisher::new(&caller).expect("publisher");
     for order_id in 1..=5 {
         let order = OrderPlaced {
@@ -188,6 +212,7 @@ async fn events_and_commands_work_with_only_the_listed_permissions() {
     }
     subscriber.stop().await.expect("stops");
     builder.stop().await.expect("stops");
+    processor.stop().await.expect("stops");
     assert_nothing_refused(&server);
 }
 
