@@ -5,6 +5,7 @@ pub mod election;
 pub mod events;
 pub mod nats_cluster;
 pub mod nats_server;
+pub mod pki;
 pub mod process;
 pub mod rpc;
 pub mod temp_dir;
