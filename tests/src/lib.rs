@@ -4,9 +4,61 @@ pub mod commands;
 pub mod election;
 pub mod events;
 pub mod nats_cluster;
+pub mod nats_jwt;
 pub mod nats_server;
+pub mod pki;
 pub mod process;
 pub mod rpc;
+pub mod temp_dir;
+
+/// Connects with `options` (no retry of the first connect: the server runs), starts the echo
+/// service and calls `echo` once through it: a round trip with the options' credentials and
+/// TLS settings, JetStream KV (the registry) included.
+pub async fn echo_round_trip(options: aegis::adapters::nats::NatsOptions) {
+    use aegis_examples::echo::{EchoRequest, EchoService, EchoServiceClient};
+    let backend = options
+        .retry_initial_connect(false)
+        .connect()
+        .await
+        .expect("connects with the options");
+    let service = aegis::ServiceBuilder::new(EchoService)
+        .start(&backend)
+        .await
+        .expect("echo starts");
+    let reply = EchoServiceClient::new(&backend)
+        .echo(EchoRequest {
+            message: "hi".into(),
+        })
+        .await
+        .expect("echo answers");
+    assert_eq!(reply.echo, "hi");
+    service.stop().await.expect("stops");
+}
+
+/// Connects with `options`, which must be refused within `within`; returns the error's text
+/// (`Display` and `Debug`), for checking that it names the cause and shows no secret.
+pub async fn refused_within(
+    options: aegis::adapters::nats::NatsOptions,
+    within: std::time::Duration,
+) -> String {
+    let started = std::time::Instant::now();
+    let error = tokio::time::timeout(within, options.connect())
+        .await
+        .unwrap_or_else(|_| panic!("connect still waiting after {within:?}"))
+        .expect_err("the connection is refused");
+    assert!(started.elapsed() < within);
+    format!("{error} {error:?}")
+}
+
+/// A lookup for [`NatsOptions::from_lookup`](aegis::adapters::nats::NatsOptions::from_lookup)
+/// that knows `vars` and nothing else.
+pub fn env(vars: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> {
+    move |name| {
+        vars.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, value)| value.clone())
+    }
+}
 
 /// Waits until `done()` holds, looking again each time `changed` is notified (with
 /// `notify_waiters`); panics after `within`, saying `what`.

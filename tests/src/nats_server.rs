@@ -44,18 +44,37 @@ impl NatsServer {
     /// Starts a server as [`NatsServer::start`] does, with `args` added to its command line
     /// (e.g. `["--user", "u", "--pass", "p"]`).
     pub fn start_with_args(args: &[&str]) -> Self {
+        Self::start_in_new_dir(None, args)
+    }
+
+    /// Starts a server as [`NatsServer::start`] does, with the configuration file `config`
+    /// (written into the server's directory, given with `-c`). The harness's own arguments
+    /// (address, port, JetStream and its storage, log) override the file's.
+    pub fn start_with_config(config: &str) -> Self {
+        Self::start_in_new_dir(Some(config), &[])
+    }
+
+    fn start_in_new_dir(config: Option<&str>, args: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "aegis-nats-{}-{:016x}",
             std::process::id(),
             rand_suffix()
         ));
         fs::create_dir_all(dir.join("jetstream")).expect("create server directory");
+        let mut extra_args = Vec::new();
+        if let Some(config) = config {
+            let path = dir.join("server.conf");
+            fs::write(&path, config).expect("write server configuration");
+            extra_args.push(String::from("-c"));
+            extra_args.push(path.display().to_string());
+        }
+        extra_args.extend(args.iter().map(|a| (*a).to_owned()));
         let mut server = NatsServer {
             child: None,
             port: 0,
             dir,
             starts: 0,
-            extra_args: args.iter().map(|a| (*a).to_owned()).collect(),
+            extra_args,
         };
         server.launch(None);
         server
