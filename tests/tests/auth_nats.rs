@@ -1,35 +1,14 @@
 //! Connecting to a server that wants credentials: from the URL and from the environment's
 //! names, and a refusal that names its cause without the secret.
 
-use aegis::ServiceBuilder;
 use aegis::adapters::nats::NatsOptions;
-use aegis_examples::echo::{EchoRequest, EchoService, EchoServiceClient};
+use aegis_tests::echo_round_trip;
 use aegis_tests::nats_server::NatsServer;
 
 const PASSWORD: &str = "hunter2-s3cret";
 
 fn with_credentials(url: &str, userinfo: &str) -> String {
     url.replacen("nats://", &format!("nats://{userinfo}@"), 1)
-}
-
-async fn echo_round_trip(options: NatsOptions) {
-    let backend = options
-        .retry_initial_connect(false)
-        .connect()
-        .await
-        .expect("connects with the credentials");
-    let service = ServiceBuilder::new(EchoService)
-        .start(&backend)
-        .await
-        .expect("echo starts");
-    let reply = EchoServiceClient::new(&backend)
-        .echo(EchoRequest {
-            message: "hi".into(),
-        })
-        .await
-        .expect("echo answers");
-    assert_eq!(reply.echo, "hi");
-    service.stop().await.expect("stops");
 }
 
 #[tokio::test]
@@ -148,4 +127,50 @@ async fn a_natscli_context_by_name() {
     };
     echo_round_trip(NatsOptions::from_lookup(env)).await;
     std::fs::remove_dir_all(config).ok();
+}
+
+/// Everything logged while connecting and calling, down to async-nats's trace lines, with
+/// the credentials in the URL: the password appears nowhere.
+#[tokio::test]
+async fn no_log_line_shows_the_password() {
+    use tracing_subscriber::util::SubscriberInitExt;
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .expect("not poisoned")
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    // This runtime has one thread: every task logs through this subscriber.
+    let _guard = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish()
+        .set_default();
+    let server = NatsServer::start_with_args(&["--user", "u", "--pass", PASSWORD]);
+    echo_round_trip(NatsOptions::new(with_credentials(
+        &server.url(),
+        &format!("u:{PASSWORD}"),
+    )))
+    .await;
+    let _ = NatsOptions::new(with_credentials(&server.url(), "u:wr0ng-s3cret"))
+        .connect()
+        .await
+        .expect_err("refused");
+    let logs = String::from_utf8_lossy(&captured.0.lock().expect("not poisoned")).into_owned();
+    assert!(logs.contains("connected"), "the capture works: {logs}");
+    assert!(!logs.contains(PASSWORD), "the password is logged");
+    assert!(
+        !logs.contains("wr0ng-s3cret"),
+        "the wrong password is logged"
+    );
 }

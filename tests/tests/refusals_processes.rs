@@ -118,9 +118,6 @@ fn an_unknown_user_ends_the_process() {
 }
 
 #[test]
-#[ignore = "fails: echo_service keeps retrying; async-nats reports a failed TLS handshake to the \
-            event callback as `IO error` alone, as it reports a server not up yet, so \
-            `is_refusal` cannot tell them apart"]
 fn an_untrusted_server_certificate_ends_the_process() {
     let pki = Pki::new();
     let server = pki.server(false, &["--user", "u", "--pass", PASSWORD]);

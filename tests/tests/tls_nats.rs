@@ -76,9 +76,6 @@ async fn a_server_signed_by_an_untrusted_ca_is_refused() {
 /// With the default options (keep retrying while the server is not reachable) the refusal
 /// must still end `connect` at once.
 #[tokio::test]
-#[ignore = "fails: async-nats reports a failed TLS handshake to the event callback as `IO error` \
-            alone, as it reports a server not up yet, so `is_refusal` cannot tell them apart \
-            and `connect` keeps retrying"]
 async fn mutual_tls_without_a_client_certificate_ends_a_retrying_connect() {
     let pki = Pki::new();
     let server = pki.server(true, &[]);
@@ -98,9 +95,6 @@ async fn mutual_tls_without_a_client_certificate_ends_a_retrying_connect() {
 
 /// As above, for a server whose certificate the client does not trust.
 #[tokio::test]
-#[ignore = "fails: async-nats reports a failed TLS handshake to the event callback as `IO error` \
-            alone, as it reports a server not up yet, so `is_refusal` cannot tell them apart \
-            and `connect` keeps retrying"]
 async fn a_server_signed_by_an_untrusted_ca_ends_a_retrying_connect() {
     let pki = Pki::new();
     let server = pki.server(false, &[]);

@@ -259,9 +259,13 @@ impl Connector {
                             error,
                         ))
                     }
-                    other => {
+                    // Aegis patch: the error with its source, not its kind alone. A failed
+                    // TLS handshake (untrusted certificate, client certificate required) is
+                    // kind `Io`, as a server not up yet is: only the source tells retrying
+                    // cannot fix it.
+                    _ => {
                         self.events_tx
-                            .try_send(Event::ClientError(ClientError::Other(other.to_string())))
+                            .try_send(Event::ClientError(ClientError::Other(error.to_string())))
                             .ok();
                     }
                 },

@@ -300,6 +300,11 @@ impl NatsOptions {
             (Auth::None, Some(from_url)) => from_url,
             (auth, _) => auth.clone(),
         };
+        // async-nats logs server addresses at debug level, and would show the password.
+        let servers = servers
+            .into_iter()
+            .map(without_credentials)
+            .collect::<Result<Vec<_>>>()?;
         let mut options = match &auth {
             Auth::None => async_nats::ConnectOptions::new(),
             Auth::UserPassword(user, password) => {
@@ -401,6 +406,19 @@ fn url_credentials(servers: &[async_nats::ServerAddr]) -> Option<Auth> {
     })
 }
 
+/// `server` without the user and password written in its URL (taken as `Auth` already).
+fn without_credentials(server: async_nats::ServerAddr) -> Result<async_nats::ServerAddr> {
+    if server.username().is_none_or(str::is_empty) && server.password().is_none() {
+        return Ok(server);
+    }
+    let mut url = server.into_inner();
+    // Only URLs that cannot have credentials refuse these, and those were refused above.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    async_nats::ServerAddr::from_url(url)
+        .map_err(|error| Error::invalid("NATS server URL", error.to_string()))
+}
+
 /// `%XX` escapes decoded (a password may hold `@` or `:` written as `%40`, `%3A`).
 fn percent_decode(text: &str) -> String {
     percent_encoding::percent_decode_str(text)
@@ -474,6 +492,16 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        let bare: Vec<String> = servers
+            .into_iter()
+            .map(|s| {
+                without_credentials(s)
+                    .expect("valid")
+                    .into_inner()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(bare, ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]);
         let token = server_list("nats://s3cr3t@127.0.0.1:4222").expect("server");
         assert!(matches!(url_credentials(&token), Some(Auth::Token(t)) if t == "s3cr3t"));
         assert_eq!(

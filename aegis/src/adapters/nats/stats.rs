@@ -194,14 +194,20 @@ impl ConnectionStats {
     }
 }
 
-/// Whether a failed connection attempt (async-nats's `ConnectErrorKind` as text) is one that
-/// retrying cannot fix: refused credentials or a TLS failure (an untrusted certificate, TLS
-/// required on one side only). A server that is not up yet is an IO error, and is retried.
+/// Whether a failed connection attempt (async-nats's `ConnectError` as text, with its source
+/// since the patch in `patches/async-nats`) is one that retrying cannot fix: refused
+/// credentials or a TLS failure (an untrusted certificate, a client certificate refused or
+/// missing, TLS required on one side only). A server that is not up yet is an IO error
+/// without those words, and is retried.
 fn is_refusal(reason: &str) -> bool {
     [
         "authorization violation",
         "failed signing nonce",
         "TLS error",
+        // A failed handshake: the server's certificate is not trusted, or the server
+        // refused ours (or wanted one).
+        "invalid peer certificate",
+        "received fatal alert",
     ]
     .iter()
     .any(|refusal| reason.contains(refusal))
