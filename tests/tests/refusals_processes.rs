@@ -126,3 +126,64 @@ fn an_untrusted_server_certificate_ends_the_process() {
     let exited = run_echo_service(&[("NATS_URL", &url), ("NATS_CA", &ca)]);
     assert_refused(&exited, "UnknownIssuer");
 }
+
+/// A server that is not up is waited for, not a refusal: the process keeps running, says so
+/// on stderr at the default log level, and does not say it is ready.
+#[test]
+fn a_server_not_up_yet_is_waited_for_and_said_so() {
+    // A loopback port nothing listens on: taken from the system, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("nats://u:{PASSWORD}@127.0.0.1:{port}");
+    let mut child = Command::new(example("echo_service"))
+        .env_remove("RUST_LOG")
+        .env("NATS_URL", &url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start echo_service");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let warning = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains("not reachable yet") => break line,
+            Ok(_) => {}
+            Err(_) => {
+                let _ = child.kill();
+                panic!("no \"not reachable yet\" line on stderr within 15 s");
+            }
+        }
+    };
+    let still_running = child.try_wait().expect("try_wait").is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    let stdout = reader(child.stdout.take().expect("piped stdout"))
+        .join()
+        .unwrap_or_default();
+    assert!(still_running, "the process gave up: {warning}");
+    assert!(
+        !stdout.contains("ready"),
+        "said ready while disconnected: {stdout}"
+    );
+    assert!(!warning.contains(PASSWORD), "shows the password: {warning}");
+    assert!(
+        warning.contains(&port.to_string()),
+        "names the server: {warning}"
+    );
+}

@@ -359,11 +359,13 @@ impl NatsOptions {
 
 /// Waits while the first connection is being made (the client retries in the background):
 /// until it is made, or an attempt is refused for a reason retrying cannot fix, which is
-/// returned at once. A server that is not up yet is waited for, said in the log every 5 s.
+/// returned at once. A server that is not up yet is waited for, said in the log after 1 s and
+/// every 5 s after that.
 async fn wait_for_first_connection(stats: &ConnectionStats, url: &str) -> Result<()> {
     let mut connects = stats.reconnects();
     let mut refusals = stats.refusals();
     let started = tokio::time::Instant::now();
+    let mut next_warning = started + Duration::from_secs(1);
     loop {
         if *connects.borrow_and_update() > 0 {
             return Ok(());
@@ -376,11 +378,14 @@ async fn wait_for_first_connection(stats: &ConnectionStats, url: &str) -> Result
         tokio::select! {
             _ = connects.changed() => {}
             _ = refusals.changed() => {}
-            () = tokio::time::sleep(Duration::from_secs(5)) => tracing::warn!(
-                url,
-                waited_s = started.elapsed().as_secs(),
-                "NATS is not reachable yet; still trying"
-            ),
+            () = tokio::time::sleep_until(next_warning) => {
+                tracing::warn!(
+                    url,
+                    waited_s = started.elapsed().as_secs(),
+                    "NATS is not reachable yet; still trying"
+                );
+                next_warning += Duration::from_secs(5);
+            }
         }
     }
 }
