@@ -4,15 +4,13 @@
 use std::time::Duration;
 
 use aegis::adapters::nats::NatsOptions;
-use aegis::{LifecycleState, ServiceBuilder, Shutdown};
+use aegis::{Backend, LifecycleState, Result, ServiceBuilder, ServiceHandle, Shutdown};
 use aegis_examples::echo::{EchoRequest, EchoService, EchoServiceClient};
 use aegis_tests::nats_server::NatsServer;
+use tokio::task::JoinHandle;
 
-#[tokio::test]
-async fn a_lame_duck_notice_stops_the_service_gracefully() {
-    // SIGUSR2: the server tells its clients at once, and starts evicting them after its
-    // grace period (10 s), which leaves the graceful stop time to finish.
-    let server = NatsServer::start();
+/// The echo service on `server`, and a task running it until shutdown.
+async fn run_echo(server: &NatsServer) -> (Backend, ServiceHandle, JoinHandle<Result<Shutdown>>) {
     let backend = NatsOptions::new(server.url())
         .connect()
         .await
@@ -25,6 +23,15 @@ async fn a_lame_duck_notice_stops_the_service_gracefully() {
         let service = service.clone();
         async move { service.run_until_shutdown().await }
     });
+    (backend, service, running)
+}
+
+#[tokio::test]
+async fn a_lame_duck_notice_stops_the_service_gracefully() {
+    // SIGUSR2: the server tells its clients at once, and starts evicting them after its
+    // grace period (10 s), which leaves the graceful stop time to finish.
+    let server = NatsServer::start();
+    let (backend, service, running) = run_echo(&server).await;
     let reply = EchoServiceClient::new(&backend)
         .echo(EchoRequest {
             message: "before".into(),
@@ -52,18 +59,7 @@ async fn a_lame_duck_notice_stops_the_service_gracefully() {
 #[tokio::test]
 async fn a_service_stopped_otherwise_ends_the_wait() {
     let server = NatsServer::start();
-    let backend = NatsOptions::new(server.url())
-        .connect()
-        .await
-        .expect("connects");
-    let service = ServiceBuilder::new(EchoService)
-        .start(&backend)
-        .await
-        .expect("starts");
-    let running = tokio::spawn({
-        let service = service.clone();
-        async move { service.run_until_shutdown().await }
-    });
+    let (_backend, service, running) = run_echo(&server).await;
     service.stop().await.expect("stops");
     let reason = tokio::time::timeout(Duration::from_secs(10), running)
         .await
