@@ -178,3 +178,32 @@ async fn no_log_line_shows_the_password() {
         "the wrong password is logged"
     );
 }
+
+/// A credentials file that is missing or is not one fails `connect` at once, naming the file
+/// and not its contents.
+#[tokio::test]
+async fn a_bad_credentials_file_is_named_at_once() {
+    let server = NatsServer::start();
+    let dir = aegis_tests::temp_dir::TempDir::new("creds");
+    let garbage = dir.write("user.creds", format!("not a creds file {PASSWORD}\n"));
+    let missing = dir.path().join("missing.creds");
+    for path in [garbage, missing] {
+        let env = |name: &str| match name {
+            "NATS_URL" => Some(server.url()),
+            "NATS_CREDS" => Some(path.display().to_string()),
+            _ => None,
+        };
+        let started = std::time::Instant::now();
+        let error = NatsOptions::from_lookup(env)
+            .connect()
+            .await
+            .expect_err("the file is refused");
+        let text = error.to_string();
+        assert!(
+            text.contains(&path.display().to_string()),
+            "names the file: {text}"
+        );
+        assert!(!text.contains(PASSWORD), "shows the contents: {text}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+}

@@ -314,7 +314,9 @@ impl NatsOptions {
             Auth::NKey(seed) => async_nats::ConnectOptions::with_nkey(seed.clone()),
             Auth::CredentialsFile(path) => async_nats::ConnectOptions::with_credentials_file(path)
                 .await
-                .map_err(|e| transport("reading credentials", e))?,
+                .map_err(|e| {
+                    Error::invalid("credentials file", format!("`{}`: {e}", path.display()))
+                })?,
         };
         if let Some(name) = &self.name {
             options = options.name(name);
