@@ -1,8 +1,11 @@
 //! RPC through aegis (generated client → `#[rpc]` handler over NATS) against raw async-nats
 //! request/reply, in the same run, on one nats-server started for the purpose.
 //!
-//! `cargo bench -p aegis-tests --bench rpc` (env: `BENCH_SEQUENTIAL`, `BENCH_PIPELINED`,
-//! `BENCH_IN_FLIGHT`; `BENCH_CLUSTER=3` for a 3-node cluster). The responders run in a child process (this binary, `--serve`), the
+//! `cargo bench -p aegis-tests --bench rpc` (env: `BENCH_ROUNDS`, `BENCH_SEQUENTIAL`,
+//! `BENCH_PIPELINED`, `BENCH_IN_FLIGHT`; `BENCH_CLUSTER=3` for a 3-node cluster). Each round
+//! runs three blocks, in alternating order: raw requester → raw responder, generated client →
+//! aegis service, and raw requester sending AegisSDK envelopes → aegis service (the service
+//! side alone). The responders run in a child process (this binary, `--serve`), the
 //! callers here: separate processes and connections, as services and clients are.
 
 use std::time::{Duration, Instant};
@@ -46,11 +49,10 @@ fn env(name: &str, default: usize) -> usize {
 
 struct Figures {
     p50: Duration,
-    p99: Duration,
     throughput: f64,
 }
 
-async fn measure<F, Fut>(sequential: usize, pipelined: usize, in_flight: usize, call: F) -> Figures
+async fn measure<F, Fut>(sequential: usize, pipelined: usize, in_flight: usize, call: &F) -> Figures
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -66,7 +68,6 @@ where
     }
     latencies.sort_unstable();
     let p50 = latencies[latencies.len() / 2];
-    let p99 = latencies[latencies.len() * 99 / 100];
     let started = Instant::now();
     futures::stream::iter(0..pipelined)
         .map(|_| call())
@@ -74,11 +75,7 @@ where
         .for_each(|()| async {})
         .await;
     let throughput = pipelined as f64 / started.elapsed().as_secs_f64();
-    Figures {
-        p50,
-        p99,
-        throughput,
-    }
+    Figures { p50, throughput }
 }
 
 fn main() {
@@ -101,7 +98,7 @@ async fn load(url: &str) {
         1_000,
         env("BENCH_PIPELINED", 100_000),
         env("BENCH_IN_FLIGHT", 64),
-        || {
+        &|| {
             let client = client.clone();
             async move {
                 let request = EchoRequest {
@@ -144,9 +141,88 @@ async fn serve(url: &str) {
     std::future::pending::<()>().await;
 }
 
+/// One block's figures and the CPU this process spent on its pipelined part, per call.
+struct Block {
+    figures: Figures,
+    cpu_per_call: Duration,
+}
+
+/// User + system CPU time of this process so far, all threads (`/proc/self/stat`, in clock
+/// ticks: 10 ms, against blocks of a second or more).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // After the command name in parentheses: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("stat format")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second())
+}
+
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+async fn block<F, Fut>(sequential: usize, pipelined: usize, in_flight: usize, call: F) -> Block
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    // Every call of the block counts: warm-up, sequential and pipelined.
+    let before = process_cpu();
+    let figures = measure(sequential, pipelined, in_flight, &call).await;
+    let total = process_cpu().saturating_sub(before);
+    let calls = u32::try_from(500 + sequential + pipelined).unwrap_or(u32::MAX);
+    Block {
+        figures,
+        cpu_per_call: total / calls,
+    }
+}
+
+/// An AegisSDK request envelope for `bench-echo.echo`, as a Python caller sends it.
+fn envelope() -> bytes::Bytes {
+    let request = serde_json::json!({
+        "message_id": "5f0c6a0e-9d1f-4e43-9a55-8f2b1f7f6c11",
+        "trace_id": "0b7f3c2a-2d4e-4f7a-8c1e-6a5b4c3d2e1f",
+        "correlation_id": null,
+        "timestamp": "2026-12-02T17:00:00.000000+00:00",
+        "source": "bench",
+        "target": "bench-echo",
+        "method": "echo",
+        "params": {"message": "hello"},
+        "timeout": 5.0,
+    });
+    bytes::Bytes::from(rmp_serde::to_vec_named(&request).expect("msgpack"))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn range(values: &[f64]) -> (f64, f64) {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (min, max)
+}
+
 async fn run() {
-    let sequential = env("BENCH_SEQUENTIAL", 5_000);
-    let pipelined = env("BENCH_PIPELINED", 100_000);
+    let rounds = env("BENCH_ROUNDS", 5);
+    let sequential = env("BENCH_SEQUENTIAL", 2_000);
+    let pipelined = env("BENCH_PIPELINED", 50_000);
     let in_flight = env("BENCH_IN_FLIGHT", 64);
     let server = BenchServers::start();
     let mut child = std::process::Command::new(std::env::current_exe().expect("own path"))
@@ -164,7 +240,20 @@ async fn run() {
 
     let raw = async_nats::connect(server.urls()).await.expect("connect");
     let payload = bytes::Bytes::from(vec![b'x'; 64]);
-    let raw_figures = measure(sequential, pipelined, in_flight, || {
+    let envelope = envelope();
+    let answer = raw
+        .request("rpc.bench-echo.echo", envelope.clone())
+        .await
+        .expect("the service answers an envelope");
+    let answer: serde_json::Value = rmp_serde::from_slice(&answer.payload).expect("msgpack");
+    assert_eq!(answer["result"]["echo"], "hello", "{answer}");
+    let client_backend = NatsOptions::new(server.url())
+        .connect()
+        .await
+        .expect("connect");
+    let client = EchoClient::new(&client_backend);
+
+    let raw_call = || {
         let raw = raw.clone();
         let payload = payload.clone();
         async move {
@@ -172,15 +261,8 @@ async fn run() {
                 .await
                 .expect("raw request");
         }
-    })
-    .await;
-
-    let client_backend = NatsOptions::new(server.url())
-        .connect()
-        .await
-        .expect("connect");
-    let client = EchoClient::new(&client_backend);
-    let aegis_figures = measure(sequential, pipelined, in_flight, || {
+    };
+    let aegis_call = || {
         let client = client.clone();
         async move {
             let reply = client
@@ -191,29 +273,79 @@ async fn run() {
                 .expect("aegis call");
             assert_eq!(reply.echo, "hello");
         }
-    })
-    .await;
-    let _ = child.kill();
-    let _ = child.wait();
+    };
+    let service_call = || {
+        let raw = raw.clone();
+        let envelope = envelope.clone();
+        async move {
+            raw.request("rpc.bench-echo.echo", envelope)
+                .await
+                .expect("envelope request");
+        }
+    };
 
     println!(
-        "RPC echo on {}, {sequential} sequential calls, {pipelined} calls with {in_flight} in flight",
+        "RPC echo on {}, {rounds} rounds; each block: 500 warm-up, {sequential} sequential, \
+         {pipelined} with {in_flight} in flight",
         server.describe()
     );
-    println!("| path | p50 | p99 | throughput (req/s) |");
-    println!("|---|---|---|---|");
-    for (name, f) in [("raw async-nats", &raw_figures), ("aegis", &aegis_figures)] {
+    println!();
+    println!(
+        "| round | raw req/s | aegis req/s | aegis / raw | raw → aegis service req/s | service / raw | raw p50 | aegis p50 | p50 aegis / raw | client CPU per call raw / aegis |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let (mut throughput, mut p50, mut service, mut cpu_raw, mut cpu_aegis) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for round in 1..=rounds {
+        // Alternating order: a drift of the machine favours neither side.
+        let (raw_block, aegis_block, service_block) = if round % 2 == 1 {
+            let r = block(sequential, pipelined, in_flight, raw_call).await;
+            let a = block(sequential, pipelined, in_flight, aegis_call).await;
+            let s = block(sequential, pipelined, in_flight, service_call).await;
+            (r, a, s)
+        } else {
+            let s = block(sequential, pipelined, in_flight, service_call).await;
+            let a = block(sequential, pipelined, in_flight, aegis_call).await;
+            let r = block(sequential, pipelined, in_flight, raw_call).await;
+            (r, a, s)
+        };
+        let ratio = aegis_block.figures.throughput / raw_block.figures.throughput;
+        let p50_ratio = aegis_block.figures.p50.as_secs_f64() / raw_block.figures.p50.as_secs_f64();
+        let service_ratio = service_block.figures.throughput / raw_block.figures.throughput;
         println!(
-            "| {name} | {:.0} µs | {:.0} µs | {:.0} |",
-            f.p50.as_secs_f64() * 1e6,
-            f.p99.as_secs_f64() * 1e6,
-            f.throughput
+            "| {round} | {:.0} | {:.0} | {ratio:.2}× | {:.0} | {service_ratio:.2}× | {:.0} µs | {:.0} µs | {p50_ratio:.2}× | {:.1} / {:.1} µs |",
+            raw_block.figures.throughput,
+            aegis_block.figures.throughput,
+            service_block.figures.throughput,
+            raw_block.figures.p50.as_secs_f64() * 1e6,
+            aegis_block.figures.p50.as_secs_f64() * 1e6,
+            raw_block.cpu_per_call.as_secs_f64() * 1e6,
+            aegis_block.cpu_per_call.as_secs_f64() * 1e6,
+        );
+        throughput.push(ratio);
+        p50.push(p50_ratio);
+        service.push(service_ratio);
+        cpu_raw.push(raw_block.cpu_per_call.as_secs_f64() * 1e6);
+        cpu_aegis.push(aegis_block.cpu_per_call.as_secs_f64() * 1e6);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    println!();
+    for (what, values, unit) in [
+        ("throughput aegis / raw (64 in flight)", &throughput, "×"),
+        ("sequential p50 aegis / raw", &p50, "×"),
+        (
+            "service side alone: raw → aegis service / raw",
+            &service,
+            "×",
+        ),
+        ("client CPU per call, raw", &cpu_raw, " µs"),
+        ("client CPU per call, aegis", &cpu_aegis, " µs"),
+    ] {
+        let (low, high) = range(values);
+        println!(
+            "- {what}: median {:.2}{unit} (range {low:.2}–{high:.2})",
+            median(values.clone())
         );
     }
-    println!(
-        "| aegis / raw | {:.2}× | {:.2}× | {:.2}× |",
-        aegis_figures.p50.as_secs_f64() / raw_figures.p50.as_secs_f64(),
-        aegis_figures.p99.as_secs_f64() / raw_figures.p99.as_secs_f64(),
-        aegis_figures.throughput / raw_figures.throughput
-    );
 }

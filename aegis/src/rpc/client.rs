@@ -267,9 +267,7 @@ pub(crate) fn decode_reply<R: DeserializeOwned>(reply: &Message) -> Result<R> {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
+    memchr::memmem::find(haystack, needle).is_some()
 }
 
 /// Python's `SingleActiveService` answers standbys with a successful envelope whose result is

@@ -185,14 +185,16 @@ impl MessageBus for NatsBus {
             if !message.headers.is_empty() {
                 request = request.headers(to_nats_headers(&message.headers)?);
             }
+            // Shares the bytes: the copies kept for errors cost no allocation.
+            let subject = async_nats::Subject::from(message.subject);
             // The server answers a refused publish with an error on the connection, not on
             // the request: without this the caller would wait for its timeout.
-            let denied = self.stats.publish_denied(&message.subject);
+            let denied = self.stats.publish_denied(subject.clone());
             tokio::select! {
                 biased;
-                reply = self.client.send_request(message.subject.clone(), request) => reply
+                reply = self.client.send_request(subject.clone(), request) => reply
                     .map(from_nats)
-                    .map_err(|e| error::request(e, &message.subject, timeout)),
+                    .map_err(|e| error::request(e, &subject, timeout)),
                 error = denied => Err(error),
             }
         })

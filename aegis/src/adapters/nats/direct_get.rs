@@ -227,7 +227,7 @@ impl DirectGet {
             .await
             .map_err(|e| error::transport("subscribing for a direct get", e))?;
         // A refused request gets no answer, only an error on the connection.
-        let denied = self.stats.publish_denied(&self.subject);
+        let denied = self.stats.publish_denied(self.subject.clone());
         tokio::pin!(denied);
         self.client
             .publish_with_reply(self.subject.clone(), inbox, Bytes::from(body))

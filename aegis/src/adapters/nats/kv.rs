@@ -185,7 +185,7 @@ impl NatsKv {
     ) -> Result<T> {
         let denied = self
             .stats
-            .publish_denied(&format!("{}{key}", self.store.prefix));
+            .publish_denied(format!("{}{key}", self.store.prefix));
         tokio::select! {
             biased;
             written = write => written,

@@ -142,10 +142,13 @@ impl ConnectionStats {
 
     /// Resolves with [`Error::PermissionDenied`] when the server refuses a publish to
     /// `subject` (or a reply subject of this connection). Listens from this call on: make it before sending.
-    pub(crate) fn publish_denied(&self, subject: &str) -> impl Future<Output = Error> + use<> {
+    pub(crate) fn publish_denied<S: AsRef<str> + Send + 'static>(
+        &self,
+        subject: S,
+    ) -> impl Future<Output = Error> + use<S> {
         let mut denials = self.denied.subscribe();
-        let subject = subject.to_owned();
         async move {
+            let subject = subject.as_ref();
             loop {
                 match denials.recv().await {
                     // A refused reply subject is one of this connection's inboxes, and

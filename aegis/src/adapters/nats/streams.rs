@@ -351,7 +351,7 @@ impl Streams for NatsStreams {
             }
             // async-nats bounds the send and the acknowledgement, but not the wait for an
             // in-flight permit before them.
-            let denied = self.stats.publish_denied(&subject);
+            let denied = self.stats.publish_denied(subject.clone());
             let ack = tokio::time::timeout(
                 JETSTREAM_TIMEOUT,
                 self.jetstream.send_publish(subject.clone(), publish),
