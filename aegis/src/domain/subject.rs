@@ -14,6 +14,10 @@ pub fn validate_subject(subject: &str, allow_wildcards: bool) -> Result<()> {
     if subject.is_empty() {
         return Err(Error::invalid(what, "must not be empty"));
     }
+    // Every request and reply passes here: the common case in one pass over the bytes.
+    if plainly_valid(subject.as_bytes()) {
+        return Ok(());
+    }
     let mut tokens = subject.split('.').peekable();
     while let Some(token) = tokens.next() {
         if token.is_empty() {
@@ -49,6 +53,23 @@ pub fn validate_subject(subject: &str, allow_wildcards: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether `subject` is valid without a second look: non-empty tokens of printable ASCII
+/// without wildcards. Anything else (wildcards, spaces, control bytes, non-ASCII) goes through
+/// the detailed checks, which also say what is wrong.
+fn plainly_valid(subject: &[u8]) -> bool {
+    let mut token_empty = true;
+    for &byte in subject {
+        match byte {
+            b'.' if token_empty => return false,
+            b'.' => token_empty = true,
+            b'*' | b'>' => return false,
+            byte if byte <= b' ' || byte >= 0x7f => return false,
+            _ => token_empty = false,
+        }
+    }
+    !token_empty
 }
 
 /// Checks one subject token (a domain, an event type part): non-empty, no whitespace, no
@@ -275,5 +296,13 @@ mod tests {
             assert!(validate_subject(bad, true).is_err(), "{bad:?} accepted");
         }
         assert!(validate_subject("a.*", false).is_err());
+        // The one-pass check and the detailed one agree: what the first declines, the second
+        // judges.
+        for good in ["_INBOX.Ab3.x9", "$JS.API.STREAM.INFO.KV_b", "a.é", "a-b.c_d.~"] {
+            assert!(validate_subject(good, false).is_ok(), "{good:?} refused");
+        }
+        for bad in ["a\u{b}b", "a.\u{a0}", "a\tb", "a.b.", "a>b"] {
+            assert!(validate_subject(bad, false).is_err(), "{bad:?} accepted");
+        }
     }
 }
