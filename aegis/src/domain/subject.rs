@@ -298,7 +298,12 @@ mod tests {
         assert!(validate_subject("a.*", false).is_err());
         // The one-pass check and the detailed one agree: what the first declines, the second
         // judges.
-        for good in ["_INBOX.Ab3.x9", "$JS.API.STREAM.INFO.KV_b", "a.é", "a-b.c_d.~"] {
+        for good in [
+            "_INBOX.Ab3.x9",
+            "$JS.API.STREAM.INFO.KV_b",
+            "a.é",
+            "a-b.c_d.~",
+        ] {
             assert!(validate_subject(good, false).is_ok(), "{good:?} refused");
         }
         for bad in ["a\u{b}b", "a.\u{a0}", "a\tb", "a.b.", "a>b"] {
