@@ -187,16 +187,14 @@ impl MessageBus for NatsBus {
             }
             // Shares the bytes: the copies kept for errors cost no allocation.
             let subject = async_nats::Subject::from(message.subject);
-            // The server answers a refused publish with an error on the connection, not on
-            // the request: without this the caller would wait for its timeout.
-            let denied = self.stats.publish_denied(subject.clone());
-            tokio::select! {
-                biased;
-                reply = self.client.send_request(subject.clone(), request) => reply
+            let reply = async {
+                self.client
+                    .send_request(subject.clone(), request)
+                    .await
                     .map(from_nats)
-                    .map_err(|e| error::request(e, &subject, timeout)),
-                error = denied => Err(error),
-            }
+                    .map_err(|e| error::request(e, &subject, timeout))
+            };
+            self.stats.unless_denied(subject.clone(), reply).await
         })
     }
 

@@ -176,21 +176,14 @@ struct NatsKv {
 }
 
 impl NatsKv {
-    /// `write`, failing at once if the server refuses this user the key's subject (it
-    /// reports that on the connection, and the write would wait out its timeout).
+    /// `write`, failing at once if the server refuses this user the key's subject.
     async fn unless_denied<T>(
         &self,
         key: &str,
         write: impl Future<Output = Result<T>>,
     ) -> Result<T> {
-        let denied = self
-            .stats
-            .publish_denied(format!("{}{key}", self.store.prefix));
-        tokio::select! {
-            biased;
-            written = write => written,
-            error = denied => Err(error),
-        }
+        let subject = format!("{}{key}", self.store.prefix);
+        self.stats.unless_denied(subject, write).await
     }
 
     /// `entries` by listing the keys (a consumer) and reading each: where batched direct

@@ -166,6 +166,23 @@ impl ConnectionStats {
         }
     }
 
+    /// `work` (a publish to `subject` and what follows it), failing at once with
+    /// [`Error::PermissionDenied`] if the server refuses the publish: it says so on the
+    /// connection, and `work` would wait out its timeout.
+    pub(crate) async fn unless_denied<T, S: AsRef<str> + Send + 'static>(
+        &self,
+        subject: S,
+        work: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        // Listening before `work` is first polled, so before it sends.
+        let denied = self.publish_denied(subject);
+        tokio::select! {
+            biased;
+            done = work => done,
+            error = denied => Err(error),
+        }
+    }
+
     /// Successful (re)connections.
     pub fn connects(&self) -> u64 {
         self.connects.load(Ordering::Relaxed)
