@@ -102,12 +102,8 @@ async fn a_refused_connect_leaves_no_task_behind() {
 #[tokio::test]
 async fn a_natscli_context_by_name() {
     let server = NatsServer::start_with_args(&["--user", "u", "--pass", PASSWORD]);
-    let config = std::env::temp_dir().join(format!(
-        "aegis-contexts-{}-{}",
-        std::process::id(),
-        server.port()
-    ));
-    let contexts = config.join("nats").join("context");
+    let config = aegis_tests::temp_dir::TempDir::new("contexts");
+    let contexts = config.path().join("nats").join("context");
     std::fs::create_dir_all(&contexts).expect("create the context directory");
     let context = serde_json::json!({
         "description": "", "url": "nats://127.0.0.1:1", "token": "", "user": "u",
@@ -116,7 +112,7 @@ async fn a_natscli_context_by_name() {
         "jetstream_event_prefix": "", "inbox_prefix": "", "user_jwt": "", "tls_first": false
     });
     std::fs::write(contexts.join("local.json"), context.to_string()).expect("write the context");
-    let config_home = config.to_str().expect("utf-8 path").to_owned();
+    let config_home = config.path().to_str().expect("utf-8 path").to_owned();
     let url = server.url();
     let env = move |name: &str| match name {
         "NATS_CONTEXT" => Some("local".to_owned()),
@@ -126,7 +122,6 @@ async fn a_natscli_context_by_name() {
         _ => None,
     };
     echo_round_trip(NatsOptions::from_lookup(env)).await;
-    std::fs::remove_dir_all(config).ok();
 }
 
 /// Everything logged while connecting and calling, down to async-nats's trace lines, with

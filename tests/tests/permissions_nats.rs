@@ -85,16 +85,7 @@ authorization {
 "#;
 
 fn server() -> NatsServer {
-    let path = std::env::temp_dir().join(format!(
-        "aegis-permissions-{}-{}.conf",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_nanos()
-    ));
-    std::fs::write(&path, CONFIG).expect("write the server config");
-    NatsServer::start_with_args(&["-c", path.to_str().expect("utf-8 path")])
+    NatsServer::start_with_config(CONFIG)
 }
 
 async fn connect(server: &NatsServer, user: &str, password: &str) -> aegis::Backend {
