@@ -66,6 +66,24 @@ async fn publish_until_acked(js: &jetstream::Context, stream: &str, n: u32) -> P
     }
 }
 
+/// Creates `stream` (R3), asking again while the request times out: on a just-formed cluster
+/// under load, the stream's group may take longer to form than the 1 s request timeout.
+/// Creating with the same config is idempotent, so a retry after a lost answer is harmless.
+async fn create_r3_stream(js: &jetstream::Context, name: &str) {
+    let deadline = Instant::now() + ELECTION_TIMEOUT;
+    loop {
+        let error = match js.create_stream(r3(name)).await {
+            Ok(_) => return,
+            Err(error) => error.to_string(),
+        };
+        assert!(
+            Instant::now() < deadline,
+            "stream {name} not created within {ELECTION_TIMEOUT:?}: {error}"
+        );
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
 async fn publish_range(
     js: &jetstream::Context,
     stream: &str,
@@ -137,10 +155,7 @@ async fn a_cluster_forms_with_one_meta_leader_that_every_node_names() {
 async fn an_r3_stream_keeps_every_acknowledged_message_when_its_leader_is_killed() {
     let mut cluster = NatsCluster::start(3);
     let setup = jetstream(connect(urls(&cluster)).await);
-    setup
-        .create_stream(r3("ORDERS"))
-        .await
-        .expect("creates the stream");
+    create_r3_stream(&setup, "ORDERS").await;
     let leader = cluster.wait_for("a leader of ORDERS", ELECTION_TIMEOUT, |c| {
         c.stream_leader("ORDERS")
     });
@@ -181,9 +196,7 @@ async fn an_r3_stream_keeps_every_acknowledged_message_when_its_leader_is_killed
 async fn a_killed_node_restarts_with_its_storage_and_rejoins() {
     let mut cluster = NatsCluster::start(3);
     let js = jetstream(connect(urls(&cluster)).await);
-    js.create_stream(r3("EVENTS"))
-        .await
-        .expect("creates the stream");
+    create_r3_stream(&js, "EVENTS").await;
     let leader = cluster.wait_for("a leader of EVENTS", ELECTION_TIMEOUT, |c| {
         c.stream_leader("EVENTS")
     });
@@ -225,10 +238,7 @@ async fn a_killed_node_restarts_with_its_storage_and_rejoins() {
 async fn a_paused_leader_is_replaced_and_follows_the_new_one_after_resuming() {
     let mut cluster = NatsCluster::start(3);
     let setup = jetstream(connect(urls(&cluster)).await);
-    setup
-        .create_stream(r3("JOBS"))
-        .await
-        .expect("creates the stream");
+    create_r3_stream(&setup, "JOBS").await;
     let paused = cluster.wait_for("a leader of JOBS", ELECTION_TIMEOUT, |c| {
         c.stream_leader("JOBS")
     });
