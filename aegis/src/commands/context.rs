@@ -10,6 +10,8 @@ use tokio::sync::watch;
 use crate::InstanceId;
 use crate::codec::Codec;
 use crate::domain::envelope::Priority;
+use crate::domain::headers::ROLLUP_HEADER;
+use crate::domain::subject::{python_progress_subject, validate_subject_token};
 use crate::ports::{Headers, Message, MessageBus};
 
 /// What a `#[command]` handler knows about the command it runs, and how it reports progress
@@ -41,21 +43,45 @@ impl fmt::Debug for CommandContext {
     }
 }
 
+/// Where a command's progress and outcome go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ReplyRoute {
+    /// The `Aegis-Reply-To` subject of an Aegis caller: confirmed outcomes, retry notices.
+    Inbox(String),
+    /// A command without `Aegis-Reply-To`, as the Python AegisSDK sends them: progress on
+    /// `commands.progress.{id}`, the outcome on `commands.callback.{id}`, in its shapes.
+    Python,
+    /// Nowhere: no reply header, and an id that cannot be a subject token.
+    Nowhere,
+}
+
+impl ReplyRoute {
+    /// The route of a command with `reply_to` (its `Aegis-Reply-To` header) and `command_id`.
+    pub(crate) fn of(reply_to: Option<&str>, command_id: &str) -> Self {
+        match reply_to {
+            Some(reply_to) => ReplyRoute::Inbox(reply_to.to_owned()),
+            None if validate_subject_token("command id", command_id).is_ok() => ReplyRoute::Python,
+            None => ReplyRoute::Nowhere,
+        }
+    }
+}
+
 /// Sends progress to the caller.
 pub(crate) struct Reporter {
     pub(crate) bus: Arc<dyn MessageBus>,
-    pub(crate) reply_to: String,
+    pub(crate) route: ReplyRoute,
     pub(crate) codec: Codec,
 }
 
-/// A progress message on the wire (the Python SDK's keys, plus `message`).
+/// A progress message on the wire: the Python SDK's keys, plus `message` for Aegis callers.
 #[derive(Serialize)]
 struct ProgressMessage<'a> {
     command_id: &'a str,
     progress: f64,
     status: &'static str,
     timestamp: f64,
-    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
 }
 
 impl CommandContext {
@@ -119,17 +145,28 @@ impl CommandContext {
         let timestamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
+        let python = reporter.route == ReplyRoute::Python;
         let body = ProgressMessage {
             command_id: &self.command_id,
             progress: percent.clamp(0.0, 100.0),
             status: "processing",
             timestamp,
-            message: message.as_ref(),
+            message: (!python).then_some(message.as_ref()),
         };
         let Ok(payload) = reporter.codec.encode(&body) else {
             return;
         };
-        let message = Message::new(reporter.reply_to.clone(), payload);
+        let message = match &reporter.route {
+            ReplyRoute::Inbox(reply_to) => Message::new(reply_to.clone(), payload),
+            // `COMMANDS` captures this subject: keep at most the latest report stored (the
+            // outcome purges it).
+            ReplyRoute::Python => {
+                let mut message = Message::new(python_progress_subject(&self.command_id), payload);
+                message.headers.insert(ROLLUP_HEADER, "sub");
+                message
+            }
+            ReplyRoute::Nowhere => return,
+        };
         if let Err(error) = reporter.bus.publish(message).await {
             tracing::debug!(command = self.command, %error, "progress not delivered");
         }

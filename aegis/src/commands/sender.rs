@@ -17,6 +17,7 @@ use crate::domain::envelope::{Priority, TRACEPARENT_HEADER, codes};
 use crate::domain::headers::REPLY_TO_HEADER;
 use crate::domain::subject::{
     COMMANDS_STREAM, COMMANDS_SUBJECTS, cancel_subject, command_reply_subject, command_subject,
+    python_callback_subject, python_progress_subject, python_reports_subject,
 };
 use crate::domain::wire::{Id, OutgoingCommand, Timestamp};
 use crate::ports::{Headers, MSG_ID_HEADER, Message, MessageBus, Streams, Subscription};
@@ -280,11 +281,19 @@ pub(crate) struct Sender<'a> {
 /// worker sends an outcome as a request, and again until confirmed), whether or not the
 /// handle is being read: a caller that collects its outcomes later must not hold up the
 /// workers. Ends, unsubscribing, when the handle is dropped.
+///
+/// `reports` carries what a Python AegisSDK worker sends instead (`commands.progress.{id}`,
+/// `commands.callback.{id}`); `COMMANDS` stores those, so they are purged after the outcome.
 fn listen(
     bus: Arc<dyn MessageBus>,
-    mut replies: Subscription,
+    streams: Arc<dyn Streams>,
+    replies: Subscription,
+    reports: Subscription,
+    command_id: String,
 ) -> tokio::sync::mpsc::Receiver<Message> {
     let (sender, receiver) = tokio::sync::mpsc::channel(REPLIES_BUFFERED);
+    let callback = python_callback_subject(&command_id);
+    let mut replies = futures::stream::select(replies, reports);
     tokio::spawn(async move {
         loop {
             let message = tokio::select! {
@@ -297,6 +306,12 @@ fn listen(
                     .publish(Message::new(confirm, bytes::Bytes::new()))
                     .await;
             }
+            if message.subject == callback {
+                tokio::spawn(purge_python_reports(
+                    Arc::clone(&streams),
+                    command_id.clone(),
+                ));
+            }
             if sender.send(message).await.is_err() {
                 return;
             }
@@ -305,11 +320,30 @@ fn listen(
     receiver
 }
 
+/// How long after a Python worker's outcome its reports are purged from `COMMANDS`: they
+/// reach subscribers before the stream has stored them.
+const PYTHON_PURGE_DELAY: Duration = Duration::from_secs(1);
+
+/// Removes a command's Python-style reports from `COMMANDS` (the Python SDK leaves them
+/// there for ever: its defect C2). Best effort: a caller that exits first leaves them.
+async fn purge_python_reports(streams: Arc<dyn Streams>, command_id: String) {
+    tokio::time::sleep(PYTHON_PURGE_DELAY).await;
+    for subject in [
+        python_progress_subject(&command_id),
+        python_callback_subject(&command_id),
+    ] {
+        if let Err(error) = streams.purge_subject(COMMANDS_STREAM, &subject).await {
+            tracing::debug!(command = %command_id, %error, "could not purge a command report");
+        }
+    }
+}
+
 /// Replies kept for a handle that is not being read (progress reports, the outcome).
 const REPLIES_BUFFERED: usize = 64;
 
 /// Sends one command to `commands.{service}.{command}` and subscribes to its replies
-/// (before sending, so that nothing is missed).
+/// (before sending, so that nothing is missed): on its inbox from an Aegis worker, on the
+/// Python SDK's subjects from a Python one.
 pub(crate) async fn send_command<P: serde::Serialize + ?Sized, R>(
     streams: &Arc<dyn Streams>,
     bus: &Arc<dyn MessageBus>,
@@ -326,7 +360,14 @@ pub(crate) async fn send_command<P: serde::Serialize + ?Sized, R>(
     streams.ensure_stream(commands_stream()).await?;
     let (id, trace, timestamp) = (Id::new(), Id::new(), Timestamp::now());
     let reply_to = command_reply_subject(id.as_str());
-    let replies = listen(Arc::clone(bus), bus.subscribe(&reply_to, None).await?);
+    let replies = listen(
+        Arc::clone(bus),
+        Arc::clone(streams),
+        bus.subscribe(&reply_to, None).await?,
+        bus.subscribe(&python_reports_subject(id.as_str()), None)
+            .await?,
+        id.as_str().to_owned(),
+    );
     let envelope = OutgoingCommand {
         message_id: id.as_str(),
         trace_id: trace.as_str(),

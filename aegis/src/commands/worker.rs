@@ -18,14 +18,17 @@ use tracing::Instrument;
 use crate::backend::Backend;
 use crate::codec::Codec;
 use crate::commands::call::{CommandCall, CommandOutcome, CompletionMessage, command_timeout};
-use crate::commands::context::{CommandContext, Reporter};
+use crate::commands::context::{CommandContext, ReplyRoute, Reporter};
 use crate::commands::sender::commands_stream;
 use crate::consumer::{Intake, Runner, Tagged, backoff_delay, stop_intake, stopped};
 use crate::dead_letters::{Origin, dead_letter, dead_letter_stream};
 use crate::domain::envelope::{Priority, TRACEPARENT_HEADER, codes, new_id};
-use crate::domain::headers::REPLY_TO_HEADER;
+use crate::domain::headers::{REPLY_TO_HEADER, ROLLUP_HEADER};
 use crate::domain::names::validate_method_name;
-use crate::domain::subject::{COMMANDS_STREAM, cancel_subject, command_consumer, command_subject};
+use crate::domain::subject::{
+    COMMANDS_STREAM, cancel_subject, command_consumer, command_subject, python_callback_subject,
+    python_progress_subject,
+};
 use crate::handler::RpcError;
 use crate::handler::panic_message;
 use crate::ports::{
@@ -110,6 +113,8 @@ const CANCEL_MEMORY: Duration = Duration::from_secs(600);
 const OUTCOME_PATIENCE: Duration = Duration::from_secs(5);
 /// How long a caller has to confirm an outcome.
 const OUTCOME_CONFIRMATION: Duration = Duration::from_millis(250);
+/// How long the stream has to answer a Python-style outcome before its reports are purged.
+const PYTHON_OUTCOME_STORED: Duration = Duration::from_secs(1);
 /// At most this many remembered cancel requests.
 const CANCEL_MEMORY_MAX: usize = 10_000;
 
@@ -150,7 +155,7 @@ struct Waiting {
     max_retries: u32,
     timeout: Duration,
     codec: Codec,
-    reply_to: Option<String>,
+    route: ReplyRoute,
 }
 
 impl Waiting {
@@ -368,27 +373,24 @@ impl<S: Service> CommandRunner<S> {
         delivery: Delivery,
     ) {
         let codec = Codec::detect(&delivery.message.payload);
-        let reply_to = delivery
-            .message
-            .headers
-            .get(REPLY_TO_HEADER)
-            .map(str::to_owned);
         let head = codec.decode_borrowed::<CommandHead<'_>>(&delivery.message.payload);
         match head {
             Ok(head) => {
+                let command_id = head.message_id.map_or_else(
+                    || format!("seq-{}", delivery.info.stream_sequence),
+                    Cow::into_owned,
+                );
+                let reply_to = delivery.message.headers.get(REPLY_TO_HEADER);
                 let held = Waiting {
                     index,
-                    command_id: head.message_id.map_or_else(
-                        || format!("seq-{}", delivery.info.stream_sequence),
-                        Cow::into_owned,
-                    ),
+                    route: ReplyRoute::of(reply_to, &command_id),
+                    command_id,
                     trace_id: head.trace_id.map_or_else(new_id, Cow::into_owned),
                     source: head.source.map(Cow::into_owned),
                     priority: head.priority,
                     max_retries: head.max_retries,
                     timeout: command_timeout(head.timeout, self.config.max_timeout),
                     codec,
-                    reply_to,
                     delivery,
                 };
                 // Delivered again while still here (a keep-alive came late): never run one
@@ -459,10 +461,10 @@ impl<S: Service> CommandRunner<S> {
             self.finish_failed(&held, consumer, &error).await;
             return held.command_id;
         }
-        let reporter = held.reply_to.as_ref().map(|reply_to| {
+        let reporter = (held.route != ReplyRoute::Nowhere).then(|| {
             Arc::new(Reporter {
                 bus: Arc::clone(&self.bus),
-                reply_to: reply_to.clone(),
+                route: held.route.clone(),
                 codec: held.codec,
             })
         });
@@ -575,47 +577,74 @@ impl<S: Service> CommandRunner<S> {
         held.codec.encode(&message).ok().map(Bytes::from)
     }
 
-    /// Sends the outcome to the caller, who confirms it (`CommandHandle` answers the reply
-    /// subject). "No responders" means the caller's inbox is not known where this worker is
-    /// connected: on a cluster its subscription may still be on its way between nodes, or
-    /// the caller may be reconnecting; a plain publish was dropped then, and the caller
-    /// waited for ever (seen once in 200 commands under load). So it is sent again, for up to
-    /// `OUTCOME_PATIENCE` (at most half the ack wait: the ack follows). An unconfirmed send
-    /// reached a subscriber (an older caller, which does not confirm): delivered.
+    /// Sends the outcome to the caller, by its route.
     async fn deliver(&self, held: &Waiting, payload: Bytes) {
-        let Some(reply_to) = &held.reply_to else {
-            return;
-        };
+        match &held.route {
+            ReplyRoute::Inbox(reply_to) => self.deliver_to_inbox(held, reply_to, payload).await,
+            ReplyRoute::Python => self.deliver_to_python(held, payload).await,
+            ReplyRoute::Nowhere => {}
+        }
+    }
+
+    /// Sends the outcome to an Aegis caller, who confirms it (`CommandHandle` answers the
+    /// reply subject). No answer means the caller did not get it: "no responders" when its
+    /// inbox is not known where this worker is connected (on a cluster its subscription may
+    /// still be on its way between nodes, or the caller is reconnecting), a timeout when the
+    /// message went to a node that has not noticed the caller's disconnection yet. A plain
+    /// publish was dropped then, and the caller waited for ever. So it is sent again, for up
+    /// to `OUTCOME_PATIENCE` (at most half the ack wait: the ack follows); the caller keeps
+    /// the first copy it gets.
+    async fn deliver_to_inbox(&self, held: &Waiting, reply_to: &str, payload: Bytes) {
         let deadline = Instant::now() + OUTCOME_PATIENCE.min(self.config.ack_wait / 2);
         let mut pause = Duration::from_millis(20);
         loop {
-            let message = Message::new(reply_to.clone(), payload.clone());
-            match self.bus.request(message, OUTCOME_CONFIRMATION).await {
-                Ok(_) | Err(Error::Timeout { .. }) => return,
-                Err(Error::NoResponders { .. }) if Instant::now() + pause < deadline => {
-                    tracing::debug!(
-                        command = held.command_id,
-                        "the caller's inbox is not known here yet; sending the outcome again"
-                    );
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(500));
-                }
+            let message = Message::new(reply_to.to_owned(), payload.clone());
+            let error = match self.bus.request(message, OUTCOME_CONFIRMATION).await {
+                Ok(_) => return,
+                Err(error @ (Error::NoResponders { .. } | Error::Timeout { .. })) => error,
                 Err(error) => {
                     tracing::warn!(command = held.command_id, %error, "outcome not delivered to the caller");
                     return;
                 }
+            };
+            if Instant::now() + pause >= deadline {
+                tracing::warn!(command = held.command_id, %error, "the caller did not confirm the outcome");
+                return;
+            }
+            tracing::debug!(command = held.command_id, %error, "outcome not confirmed; sending it again");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// Sends the outcome the Python AegisSDK's way, to `commands.callback.{id}` (its caller
+    /// subscribes there and confirms nothing), then removes this command's reports from
+    /// `COMMANDS`, which captures both subjects. Sent as a request: the stream's answer (it
+    /// stored the message, or refused it) says the reports before it are in, so the purge
+    /// misses none.
+    async fn deliver_to_python(&self, held: &Waiting, payload: Bytes) {
+        let id = &held.command_id;
+        let mut message = Message::new(python_callback_subject(id), payload);
+        message.headers.insert(ROLLUP_HEADER, "sub");
+        if let Err(error) = self.bus.request(message, PYTHON_OUTCOME_STORED).await {
+            tracing::debug!(command = %id, %error, "no stream answered the Python-style outcome");
+        }
+        for subject in [python_progress_subject(id), python_callback_subject(id)] {
+            if let Err(error) = self.streams.purge_subject(COMMANDS_STREAM, &subject).await {
+                tracing::warn!(command = %id, %error, "could not remove a command report from COMMANDS");
             }
         }
     }
 
-    /// Sends progress or a retry notice: at most once, as progress is.
+    /// Sends a retry notice to an Aegis caller (the Python SDK has no such message): at
+    /// most once, as progress is.
     async fn reply(&self, held: &Waiting, payload: Bytes) {
-        let Some(reply_to) = &held.reply_to else {
+        let ReplyRoute::Inbox(reply_to) = &held.route else {
             return;
         };
         let message = Message::new(reply_to.clone(), payload);
         if let Err(error) = self.bus.publish(message).await {
-            tracing::debug!(command = held.command_id, %error, "outcome not delivered to the caller");
+            tracing::debug!(command = held.command_id, %error, "retry notice not delivered to the caller");
         }
     }
 }

@@ -11,6 +11,9 @@ pub const TRACEPARENT_HEADER: &str = "traceparent";
 pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
 /// The header naming where a command's progress and outcome go.
 pub const REPLY_TO_HEADER: &str = "Aegis-Reply-To";
+/// JetStream's rollup header; `sub` makes a stream that captures the message keep it as the
+/// only one of its subject (a stream that does not allow rollups stores nothing).
+pub const ROLLUP_HEADER: &str = "Nats-Rollup";
 /// Set by the NATS adapter, in place of all headers, on a message whose header block did
 /// not parse (its value says why): such a request is answered 400 instead of run.
 pub const MALFORMED_HEADERS_HEADER: &str = "Aegis-Malformed-Headers";

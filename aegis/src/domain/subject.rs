@@ -219,6 +219,23 @@ pub fn command_reply_subject(command_id: &str) -> String {
     inbox_subject("aegis", command_id)
 }
 
+/// Where the Python AegisSDK reports a command's progress: `commands.progress.{command_id}`
+/// (inside `COMMANDS`: a stream that stores what it captures).
+pub fn python_progress_subject(command_id: &str) -> String {
+    format!("commands.progress.{command_id}")
+}
+
+/// Where the Python AegisSDK reports a command's outcome: `commands.callback.{command_id}`.
+pub fn python_callback_subject(command_id: &str) -> String {
+    format!("commands.callback.{command_id}")
+}
+
+/// Both of the above, for a subscriber: `commands.*.{command_id}`. Nothing else matches
+/// when the id holds a `-` (a UUID does), which command names cannot.
+pub fn python_reports_subject(command_id: &str) -> String {
+    format!("commands.*.{command_id}")
+}
+
 /// `_INBOX.{scope}.{id}`: a reply subject, where callers that expect replies subscribe.
 pub fn inbox_subject(scope: &str, id: impl std::fmt::Display) -> String {
     format!("_INBOX.{scope}.{id}")

@@ -258,7 +258,8 @@ impl fmt::Debug for Deliveries {
 /// - unsettled deliveries come again after `ack_wait`, nak'ed ones after their delay, with
 ///   `delivered` counting up; acked and terminated ones never come again;
 /// - in a work queue, acked and terminated messages are removed from the stream, a full
-///   one refuses publishes, and consumers start with the first message and do not overlap.
+///   one refuses publishes, and consumers start with the first message and do not overlap;
+/// - `purge_subject` removes every message of one subject, and nothing else.
 pub trait Streams: Send + Sync + 'static {
     /// Creates the stream if it does not exist.
     fn ensure_stream(&self, config: StreamConfig) -> BoxFuture<'_, Result<()>>;
@@ -276,4 +277,9 @@ pub trait Streams: Send + Sync + 'static {
 
     /// How many messages `stream` holds now.
     fn stream_len<'a>(&'a self, stream: &'a str) -> BoxFuture<'a, Result<u64>>;
+
+    /// Removes every message of `subject` (no wildcards) from `stream`; returns how many
+    /// there were.
+    fn purge_subject<'a>(&'a self, stream: &'a str, subject: &'a str)
+    -> BoxFuture<'a, Result<u64>>;
 }

@@ -137,6 +137,7 @@ macro_rules! streams_conformance_tests {
             rebinding_keeps_the_position,
             stop_ends_the_stream_and_unsettled_come_again,
             delete_consumer_forgets_the_position,
+            purge_subject_removes_only_that_subject,
         );
     };
 }

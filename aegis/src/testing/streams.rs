@@ -708,3 +708,45 @@ pub async fn delete_consumer_forgets_the_position(streams: &dyn Streams) {
     let delivery = next(&mut fresh, "after delete").await;
     assert_eq!(sequence_and_count(&delivery), (acks[0].sequence, 1));
 }
+
+/// `purge_subject` removes that subject's messages, pending deliveries included, and
+/// nothing else, in a work queue too; a purged delivery never comes again.
+pub async fn purge_subject_removes_only_that_subject(streams: &dyn Streams) {
+    let fixture = Fixture::new(streams, Retention::WorkQueue, -1).await;
+    fixture.publish_n("progress.x", 2).await;
+    fixture.publish_n("progress.y", 1).await;
+    let job = fixture.publish("jobs", b"keep").await;
+    let purged = streams
+        .purge_subject(fixture.name(), &fixture.subject("progress.x"))
+        .await
+        .expect("purge");
+    assert_eq!(purged, 2);
+    fixture.wait_for_len(2, "after the purge").await;
+    let again = streams
+        .purge_subject(fixture.name(), &fixture.subject("progress.x"))
+        .await
+        .expect("purge again");
+    assert_eq!(again, 0);
+    let mut config = fixture.consumer(StartAt::First);
+    config.filter_subject = fixture.subject("jobs");
+    let mut deliveries = fixture.consume(config).await;
+    let delivery = next(&mut deliveries, "the job").await;
+    assert_eq!(delivery.info.stream_sequence, job.sequence);
+    assert!(
+        streams
+            .purge_subject(fixture.name(), &fixture.subject("progress.*"))
+            .await
+            .is_err(),
+        "a wildcard purge must be refused"
+    );
+    streams
+        .purge_subject(fixture.name(), &fixture.subject("jobs"))
+        .await
+        .expect("purge the pending job");
+    fixture
+        .wait_for_len(1, "after purging the pending job")
+        .await;
+    // Asked for at once, yet it is gone.
+    let _ = delivery.nak(Duration::ZERO).await;
+    nothing_within(&mut deliveries, Duration::from_millis(300), "a purged job").await;
+}

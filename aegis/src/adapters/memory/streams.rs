@@ -625,6 +625,21 @@ impl Shared {
         let stream = state.streams.get(name).ok_or_else(|| no_stream(name))?;
         Ok(stream.messages.len() as u64)
     }
+
+    fn purge_subject(&self, name: &str, subject: &str) -> Result<u64> {
+        let mut state = self.state();
+        let stream = state.streams.get_mut(name).ok_or_else(|| no_stream(name))?;
+        let purged: Vec<u64> = stream
+            .messages
+            .iter()
+            .filter(|(_, stored)| stored.message.subject == subject)
+            .map(|(&sequence, _)| sequence)
+            .collect();
+        for &sequence in &purged {
+            stream.evict(sequence);
+        }
+        Ok(purged.len() as u64)
+    }
 }
 
 impl Streams for MemoryStreams {
@@ -655,6 +670,16 @@ impl Streams for MemoryStreams {
 
     fn stream_len<'a>(&'a self, stream: &'a str) -> BoxFuture<'a, Result<u64>> {
         let result = self.shared.stream_len(stream);
+        Box::pin(async move { result })
+    }
+
+    fn purge_subject<'a>(
+        &'a self,
+        stream: &'a str,
+        subject: &'a str,
+    ) -> BoxFuture<'a, Result<u64>> {
+        let result = validate_subject(subject, false)
+            .and_then(|()| self.shared.purge_subject(stream, subject));
         Box::pin(async move { result })
     }
 }

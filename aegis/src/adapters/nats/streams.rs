@@ -438,6 +438,43 @@ impl Streams for NatsStreams {
             }
         })
     }
+    fn purge_subject<'a>(
+        &'a self,
+        stream: &'a str,
+        subject: &'a str,
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            validate_subject_token("stream name", stream)?;
+            validate_subject(subject, false)?;
+            let context = || format!("purging `{subject}` from stream `{stream}`");
+            // One API call: `get_stream(..).purge()` would ask for the stream's info first.
+            let response: jetstream::response::Response<Purged> = self
+                .jetstream
+                .request(
+                    format!("STREAM.PURGE.{stream}"),
+                    &serde_json::json!({ "filter": subject }),
+                )
+                .await
+                .map_err(|e| error::transport(&context(), e))?;
+            match response {
+                jetstream::response::Response::Ok(purged) => Ok(purged.purged),
+                jetstream::response::Response::Err { error }
+                    if error.error_code() == ErrorCode::STREAM_NOT_FOUND =>
+                {
+                    Err(no_stream(stream))
+                }
+                jetstream::response::Response::Err { error } => {
+                    Err(error::jetstream_api(&context(), &error))
+                }
+            }
+        })
+    }
+}
+
+/// The answer to a purge request.
+#[derive(serde::Deserialize)]
+struct Purged {
+    purged: u64,
 }
 
 /// Settles one delivery through its `$JS.ACK` reply subject.
