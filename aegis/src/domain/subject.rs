@@ -147,6 +147,18 @@ pub fn subject_matches(pattern: &str, subject: &str) -> bool {
     }
 }
 
+/// `true` when some subject matches both patterns (NATS's "subjects collide").
+pub(crate) fn subjects_collide(a: &str, b: &str) -> bool {
+    let (mut a, mut b) = (a.split('.'), b.split('.'));
+    loop {
+        match (a.next(), b.next()) {
+            (Some(">"), Some(_)) | (Some(_), Some(">")) | (None, None) => return true,
+            (Some(x), Some(y)) if x == y || x == "*" || y == "*" => {}
+            _ => return false,
+        }
+    }
+}
+
 /// `rpc.{service}.{method}`: the load-balanced subject of an RPC method.
 pub fn rpc_subject(service: &str, method: &str) -> String {
     format!("rpc.{service}.{method}")
@@ -325,6 +337,28 @@ mod tests {
         }
         for bad in ["a\u{b}b", "a.\u{a0}", "a\tb", "a.b.", "a>b"] {
             assert!(validate_subject(bad, false).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn subjects_collide_like_nats() {
+        for (a, b) in [
+            ("a.>", "a.b"),
+            ("a.*", "a.b"),
+            ("*.b", "a.*"),
+            (">", "x.y.z"),
+        ] {
+            assert!(subjects_collide(a, b), "{a} {b}");
+            assert!(subjects_collide(b, a), "{b} {a}");
+        }
+        for (a, b) in [
+            ("a.>", "a"),
+            ("a.*", "a.b.c"),
+            ("a.b", "a.c"),
+            ("a.*", "b.>"),
+        ] {
+            assert!(!subjects_collide(a, b), "{a} {b}");
+            assert!(!subjects_collide(b, a), "{b} {a}");
         }
     }
 }

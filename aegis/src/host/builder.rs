@@ -182,9 +182,22 @@ impl<S: Service> ServiceBuilder<S> {
         } else {
             None
         };
-        let runners = start_runners(&service, backend, &config, &shared)
-            .await
-            .map_err(fail)?;
+        let runners = match start_runners(&service, backend, &config, &shared).await {
+            Ok(runners) => runners,
+            Err(error) => {
+                // Nothing of an instance that never served stays: its RPC subscriptions (no
+                // request waits in them for nobody), its registry entry (discovery would list
+                // it), its lease (a standby takes over now, not after the TTL).
+                drop(rpc);
+                if let Some(heartbeat) = heartbeat {
+                    heartbeat.deregister(S::NAME, &instance_id).await;
+                }
+                if let Some(election) = election {
+                    election.stop().await;
+                }
+                return Err(fail(error));
+            }
+        };
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
         let (stop_runners, runners_stopped) = tokio::sync::oneshot::channel::<()>();

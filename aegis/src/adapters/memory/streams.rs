@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::Stream;
 use tokio::sync::Notify;
 
-use crate::domain::subject::{subject_matches, validate_subject};
+use crate::domain::subject::{subject_matches, subjects_collide, validate_subject};
 use crate::ports::{
     AckKind, Acker, BoxFuture, Clock, ConsumerConfig, Deliveries, Delivery, DeliveryInfo,
     DeliverySource, MSG_ID_HEADER, Message, PendingAck, PubAck, Retention, StartAt, StreamConfig,
@@ -146,18 +146,6 @@ enum Take {
 fn later(now: Instant, duration: Duration) -> Instant {
     now.checked_add(duration)
         .unwrap_or_else(|| now + Duration::from_secs(u64::from(u32::MAX)))
-}
-
-/// `true` when some subject matches both patterns (NATS's "subjects collide").
-fn subjects_collide(a: &str, b: &str) -> bool {
-    let (mut a, mut b) = (a.split('.'), b.split('.'));
-    loop {
-        match (a.next(), b.next()) {
-            (Some(">"), Some(_)) | (Some(_), Some(">")) | (None, None) => return true,
-            (Some(x), Some(y)) if x == y || x == "*" || y == "*" => {}
-            _ => return false,
-        }
-    }
 }
 
 /// NATS's rule for stream and durable names: no whitespace, `.`, `*`, `>` or path separators.
@@ -1215,27 +1203,5 @@ mod tests {
         idle(&mut deliveries);
         publish_n(&streams, "s.a", 1).await;
         assert_eq!(ready(&mut deliveries).info.stream_sequence, 5);
-    }
-
-    #[test]
-    fn subjects_collide_like_nats() {
-        for (a, b) in [
-            ("a.>", "a.b"),
-            ("a.*", "a.b"),
-            ("*.b", "a.*"),
-            (">", "x.y.z"),
-        ] {
-            assert!(subjects_collide(a, b), "{a} {b}");
-            assert!(subjects_collide(b, a), "{b} {a}");
-        }
-        for (a, b) in [
-            ("a.>", "a"),
-            ("a.*", "a.b.c"),
-            ("a.b", "a.c"),
-            ("a.*", "b.>"),
-        ] {
-            assert!(!subjects_collide(a, b), "{a} {b}");
-            assert!(!subjects_collide(b, a), "{b} {a}");
-        }
     }
 }

@@ -15,13 +15,15 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{self, ConsumerCreateStrictErrorKind, ConsumerErrorKind};
 use async_nats::jetstream::{self, ErrorCode};
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 
 use super::NatsBus;
 use super::error;
 use super::placement::Placement;
 use super::stats::ConnectionStats;
-use crate::domain::subject::{validate_subject, validate_subject_token};
+use crate::domain::subject::{
+    COMMANDS_STREAM, subjects_collide, validate_subject, validate_subject_token,
+};
 use crate::ports::{
     AckKind, Acker, BoxFuture, ConsumerConfig, Deliveries, Delivery, DeliveryInfo, DeliverySource,
     Message, PendingAck, PubAck, Retention, StartAt, StreamConfig, Streams,
@@ -39,6 +41,10 @@ const BIND_PATIENCE: Duration = Duration::from_secs(30);
 /// The most messages one pull request asks for; the consumer's `max_ack_pending` lowers it,
 /// so that a binding does not hold messages it could not start on before `ack_wait`.
 const MAX_BATCH: usize = 256;
+
+/// The server refuses a consumer whose filter overlaps another's on a work-queue stream
+/// ("filtered consumer not unique on workqueue stream").
+const WORK_QUEUE_OVERLAP: ErrorCode = ErrorCode(10100);
 
 /// How long a pull request waits on the server before the binding renews it.
 const PULL_EXPIRES: Duration = Duration::from_secs(30);
@@ -167,6 +173,11 @@ impl NatsStreams {
                 Ok(consumer) => return Ok(consumer),
                 Err(e) => match e.kind() {
                     ConsumerCreateStrictErrorKind::AlreadyExists => {}
+                    ConsumerCreateStrictErrorKind::JetStream(api)
+                        if api.error_code() == WORK_QUEUE_OVERLAP =>
+                    {
+                        return Err(self.overlap(&handle, stream, config).await);
+                    }
                     ConsumerCreateStrictErrorKind::JetStream(api) => {
                         return Err(error::jetstream_api(&context(), &api));
                     }
@@ -178,6 +189,74 @@ impl NatsStreams {
             "{}: created and removed concurrently",
             context()
         )))
+    }
+
+    /// The server's refusal of a second consumer of the same subjects on a work queue does
+    /// not name the first one: the stream's consumers tell.
+    async fn overlap(
+        &self,
+        handle: &stream::Stream<()>,
+        stream: &str,
+        config: &ConsumerConfig,
+    ) -> Error {
+        let ours = &config.filter_subject;
+        // Fails fast where the user may not list consumers (narrowed permissions).
+        let listing = self
+            .stats
+            .unless_denied(format!("$JS.API.CONSUMER.LIST.{stream}"), async {
+                handle
+                    .consumers()
+                    .try_collect::<Vec<_>>()
+                    .await
+                    .map_err(|e| error::transport("listing consumers", e))
+            })
+            .await;
+        // (name, filter) of each consumer that takes some of our subjects.
+        let others: Vec<(String, String)> = listing
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|other| other.name != config.name)
+            .filter_map(|other| {
+                let c = other.config;
+                let filters = if !c.filter_subjects.is_empty() {
+                    c.filter_subjects
+                } else if !c.filter_subject.is_empty() {
+                    vec![c.filter_subject]
+                } else {
+                    return Some((other.name, String::from("no filter")));
+                };
+                filters
+                    .iter()
+                    .any(|theirs| subjects_collide(theirs, ours))
+                    .then(|| (other.name, format!("filter `{}`", filters.join("`, `"))))
+            })
+            .collect();
+        let name = &config.name;
+        let message = match &others[..] {
+            [] => format!(
+                "`{name}` on stream `{stream}` cannot be created: on a work-queue stream each \
+                 message goes to one consumer only, and another consumer already takes messages \
+                 of `{ours}`. Find it with `nats consumer ls {stream}`, delete it if it is not \
+                 needed, or narrow its filter so that it leaves `{ours}` alone"
+            ),
+            [(other, filter)] => format!(
+                "`{name}` on stream `{stream}` cannot be created: on a work-queue stream each \
+                 message goes to one consumer only, and `{other}` ({filter}) already takes \
+                 messages of `{ours}`. Delete it if it is not needed (`nats consumer rm {stream} \
+                 {other}`), or narrow its filter so that it leaves `{ours}` alone"
+            ),
+            many => format!(
+                "`{name}` on stream `{stream}` cannot be created: on a work-queue stream each \
+                 message goes to one consumer only, and {} already take messages of `{ours}`. \
+                 Delete those not needed (`nats consumer rm {stream} NAME`), or narrow their \
+                 filters so that they leave `{ours}` alone",
+                many.iter()
+                    .map(|(other, filter)| format!("`{other}` ({filter})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        Error::invalid("consumer", message)
     }
 
     /// An existing consumer keeps its position and filter; only the settings that the
@@ -193,7 +272,7 @@ impl NatsStreams {
             Error::invalid("consumer", format!("`{}` on `{stream}` {why}", config.name))
         };
         if existing.deliver_subject.is_some() {
-            return Err(invalid("is a push consumer".into()));
+            return Err(push_consumer(stream, &config.name));
         }
         let filter_matches =
             existing.filter_subject == config.filter_subject && existing.filter_subjects.is_empty();
@@ -256,6 +335,28 @@ fn new_consumer(config: &ConsumerConfig) -> pull::Config {
 
 fn max_ack_pending(config: &ConsumerConfig) -> i64 {
     i64::try_from(config.max_ack_pending).unwrap_or(i64::MAX)
+}
+
+/// A consumer of the name we bind exists, but pushes (it has a deliver subject): another
+/// client made it, and only it can use it.
+fn push_consumer(stream: &str, name: &str) -> Error {
+    let message = if stream == COMMANDS_STREAM {
+        format!(
+            "`{name}` on stream `{stream}` is a push consumer, as the Python AegisSDK creates \
+             for its command workers; aegis workers pull, and a Rust and a Python worker pool \
+             cannot share a command's work queue. Run this command's workers in one language: \
+             stop the Python workers and delete the consumer (`nats consumer rm {stream} \
+             {name}`), or move the command to a new name"
+        )
+    } else {
+        format!(
+            "`{name}` on stream `{stream}` is a push consumer, made by another client (the \
+             Python AegisSDK makes push consumers); aegis binds pull consumers only. Delete it \
+             if nothing uses it any more (`nats consumer rm {stream} {name}`), or give the \
+             aegis consumer another name"
+        )
+    };
+    Error::invalid("consumer", message)
 }
 
 fn no_stream(stream: &str) -> Error {
