@@ -13,7 +13,7 @@ use tokio::sync::{Mutex, watch};
 use crate::backend::Backend;
 use crate::commands::worker::CommandRunner;
 use crate::consumer::{Runner, Timeouts};
-use crate::domain::instance::{InstanceStatus, ServiceInstance};
+use crate::domain::instance::{InstanceStatus, RUST_MARKER, RUST_MARKER_KEY, ServiceInstance};
 use crate::domain::names::{validate_method_name, validate_service_name, validate_version};
 use crate::election::ElectionTask;
 use crate::events::subscriber::EventRunner;
@@ -225,7 +225,7 @@ impl<S: Service> ServiceBuilder<S> {
     }
 }
 
-/// The registry entry of this instance and how it is kept fresh.
+/// The registry entry of this instance (marked as aegis's) and how it is kept fresh.
 fn health_manager(
     backend: &Backend,
     config: &ServiceConfig,
@@ -234,8 +234,12 @@ fn health_manager(
 ) -> HealthManager {
     let server = &shared.server;
     let election = server.election.get();
+    let metadata = [
+        (String::from("start_time"), server.started.clone().into()),
+        (String::from(RUST_MARKER_KEY), RUST_MARKER.into()),
+    ];
     HealthManager {
-        registry: KvServiceRegistry::new(backend),
+        registry: KvServiceRegistry::new(backend).write_python_keys(config.python_registry_keys),
         entry: Mutex::new(ServiceInstance {
             service_name: server.service.to_owned(),
             instance_id: server.instance_id.to_string(),
@@ -243,9 +247,7 @@ fn health_manager(
             status: InstanceStatus::Active,
             last_heartbeat: String::new(),
             sticky_active_group: election.map(|e| e.group.clone()),
-            metadata: [(String::from("start_time"), server.started.clone().into())]
-                .into_iter()
-                .collect(),
+            metadata: metadata.into_iter().collect(),
         }),
         interval: config.heartbeat_interval,
         unhealthy_after: config.unhealthy_after,
