@@ -87,7 +87,9 @@ impl ServiceConfig {
     }
 
     /// The single-active group this instance joins when the service has `#[exclusive_rpc]`
-    /// methods (Python AegisSDK: `group_id`; default `default`).
+    /// methods (Python AegisSDK: `group_id`; default `default`). Python instances cannot
+    /// join an aegis group's election: while a live one is registered in the same group,
+    /// this instance logs an error and reports UNHEALTHY (see [`crate::Health`]).
     pub fn group_id(mut self, group_id: impl Into<String>) -> Self {
         self.election.group_id = group_id.into();
         self

@@ -5,6 +5,7 @@
 
 mod forms;
 pub(crate) mod health;
+mod mixed_group;
 mod store;
 
 pub use crate::domain::instance::{InstanceStatus, RUST_MARKER, RUST_MARKER_KEY, ServiceInstance};
