@@ -11,7 +11,7 @@ use crate::Result;
 use crate::discovery::basic::{Instances, ServiceDiscovery};
 use crate::discovery::cached::{CacheConfig, CachedServiceDiscovery};
 use crate::ports::BoxFuture;
-use crate::registry::{KEY_PREFIX, KvServiceRegistry, service_of_key};
+use crate::registry::{KEY_PREFIX, KvServiceRegistry, python_key_services, service_of_key};
 
 /// Settings of the registry watch (the Python AegisSDK's `WatchConfig`).
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +22,8 @@ pub struct WatchConfig {
     pub reconnect_delay: f64,
     /// Attempts before giving up on the watch (the TTL cache keeps working).
     pub max_reconnect_attempts: u32,
-    /// The key prefix to watch.
+    /// The key prefix to watch: keys `{prefix}.{service}.{instance}` (aegis) and
+    /// `{prefix}__{service}__{instance}` (the Python SDK) invalidate their service.
     pub prefix_pattern: String,
 }
 
@@ -59,10 +60,11 @@ pub enum WatchState {
 }
 
 /// A [`CachedServiceDiscovery`] whose entries are invalidated as soon as the registry changes
-/// (the Python AegisSDK's `WatchableCachedServiceDiscovery`): a KV watch on the registry prefix
-/// invalidates only the service whose key changed. While the watch is down it restarts
-/// with a delay, up to a maximum number of attempts; the TTL keeps answers bounded
-/// meanwhile.
+/// (the Python AegisSDK's `WatchableCachedServiceDiscovery`): a KV watch on the registry
+/// invalidates only the service whose key changed, for keys of either form (a Python-form
+/// key whose `__` reads several ways invalidates every service it can name). While the
+/// watch is down it restarts with a delay, up to a maximum number of attempts; the TTL keeps
+/// answers bounded meanwhile.
 pub struct WatchableCachedServiceDiscovery<D> {
     cached: Arc<CachedServiceDiscovery<D>>,
     state: watch::Receiver<WatchState>,
@@ -136,7 +138,8 @@ async fn watch_registry<D: ServiceDiscovery>(
     state: watch::Sender<WatchState>,
 ) {
     let delay = Duration::from_secs_f64(config.reconnect_delay.max(0.0));
-    let prefix = format!("{}.", config.prefix_pattern);
+    let dotted = format!("{}.", config.prefix_pattern);
+    let python = format!("{}__", config.prefix_pattern);
     let mut attempts = 0u32;
     loop {
         state.send_replace(WatchState::Connecting);
@@ -148,13 +151,21 @@ async fn watch_registry<D: ServiceDiscovery>(
                 cached.invalidate_all();
                 while let Some(change) = changes.next().await {
                     match change {
-                        Ok(entry) if entry.key.starts_with(&prefix) => {
-                            if let Some(service) = service_of_key(&entry.key) {
+                        Ok(entry) => {
+                            let key = entry.key.as_str();
+                            let mut services: Vec<&str> = Vec::new();
+                            if key.starts_with(&dotted) {
+                                services.extend(service_of_key(key));
+                            } else if key.starts_with(&python) {
+                                services.extend(python_key_services(key));
+                            }
+                            for service in &services {
                                 cached.invalidate(service);
+                            }
+                            if !services.is_empty() {
                                 cached.count_watch_invalidation();
                             }
                         }
-                        Ok(_) => {}
                         Err(error) => {
                             tracing::warn!(%error, "registry watch failed");
                             break;

@@ -19,6 +19,13 @@ pub enum InstanceStatus {
     Unhealthy,
 }
 
+/// The metadata key that marks an entry written by aegis (Rust). Python readers keep
+/// `metadata` as a free map, so the entry stays readable; a top-level key would not.
+pub const RUST_MARKER_KEY: &str = "aegis";
+
+/// The value under [`RUST_MARKER_KEY`]: `rust {aegis crate version}`, e.g. `rust 0.1.0`.
+pub const RUST_MARKER: &str = concat!("rust ", env!("CARGO_PKG_VERSION"));
+
 /// The registry value: exactly the 7 camelCase keys of the Python SDK's `ServiceInstance`, in
 /// its order. Python readers reject any other key, so none may be added.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,7 +43,8 @@ pub struct ServiceInstance {
     pub last_heartbeat: String,
     /// The single-active group, for services that have one.
     pub sticky_active_group: Option<String>,
-    /// Free-form metadata (`start_time` is always set).
+    /// Free-form metadata. Python and aegis set `start_time`; aegis also sets
+    /// [`RUST_MARKER_KEY`].
     pub metadata: BTreeMap<String, serde_json::Value>,
 }
 
@@ -57,6 +65,15 @@ impl ServiceInstance {
     /// `true` when the instance may be routed to: alive, and ACTIVE or STANDBY.
     pub fn is_healthy(&self, now: SystemTime, ttl: Duration) -> bool {
         self.status != InstanceStatus::Unhealthy && self.is_alive(now, ttl)
+    }
+
+    /// `true` when aegis (Rust) wrote the entry: its metadata has [`RUST_MARKER_KEY`] set to
+    /// `rust …`. Entries of Python instances, and of aegis before the marker, do not.
+    pub fn is_rust(&self) -> bool {
+        self.metadata
+            .get(RUST_MARKER_KEY)
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|marker| marker.starts_with("rust "))
     }
 
     /// Stamps the heartbeat time.
@@ -108,6 +125,23 @@ mod tests {
             json.starts_with(r#"{"serviceName":"echo-demo","instanceId""#),
             "{json}"
         );
+    }
+
+    #[test]
+    fn the_rust_marker_is_one_metadata_string() {
+        let mut instance: ServiceInstance = serde_json::from_str(PYTHON).expect("decodes");
+        assert!(!instance.is_rust(), "a Python entry");
+        instance
+            .metadata
+            .insert(RUST_MARKER_KEY.into(), RUST_MARKER.into());
+        assert!(instance.is_rust());
+        assert_eq!(RUST_MARKER, format!("rust {}", env!("CARGO_PKG_VERSION")));
+        instance.metadata.insert(RUST_MARKER_KEY.into(), 1.into());
+        assert!(!instance.is_rust(), "not a string");
+        instance
+            .metadata
+            .insert(RUST_MARKER_KEY.into(), "python".into());
+        assert!(!instance.is_rust());
     }
 
     #[test]

@@ -291,6 +291,42 @@ pub fn service_of_key(key: &str) -> Option<&str> {
     (!service.is_empty() && !instance.is_empty()).then_some(service)
 }
 
+/// What separates the tokens of a Python-form registry key.
+const PYTHON_SEPARATOR: &str = "__";
+
+/// `service-instances__{service}__{instance_id}`: the key the Python SDK (HEAD) writes and
+/// reads. One token: its KV layer refuses keys with dots.
+pub fn python_registry_key(service: &str, instance_id: &str) -> String {
+    format!("{REGISTRY_KEY_PREFIX}{PYTHON_SEPARATOR}{service}{PYTHON_SEPARATOR}{instance_id}")
+}
+
+/// `service-instances__{service}__`: what every Python-form key of `service`'s instances
+/// starts with (and, as `__` may occur in names, some of other services' too).
+pub fn python_registry_service_prefix(service: &str) -> String {
+    format!("{REGISTRY_KEY_PREFIX}{PYTHON_SEPARATOR}{service}{PYTHON_SEPARATOR}")
+}
+
+/// Every service name a Python-form registry key can belong to, the one Python's own
+/// `split("__")` reads first. `__` is ambiguous when names hold `_` (`a___b` is service
+/// `a`, instance `_b`, or service `a_`, instance `b`), so a reader that must not miss the
+/// service (a cache invalidation) takes them all; one that has the value trusts its
+/// `serviceName`. Rust names cannot be ambiguous: service names hold no `_`, and instance
+/// ids start with a letter or digit. Empty for any other key.
+pub fn python_key_services(key: &str) -> impl Iterator<Item = &str> {
+    let rest = key
+        .strip_prefix(REGISTRY_KEY_PREFIX)
+        .and_then(|rest| rest.strip_prefix(PYTHON_SEPARATOR))
+        .unwrap_or("");
+    rest.match_indices('_')
+        .map(|(at, _)| at)
+        .filter(move |&at| {
+            at > 0
+                && rest[at..].starts_with(PYTHON_SEPARATOR)
+                && at + PYTHON_SEPARATOR.len() < rest.len()
+        })
+        .map(move |at| &rest[..at])
+}
+
 /// `election_{service}`: the bucket holding the leader lease of `service`'s groups.
 pub fn election_bucket(service: &str) -> String {
     format!("election_{service}")
@@ -314,6 +350,35 @@ mod tests {
         assert!(subject_matches(">", "a"));
         assert!(subject_matches("*", "a"));
         assert!(!subject_matches("*", "a.b"));
+    }
+
+    #[test]
+    fn python_registry_keys() {
+        let key = python_registry_key("echo-service", "echo-service-1a2b3c4d");
+        assert_eq!(
+            key,
+            "service-instances__echo-service__echo-service-1a2b3c4d"
+        );
+        assert!(key.starts_with(&python_registry_service_prefix("echo-service")));
+        assert!(validate_kv_key(&key).is_ok());
+        fn services(key: &str) -> Vec<&str> {
+            python_key_services(key).collect()
+        }
+        assert_eq!(services(&key), ["echo-service"]);
+        assert_eq!(services("service-instances__my_svc__my_svc-1"), ["my_svc"]);
+        // Every reading of an ambiguous key, Python's first.
+        assert_eq!(services("service-instances__a___b"), ["a", "a_"]);
+        assert_eq!(services("service-instances__a__b__c"), ["a", "a__b"]);
+        for not_one in [
+            "service-instances__echo",
+            "service-instances__echo__",
+            "service-instances____x",
+            "service-instances.echo.echo-1",
+            "service-instances_echo_echo-1",
+            "echo-service",
+        ] {
+            assert!(services(not_one).is_empty(), "{not_one}");
+        }
     }
 
     #[test]

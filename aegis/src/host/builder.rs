@@ -13,7 +13,7 @@ use tokio::sync::{Mutex, watch};
 use crate::backend::Backend;
 use crate::commands::worker::CommandRunner;
 use crate::consumer::{Runner, Timeouts};
-use crate::domain::instance::{InstanceStatus, ServiceInstance};
+use crate::domain::instance::{InstanceStatus, RUST_MARKER, RUST_MARKER_KEY, ServiceInstance};
 use crate::domain::names::{validate_method_name, validate_service_name, validate_version};
 use crate::election::ElectionTask;
 use crate::events::subscriber::EventRunner;
@@ -107,8 +107,10 @@ impl<S: Service> ServiceBuilder<S> {
         self
     }
 
-    /// Calls `callback` when heartbeats have failed `unhealthy_after` times in a row (the
-    /// instance keeps trying; [`ServiceHandle::health_changes`] shows the way back).
+    /// Calls `callback` each time the instance becomes UNHEALTHY: heartbeats have failed
+    /// `unhealthy_after` times in a row (the instance keeps trying), or a Python instance is
+    /// in its single-active group (see [`crate::Health`]).
+    /// [`ServiceHandle::health_changes`] shows the way back.
     pub fn on_unhealthy(mut self, callback: impl Fn() + Send + Sync + 'static) -> Self {
         self.on_unhealthy = Some(Arc::new(callback));
         self
@@ -177,7 +179,7 @@ impl<S: Service> ServiceBuilder<S> {
             None
         };
         let heartbeat = if config.enable_registration {
-            let manager = health_manager(backend, &config, &shared, on_unhealthy);
+            let manager = health_manager(S::NAME, backend, &config, &shared, on_unhealthy);
             Some(Heartbeat::start(S::NAME, manager).await.map_err(fail)?)
         } else {
             None
@@ -238,8 +240,9 @@ impl<S: Service> ServiceBuilder<S> {
     }
 }
 
-/// The registry entry of this instance and how it is kept fresh.
+/// The registry entry of this instance (marked as aegis's) and how it is kept fresh.
 fn health_manager(
+    service: &'static str,
     backend: &Backend,
     config: &ServiceConfig,
     shared: &Shared,
@@ -247,8 +250,13 @@ fn health_manager(
 ) -> HealthManager {
     let server = &shared.server;
     let election = server.election.get();
+    let metadata = [
+        (String::from("start_time"), server.started.clone().into()),
+        (String::from(RUST_MARKER_KEY), RUST_MARKER.into()),
+    ];
     HealthManager {
-        registry: KvServiceRegistry::new(backend),
+        service,
+        registry: KvServiceRegistry::new(backend).write_python_keys(config.python_registry_keys),
         entry: Mutex::new(ServiceInstance {
             service_name: server.service.to_owned(),
             instance_id: server.instance_id.to_string(),
@@ -256,17 +264,18 @@ fn health_manager(
             status: InstanceStatus::Active,
             last_heartbeat: String::new(),
             sticky_active_group: election.map(|e| e.group.clone()),
-            metadata: [(String::from("start_time"), server.started.clone().into())]
-                .into_iter()
-                .collect(),
+            metadata: metadata.into_iter().collect(),
         }),
         interval: config.heartbeat_interval,
         unhealthy_after: config.unhealthy_after,
+        registry_ttl: config.registry_ttl,
         clock: Arc::clone(backend.clock()),
         metrics: Arc::clone(backend.metrics()),
         health: shared.health.clone(),
         on_unhealthy,
         leadership: election.map(|e| e.leadership.clone()),
+        group: election.map(|e| e.group.clone()),
+        causes: std::sync::Mutex::default(),
         deregistered: std::sync::atomic::AtomicBool::new(false),
     }
 }

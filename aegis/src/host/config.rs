@@ -18,6 +18,7 @@ pub struct ServiceConfig {
     pub(crate) registry_ttl: Duration,
     pub(crate) heartbeat_interval: Duration,
     pub(crate) enable_registration: bool,
+    pub(crate) python_registry_keys: bool,
     pub(crate) unhealthy_after: u32,
     pub(crate) election: ElectionConfig,
     pub(crate) events: EventConfig,
@@ -34,6 +35,7 @@ impl Default for ServiceConfig {
             registry_ttl: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(10),
             enable_registration: true,
+            python_registry_keys: true,
             unhealthy_after: 3,
             election: ElectionConfig::default(),
             events: EventConfig::default(),
@@ -44,8 +46,8 @@ impl Default for ServiceConfig {
 
 impl ServiceConfig {
     /// Defaults: generated instance id, 1024 concurrent handlers, 30 s handler timeout,
-    /// 10 s drain timeout; registered, heartbeat every 10 s, registry TTL 30 s, unhealthy
-    /// after 3 failed heartbeats (the Python SDK's values).
+    /// 10 s drain timeout; registered (under the Python key form too), heartbeat every 10 s,
+    /// registry TTL 30 s, unhealthy after 3 failed heartbeats (the Python SDK's values).
     pub fn new() -> Self {
         Self::default()
     }
@@ -71,8 +73,23 @@ impl ServiceConfig {
         self
     }
 
+    /// Whether the registry entry is also written under the Python SDK's key,
+    /// `service-instances__{service}__{instance}`, besides aegis's
+    /// `service-instances.{service}.{instance}` (and deleted from both on stop).
+    ///
+    /// On by default, so that a fleet of Python and Rust instances finds each other without
+    /// configuration: Python's discovery reads only its own form (and aegis reads both, always).
+    /// The cost is one more KV put per heartbeat. Turn it off where no Python peer reads the
+    /// registry.
+    pub fn python_registry_keys(mut self, write: bool) -> Self {
+        self.python_registry_keys = write;
+        self
+    }
+
     /// The single-active group this instance joins when the service has `#[exclusive_rpc]`
-    /// methods (Python AegisSDK: `group_id`; default `default`).
+    /// methods (Python AegisSDK: `group_id`; default `default`). Python instances cannot
+    /// join an aegis group's election: while a live one is registered in the same group,
+    /// this instance logs an error and reports UNHEALTHY (see [`crate::Health`]).
     pub fn group_id(mut self, group_id: impl Into<String>) -> Self {
         self.election.group_id = group_id.into();
         self

@@ -82,7 +82,9 @@ impl ServiceHandle {
         self.shared.state.subscribe()
     }
 
-    /// Whether heartbeats get through (always healthy without registration).
+    /// Whether the instance is healthy: its heartbeats get through and, for single-active
+    /// services, no live Python instance shares its group (see [`Health`]). Always healthy
+    /// without registration, which is when both are checked.
     pub fn health(&self) -> Health {
         *self.shared.health.borrow()
     }

@@ -171,6 +171,56 @@ pub async fn entries_are_the_latest_live_values_by_pattern(buckets: &dyn KvBucke
     ));
 }
 
+/// `*` matches the one-token keys (the Python SDK's registry keys, `a__b__c`), and only
+/// those, in `entries` and `watch`; `>` matches every key.
+pub async fn star_matches_single_token_keys(buckets: &dyn KvBuckets) {
+    let kv = fresh(buckets).await;
+    let mut one_token = kv.watch("*").await.expect("watch *");
+    let mut every = kv.watch(">").await.expect("watch >");
+    let mut revisions = Vec::new();
+    for key in ["svc.a", "p__s__i-1", "plain", "svc.b.c", "p__s__i-2"] {
+        let revision = kv.put(key, Bytes::from(key)).await.expect("put");
+        revisions.push((key, revision));
+    }
+    kv.delete("plain", None).await.expect("delete");
+    let keys =
+        |entries: Vec<KvEntry>| -> Vec<String> { entries.into_iter().map(|e| e.key).collect() };
+    assert_eq!(
+        keys(kv.entries("*").await.expect("entries")),
+        ["p__s__i-1", "p__s__i-2"]
+    );
+    assert_eq!(
+        keys(kv.entries(">").await.expect("entries")),
+        ["p__s__i-1", "p__s__i-2", "svc.a", "svc.b.c"]
+    );
+    let put = KvOperation::Put;
+    for expected in [
+        ("p__s__i-1", put),
+        ("plain", put),
+        ("p__s__i-2", put),
+        ("plain", KvOperation::Delete),
+    ] {
+        let (key, operation) = next(&mut one_token).await;
+        assert_eq!((key.as_str(), operation), expected);
+    }
+    for (key, _) in &revisions {
+        assert_eq!(next(&mut every).await, ((*key).to_owned(), put));
+    }
+    assert_eq!(
+        next(&mut every).await,
+        ("plain".to_owned(), KvOperation::Delete)
+    );
+}
+
+async fn next(watch: &mut crate::ports::KvWatch) -> (String, KvOperation) {
+    let entry = tokio::time::timeout(DEADLINE, watch.next())
+        .await
+        .expect("a change within the deadline")
+        .expect("watch open")
+        .expect("watch entry");
+    (entry.key, entry.operation)
+}
+
 /// `entries` reads them all when more keys match than a backend may answer at once.
 pub async fn entries_reads_many_keys(buckets: &dyn KvBuckets) {
     const KEYS: usize = 300;

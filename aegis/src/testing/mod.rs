@@ -103,6 +103,7 @@ macro_rules! kv_conformance_tests {
             keys_are_unique_while_written,
             entries_are_the_latest_live_values_by_pattern,
             entries_reads_many_keys,
+            star_matches_single_token_keys,
             watch_sees_changes_in_revision_order,
             values_expire_after_max_age,
             expiry_is_announced_when_asked,
