@@ -498,3 +498,44 @@ async fn nats_a_python_instance_in_the_group_makes_rust_instances_unhealthy_unti
     )
     .await;
 }
+
+/// A client routing by discovery that picks the Python instance (it has no per-instance
+/// subject) calls through the service's queue group instead, where an instance answers.
+async fn a_routed_call_to_a_python_instance_goes_through_the_queue_group(backend: Backend) {
+    let handle = ServiceBuilder::new(Echo)
+        .config(config("echo-service-rust1"))
+        .start(&backend)
+        .await
+        .expect("starts");
+    let kv = bucket(&backend).await;
+    put_python(&*kv, PYTHON_ID, SystemTime::now(), None).await;
+    let discovery = Arc::new(BasicServiceDiscovery::new(&backend, TTL));
+    eventually("both instances are discovered", || {
+        let discovery = Arc::clone(&discovery);
+        async move {
+            discovery
+                .discover(SERVICE, true)
+                .await
+                .is_ok_and(|found| found.len() == 2)
+        }
+    })
+    .await;
+    let sticky = aegis::discovery::SelectionStrategy::Sticky {
+        preferred_instance_id: PYTHON_ID.to_owned(),
+    };
+    let client = EchoClient::new(&backend).with_discovery(discovery, sticky);
+    let reply = client.echo("hi".to_owned()).await.expect("answered");
+    assert_eq!(reply, "hi");
+    handle.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn memory_a_routed_call_to_a_python_instance_goes_through_the_queue_group() {
+    a_routed_call_to_a_python_instance_goes_through_the_queue_group(Backend::in_memory()).await;
+}
+
+#[tokio::test]
+async fn nats_a_routed_call_to_a_python_instance_goes_through_the_queue_group() {
+    let server = NatsServer::start();
+    a_routed_call_to_a_python_instance_goes_through_the_queue_group(nats(&server).await).await;
+}

@@ -70,7 +70,8 @@ impl ClientCore {
 
     /// Routes calls to the instance `strategy` picks among those `discovery` finds healthy,
     /// on its per-instance subject `rpc.{service}.{method}.{instance_id}`. Without this,
-    /// calls go through the service's queue group.
+    /// calls go through the service's queue group, as they do when the pick is a Python
+    /// AegisSDK instance (an entry without the aegis marker), which has no such subject.
     pub fn set_routing(
         &mut self,
         discovery: Arc<dyn ServiceDiscovery>,
@@ -206,8 +207,14 @@ impl ClientCore {
                     ),
                 });
             };
-            let direct = instance_subject(self.service, method, &instance.instance_id);
-            match self.send(direct, payload.clone()).await {
+            // A Python instance subscribes only the service's queue group: it was picked, but
+            // any instance of the service may answer there.
+            let subject = if instance.is_rust() {
+                instance_subject(self.service, method, &instance.instance_id)
+            } else {
+                rpc_subject(self.service, method)
+            };
+            match self.send(subject, payload.clone()).await {
                 Err(Error::NoResponders { .. }) if attempt == 0 => {
                     routing.discovery.invalidate(self.service);
                 }
