@@ -243,7 +243,7 @@ impl<R: DeserializeOwned> futures::Stream for CommandHandle<R> {
 }
 
 /// Asks `service` to cancel the command `command_id`, from anywhere (the id is
-/// [`CommandHandle::id`], or [`CommandContext::command_id`] on the worker side). A running
+/// [`CommandHandle::id`], or [`CommandContext::command_id`](crate::CommandContext::command_id) on the worker side). A running
 /// handler is dropped; a waiting command does not run; its caller gets a 499 outcome.
 pub async fn cancel(
     backend: &crate::Backend,
