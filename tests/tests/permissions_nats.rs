@@ -52,7 +52,8 @@ authorization {
       permissions: {
         publish: {
           allow: ["$JS.API.>", "$JS.ACK.>", "$KV.service_registry.>", "deadletter.>",
-                  "_INBOX.aegis.>", "$KV.election_order-processor.>"]
+                  "_INBOX.aegis.>", "$KV.election_order-processor.>",
+                  "commands.progress.>", "commands.callback.>"]
         }
         subscribe: {
           allow: ["rpc.notifier.>", "rpc.report-builder.>", "aegis.cancel.report-builder.*",
@@ -69,7 +70,7 @@ authorization {
                   "$JS.API.INFO",
                   "$JS.API.STREAM.INFO.EVENTS", "$JS.API.STREAM.INFO.COMMANDS"]
         }
-        subscribe: { allow: ["_INBOX.>"] }
+        subscribe: { allow: ["_INBOX.>", "commands.progress.>", "commands.callback.>"] }
         allow_responses: true
       }
     }

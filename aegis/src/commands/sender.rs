@@ -17,7 +17,7 @@ use crate::domain::envelope::{Priority, TRACEPARENT_HEADER, codes};
 use crate::domain::headers::REPLY_TO_HEADER;
 use crate::domain::subject::{
     COMMANDS_STREAM, COMMANDS_SUBJECTS, cancel_subject, command_reply_subject, command_subject,
-    python_callback_subject, python_progress_subject, python_reports_subject,
+    python_callback_subject, python_progress_subject,
 };
 use crate::domain::wire::{Id, OutgoingCommand, Timestamp};
 use crate::ports::{Headers, MSG_ID_HEADER, Message, MessageBus, Streams, Subscription};
@@ -41,6 +41,7 @@ pub struct CommandOptions {
     pub(crate) max_retries: u32,
     pub(crate) timeout: Duration,
     pub(crate) traceparent: Option<Arc<str>>,
+    pub(crate) python_reports: bool,
 }
 
 impl Default for CommandOptions {
@@ -50,12 +51,14 @@ impl Default for CommandOptions {
             max_retries: 3,
             timeout: Duration::from_secs(300),
             traceparent: None,
+            python_reports: true,
         }
     }
 }
 
 impl CommandOptions {
-    /// The Python SDK's defaults: normal priority, 3 retries, 300 s per attempt.
+    /// The Python SDK's defaults: normal priority, 3 retries, 300 s per attempt; listening
+    /// for a Python worker's reports too.
     pub fn new() -> Self {
         Self::default()
     }
@@ -76,6 +79,14 @@ impl CommandOptions {
     /// How long one attempt may run.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Whether the handle also listens where a Python AegisSDK worker reports
+    /// (`commands.progress.{id}`, `commands.callback.{id}`; on by default). Off, a caller
+    /// needs no subscribe permission beyond `_INBOX.>`, and hears aegis workers only.
+    pub fn python_reports(mut self, listen: bool) -> Self {
+        self.python_reports = listen;
         self
     }
 
@@ -282,18 +293,18 @@ pub(crate) struct Sender<'a> {
 /// handle is being read: a caller that collects its outcomes later must not hold up the
 /// workers. Ends, unsubscribing, when the handle is dropped.
 ///
-/// `reports` carries what a Python AegisSDK worker sends instead (`commands.progress.{id}`,
-/// `commands.callback.{id}`); `COMMANDS` stores those, so they are purged after the outcome.
+/// `replies` may include the subjects a Python AegisSDK worker reports on
+/// (`commands.progress.{id}`, `commands.callback.{id}`); `COMMANDS` stores those, so they
+/// are purged after the outcome.
 fn listen(
     bus: Arc<dyn MessageBus>,
     streams: Arc<dyn Streams>,
-    replies: Subscription,
-    reports: Subscription,
+    replies: Vec<Subscription>,
     command_id: String,
 ) -> tokio::sync::mpsc::Receiver<Message> {
     let (sender, receiver) = tokio::sync::mpsc::channel(REPLIES_BUFFERED);
     let callback = python_callback_subject(&command_id);
-    let mut replies = futures::stream::select(replies, reports);
+    let mut replies = futures::stream::select_all(replies);
     tokio::spawn(async move {
         loop {
             let message = tokio::select! {
@@ -360,12 +371,21 @@ pub(crate) async fn send_command<P: serde::Serialize + ?Sized, R>(
     streams.ensure_stream(commands_stream()).await?;
     let (id, trace, timestamp) = (Id::new(), Id::new(), Timestamp::now());
     let reply_to = command_reply_subject(id.as_str());
+    let mut subscriptions = vec![bus.subscribe(&reply_to, None).await?];
+    if options.python_reports {
+        // Two exact subjects rather than `commands.*.{id}`: a permission on
+        // `commands.progress.>` and `commands.callback.>` covers them.
+        for subject in [
+            python_progress_subject(id.as_str()),
+            python_callback_subject(id.as_str()),
+        ] {
+            subscriptions.push(bus.subscribe(&subject, None).await?);
+        }
+    }
     let replies = listen(
         Arc::clone(bus),
         Arc::clone(streams),
-        bus.subscribe(&reply_to, None).await?,
-        bus.subscribe(&python_reports_subject(id.as_str()), None)
-            .await?,
+        subscriptions,
         id.as_str().to_owned(),
     );
     let envelope = OutgoingCommand {

@@ -242,12 +242,6 @@ pub fn python_callback_subject(command_id: &str) -> String {
     format!("commands.callback.{command_id}")
 }
 
-/// Both of the above, for a subscriber: `commands.*.{command_id}`. Nothing else matches
-/// when the id holds a `-` (a UUID does), which command names cannot.
-pub fn python_reports_subject(command_id: &str) -> String {
-    format!("commands.*.{command_id}")
-}
-
 /// `_INBOX.{scope}.{id}`: a reply subject, where callers that expect replies subscribe.
 pub fn inbox_subject(scope: &str, id: impl std::fmt::Display) -> String {
     format!("_INBOX.{scope}.{id}")
