@@ -1,10 +1,13 @@
 //! Aegis: NATS microservices as annotated `impl` blocks.
 //!
-//! See the crate README for the tour. In short: annotate an inherent `impl` with
+//! In short: annotate an inherent `impl` with
 //! [`#[service]`](macro@service), mark methods with [`#[rpc]`](macro@rpc),
 //! [`#[exclusive_rpc]`](macro@exclusive_rpc), [`#[subscribe]`](macro@subscribe) (events, see
 //! [`events`]) or [`#[command]`](macro@command) (see [`commands`]), start it on a
-//! [`Backend`], and call it through the generated `{Type}Client`.
+//! [`Backend`], and call it through the generated `{Type}Client`. The README follows; its
+//! Rust example runs as a doctest.
+//!
+#![doc = include_str!("../../README.md")]
 #![warn(missing_docs)]
 
 pub mod adapters;
