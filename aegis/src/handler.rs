@@ -71,8 +71,9 @@ impl std::error::Error for RpcError {}
 
 /// Turns a handler's error type into an [`RpcError`].
 ///
-/// Implemented for [`RpcError`], [`Error`], strings and boxed errors; implement it for your
-/// own error types to choose the code (the default for foreign errors is 500).
+/// Implemented for [`RpcError`], [`Error`], strings and boxed errors, and with the `anyhow`
+/// feature for `anyhow::Error`; implement it for your own error types to choose the code
+/// (the default for foreign errors is 500).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be returned as an error from an aegis handler",
     label = "handler error type",
@@ -115,6 +116,17 @@ impl IntoRpcError for &'static str {
 impl IntoRpcError for Box<dyn std::error::Error + Send + Sync> {
     fn into_rpc_error(self) -> RpcError {
         RpcError::internal(self.to_string())
+    }
+}
+
+/// A 500 whose message is the error's whole chain, outermost context first
+/// (`format!("{err:#}")`: `"loading order 42: connection refused"`), so no context is lost.
+/// Handlers may return `anyhow::Result<T>`. To choose another code, return an [`RpcError`]
+/// or map the error with `map_err`.
+#[cfg(feature = "anyhow")]
+impl IntoRpcError for anyhow::Error {
+    fn into_rpc_error(self) -> RpcError {
+        RpcError::internal(format!("{self:#}"))
     }
 }
 
@@ -273,5 +285,22 @@ pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         String::from("(non-string panic payload)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(feature = "anyhow")]
+    #[test]
+    fn an_anyhow_error_is_a_500_with_its_whole_chain() {
+        use anyhow::Context as _;
+        let error = Err::<(), _>(anyhow::anyhow!("connection refused"))
+            .context("loading order 42")
+            .expect_err("an error");
+        let rpc = error.into_rpc_error();
+        assert_eq!(rpc.code(), codes::INTERNAL);
+        assert_eq!(rpc.message(), "loading order 42: connection refused");
     }
 }

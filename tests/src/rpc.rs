@@ -384,6 +384,35 @@ pub async fn handler_errors_carry_code_and_message(backend: &Backend) {
     handle.stop().await.expect("stops");
 }
 
+/// A service whose handler returns `anyhow::Result` (feature `anyhow`).
+#[derive(Debug)]
+pub struct Ledger;
+
+#[aegis::service(name = "ledger", version = "1.0.0")]
+impl Ledger {
+    /// Always fails: a cause wrapped in a context.
+    #[rpc]
+    async fn balance(&self) -> anyhow::Result<u64> {
+        use anyhow::Context as _;
+        Err(anyhow::anyhow!("connection refused")).context("reading account 7")
+    }
+}
+
+/// An `anyhow::Error` reaches the caller as a 500 whose message has the context and the cause.
+pub async fn anyhow_errors_are_500s_with_their_whole_chain(backend: &Backend) {
+    let handle = ServiceBuilder::new(Ledger)
+        .start(backend)
+        .await
+        .expect("service starts");
+    match LedgerClient::new(backend).balance().await {
+        Err(Error::Remote { code: 500, message }) => {
+            assert_eq!(message, "reading account 7: connection refused");
+        }
+        other => panic!("expected a 500, got {other:?}"),
+    }
+    handle.stop().await.expect("stops");
+}
+
 /// A panic becomes a 500 with the panic message; the service keeps serving.
 pub async fn a_panicking_handler_gets_an_error_reply_and_the_service_keeps_serving(
     backend: &Backend,

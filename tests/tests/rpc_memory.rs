@@ -29,6 +29,11 @@ async fn handler_errors_carry_code_and_message() {
 }
 
 #[tokio::test]
+async fn anyhow_errors_are_500s_with_their_whole_chain() {
+    rpc::anyhow_errors_are_500s_with_their_whole_chain(&Backend::in_memory()).await;
+}
+
+#[tokio::test]
 async fn a_panicking_handler_gets_an_error_reply_and_the_service_keeps_serving() {
     rpc::a_panicking_handler_gets_an_error_reply_and_the_service_keeps_serving(
         &Backend::in_memory(),

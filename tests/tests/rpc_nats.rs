@@ -38,6 +38,12 @@ async fn handler_errors_carry_code_and_message() {
 }
 
 #[tokio::test]
+async fn anyhow_errors_are_500s_with_their_whole_chain() {
+    let server = NatsServer::start();
+    rpc::anyhow_errors_are_500s_with_their_whole_chain(&server.backend().await).await;
+}
+
+#[tokio::test]
 async fn a_panicking_handler_gets_an_error_reply_and_the_service_keeps_serving() {
     let server = NatsServer::start();
     rpc::a_panicking_handler_gets_an_error_reply_and_the_service_keeps_serving(
