@@ -76,6 +76,15 @@ impl Codec {
     }
 }
 
+/// The decoder's own text in an error of [`Codec::decode`] (which reports a
+/// [`Error::BadRequest`], the server's view of an undecodable request).
+pub(crate) fn decoder_message(error: Error) -> String {
+    match error {
+        Error::BadRequest { message } => message,
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

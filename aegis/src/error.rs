@@ -39,6 +39,17 @@ pub enum Error {
         /// What was wrong with it.
         message: String,
     },
+    /// A reply could not be decoded: it is not an AegisSDK envelope in MessagePack or JSON,
+    /// or its result does not fit the type the caller expects (the caller's and the
+    /// service's types disagree). Unlike [`Error::BadRequest`], the fault is not the
+    /// request's: the call may have run.
+    #[error("cannot decode the reply of `{subject}`: {message}")]
+    Decode {
+        /// The subject the request or command was sent to.
+        subject: String,
+        /// What the decoder said.
+        message: String,
+    },
     /// The remote handler returned an error.
     #[error("remote error {code}: {message}")]
     Remote {
@@ -90,6 +101,13 @@ impl Error {
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Error::BadRequest {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn decode(subject: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Decode {
+            subject: subject.into(),
             message: message.into(),
         }
     }

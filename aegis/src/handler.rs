@@ -96,6 +96,8 @@ impl IntoRpcError for Error {
             Error::BadRequest { message } => RpcError::bad_request(message),
             Error::Remote { code, message } => RpcError::new(code, message),
             Error::NotActive { message } => RpcError::new(codes::NOT_ACTIVE, message),
+            // The handler's own call got a reply it could not read: the upstream's fault.
+            decode @ Error::Decode { .. } => RpcError::new(codes::BAD_GATEWAY, decode.to_string()),
             other => RpcError::internal(other.to_string()),
         }
     }
@@ -291,6 +293,21 @@ pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_undecodable_reply_to_a_handlers_own_call_is_a_502() {
+        let error = Error::Decode {
+            subject: "rpc.stock.count".into(),
+            message: "the result does not fit the expected type: invalid type".into(),
+        };
+        let rpc = error.into_rpc_error();
+        assert_eq!(rpc.code(), codes::BAD_GATEWAY);
+        assert_eq!(
+            rpc.message(),
+            "cannot decode the reply of `rpc.stock.count`: the result does not fit the \
+             expected type: invalid type"
+        );
+    }
 
     #[cfg(feature = "anyhow")]
     #[test]

@@ -542,6 +542,51 @@ pub async fn progress_reaches_the_caller(backend: &Backend) {
     assert_eq!(left, 0, "progress or results were stored in COMMANDS");
 }
 
+/// Stands for a caller whose idea of `jobs.work`'s result is out of date: never started,
+/// only its generated client is used.
+#[derive(Debug)]
+pub struct StaleJobs;
+
+#[aegis::service(name = "jobs", version = "1.0.0")]
+impl StaleJobs {
+    /// What the caller thinks `work` returns.
+    #[command]
+    async fn work(&self, _ctx: &CommandContext, _job: Job) -> Result<String, RpcError> {
+        Ok(String::new())
+    }
+}
+
+/// An outcome whose result does not fit the caller's type ends the handle with
+/// `Error::Decode` (rather than leaving it waiting for an outcome that has come).
+pub async fn an_outcome_that_does_not_fit_is_a_decode_error(backend: &Backend) {
+    let log = Arc::new(JobLog::default());
+    let handle = start_jobs(backend, &log, quick_commands()).await;
+    let command = StaleJobsClient::new(backend)
+        .work(Job {
+            n: 1,
+            steps: 2,
+            ..Job::default()
+        })
+        .await
+        .unwrap();
+    let id = command.id().to_owned();
+    match tokio::time::timeout(DEADLINE, command.result()).await {
+        Ok(Err(Error::Decode { subject, message })) => {
+            assert_eq!(subject, "commands.jobs.work");
+            assert!(
+                message.starts_with(&format!(
+                    "command {id}: the result does not fit the expected type: "
+                )),
+                "{message}"
+            );
+            assert!(!message.contains("bad request"), "{message}");
+        }
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+    assert_eq!(log.attempts_of(1), 1, "the command ran once");
+    handle.stop().await.unwrap();
+}
+
 /// A command as the Python SDK sends it (msgpack, its keys, no aegis headers) runs once on
 /// a Rust worker and leaves the work queue; there is no reply subject, so nothing is sent back.
 pub async fn python_shaped_commands_run(backend: &Backend) {

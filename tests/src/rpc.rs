@@ -329,6 +329,59 @@ pub async fn our_client_decodes_python_shaped_replies(backend: &Backend) {
     responder.abort();
 }
 
+/// A reply the client cannot decode is `Error::Decode` naming the subject, whether its result
+/// does not fit the client's type or it is not an envelope at all; not `BadRequest`.
+pub async fn undecodable_replies_are_decode_errors(backend: &Backend) {
+    let bus = Arc::clone(backend.bus());
+    let mut requests = bus
+        .subscribe("rpc.echo-service.echo", Some("rpc.echo-service"))
+        .await
+        .expect("subscribe");
+    let responder = tokio::spawn(async move {
+        while let Some(request) = requests.next().await {
+            let decoded: Value = Codec::detect(&request.payload)
+                .decode(&request.payload)
+                .expect("request");
+            let bytes = match decoded["params"]["message"].as_str().unwrap_or_default() {
+                // `Echoed` wants a string `echo` and an `instance_id`.
+                "misfit" => rmp_serde::to_vec_named(&json!({
+                    "message_id": "r1", "trace_id": "t1", "correlation_id": decoded["message_id"],
+                    "timestamp": "2026-11-26T23:47:11.105904+00:00", "source": null,
+                    "target": null, "success": true, "result": {"echo": 7}, "error": null
+                }))
+                .expect("msgpack"),
+                "json garbage" => b"<html>502 Bad Gateway</html>".to_vec(),
+                // 0xc1 is never used in MessagePack.
+                _ => vec![0x81, 0xc1],
+            };
+            bus.publish(Message::new(request.reply.expect("reply subject"), bytes))
+                .await
+                .expect("respond");
+        }
+    });
+    let client = EchoServiceClient::new(backend);
+    for (case, expected) in [
+        ("misfit", "the result does not fit the expected type: "),
+        ("json garbage", "not a JSON envelope: "),
+        ("msgpack garbage", "not a MessagePack envelope: "),
+    ] {
+        let outcome = client
+            .echo(Echo {
+                message: case.into(),
+            })
+            .await;
+        match outcome {
+            Err(Error::Decode { subject, message }) => {
+                assert_eq!(subject, "rpc.echo-service.echo", "{case}");
+                assert!(message.starts_with(expected), "{case}: {message}");
+                assert!(!message.contains("bad request"), "{case}: {message}");
+            }
+            other => panic!("{case}: expected a decode error, got {other:?}"),
+        }
+    }
+    responder.abort();
+}
+
 /// Requests that cannot be decoded get a 400 reply (correlated when the id is readable),
 /// never a timeout, and run no handler.
 pub async fn malformed_requests_get_an_error_reply_not_a_timeout(backend: &Backend) {

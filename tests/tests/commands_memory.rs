@@ -49,6 +49,11 @@ async fn progress_reaches_the_caller() {
     commands::progress_reaches_the_caller(&Backend::in_memory()).await;
 }
 
+#[tokio::test]
+async fn an_outcome_that_does_not_fit_is_a_decode_error() {
+    commands::an_outcome_that_does_not_fit_is_a_decode_error(&Backend::in_memory()).await;
+}
+
 /// A command delivered again while its handler still runs here (its keep-alive came too
 /// late; the stream's clock is moved past `ack_wait` to force it) does not run twice.
 #[tokio::test]

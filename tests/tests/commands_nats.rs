@@ -40,6 +40,12 @@ async fn progress_reaches_the_caller() {
 }
 
 #[tokio::test]
+async fn an_outcome_that_does_not_fit_is_a_decode_error() {
+    let server = NatsServer::start();
+    commands::an_outcome_that_does_not_fit_is_a_decode_error(&server.backend().await).await;
+}
+
+#[tokio::test]
 async fn python_shaped_commands_run() {
     let server = NatsServer::start();
     commands::python_shaped_commands_run(&server.backend().await).await;

@@ -19,6 +19,11 @@ async fn our_client_decodes_python_shaped_replies() {
 }
 
 #[tokio::test]
+async fn undecodable_replies_are_decode_errors() {
+    rpc::undecodable_replies_are_decode_errors(&Backend::in_memory()).await;
+}
+
+#[tokio::test]
 async fn malformed_requests_get_an_error_reply_not_a_timeout() {
     rpc::malformed_requests_get_an_error_reply_not_a_timeout(&Backend::in_memory()).await;
 }

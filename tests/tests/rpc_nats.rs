@@ -26,6 +26,12 @@ async fn our_client_decodes_python_shaped_replies() {
 }
 
 #[tokio::test]
+async fn undecodable_replies_are_decode_errors() {
+    let server = NatsServer::start();
+    rpc::undecodable_replies_are_decode_errors(&server.backend().await).await;
+}
+
+#[tokio::test]
 async fn malformed_requests_get_an_error_reply_not_a_timeout() {
     let server = NatsServer::start();
     rpc::malformed_requests_get_an_error_reply_not_a_timeout(&server.backend().await).await;

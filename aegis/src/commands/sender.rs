@@ -10,9 +10,9 @@ use std::task::{Context, Poll, ready};
 
 use futures::StreamExt;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
-use crate::codec::Codec;
+use crate::codec::{Codec, decoder_message};
 use crate::domain::envelope::{Priority, TRACEPARENT_HEADER, codes};
 use crate::domain::headers::REPLY_TO_HEADER;
 use crate::domain::subject::{
@@ -135,6 +135,20 @@ struct ReplyMessage<R> {
     code: Option<u16>,
 }
 
+impl ReplyMessage<IgnoredAny> {
+    /// The same report without its (unread) result.
+    fn without_result<R>(self) -> ReplyMessage<R> {
+        ReplyMessage {
+            status: self.status,
+            progress: self.progress,
+            message: self.message,
+            result: None,
+            error: self.error,
+            code: self.code,
+        }
+    }
+}
+
 /// A command on its way: its progress and, once, its outcome.
 ///
 /// The outcome arrives once even if the command ran more than once (say its worker died
@@ -143,6 +157,7 @@ struct ReplyMessage<R> {
 pub struct CommandHandle<R> {
     id: String,
     service: &'static str,
+    command: &'static str,
     bus: Arc<dyn MessageBus>,
     replies: tokio::sync::mpsc::Receiver<Message>,
     finished: bool,
@@ -154,6 +169,7 @@ impl<R> fmt::Debug for CommandHandle<R> {
         f.debug_struct("CommandHandle")
             .field("id", &self.id)
             .field("service", &self.service)
+            .field("command", &self.command)
             .finish_non_exhaustive()
     }
 }
@@ -185,10 +201,26 @@ impl<R: DeserializeOwned> CommandHandle<R> {
             let codec = Codec::detect(&message.payload);
             let reply: ReplyMessage<R> = match codec.decode(&message.payload) {
                 Ok(reply) => reply,
-                Err(error) => {
-                    tracing::warn!(command = %self.id, %error, "undecodable command reply");
-                    continue;
-                }
+                Err(error) => match codec.decode::<ReplyMessage<IgnoredAny>>(&message.payload) {
+                    // The outcome arrived, but its result does not fit `R`.
+                    Ok(loose) if loose.status == "completed" => {
+                        self.finished = true;
+                        return Poll::Ready(Some(CommandUpdate::Finished(Err(self.decode_error(
+                            format!(
+                                "the result does not fit the expected type: {}",
+                                decoder_message(error)
+                            ),
+                        )))));
+                    }
+                    // Only `completed` carries a result.
+                    Ok(loose) => loose.without_result(),
+                    // Not a report of this command at all (a stray message on its subjects):
+                    // the outcome may still come.
+                    Err(error) => {
+                        tracing::warn!(command = %self.id, %error, "undecodable command reply");
+                        continue;
+                    }
+                },
             };
             let outcome = match reply.status.as_str() {
                 "retrying" => {
@@ -206,7 +238,7 @@ impl<R: DeserializeOwned> CommandHandle<R> {
                     Some(result) => Ok(result),
                     // A unit-like result may be encoded as nil.
                     None => crate::domain::envelope::from_null::<R>()
-                        .map_err(|e| Error::bad_request(format!("command result missing: {e}"))),
+                        .map_err(|e| self.decode_error(format!("the result is null: {e}"))),
                 },
                 "cancelled" => Err(Error::from_remote(
                     Some(codes::CANCELLED),
@@ -220,6 +252,14 @@ impl<R: DeserializeOwned> CommandHandle<R> {
             self.finished = true;
             return Poll::Ready(Some(CommandUpdate::Finished(outcome)));
         }
+    }
+
+    /// The outcome of an attempt whose result cannot be decoded.
+    fn decode_error(&self, message: String) -> Error {
+        Error::decode(
+            command_subject(self.service, self.command),
+            format!("command {}: {message}", self.id),
+        )
     }
 
     /// Waits for the outcome, skipping progress. There is no time limit here: a command
@@ -420,6 +460,7 @@ pub(crate) async fn send_command<P: serde::Serialize + ?Sized, R>(
     Ok(CommandHandle {
         id: id.as_str().to_owned(),
         service,
+        command,
         bus: Arc::clone(bus),
         replies,
         finished: false,

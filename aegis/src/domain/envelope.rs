@@ -18,6 +18,8 @@ pub mod codes {
     pub const PAYLOAD_TOO_LARGE: u16 = 413;
     /// The handler failed (returned an error or panicked).
     pub const INTERNAL: u16 = 500;
+    /// The handler called another service and could not decode its reply.
+    pub const BAD_GATEWAY: u16 = 502;
     /// This instance is a standby; the active instance must be asked.
     pub const NOT_ACTIVE: u16 = 503;
     /// The handler ran out of time.
@@ -32,6 +34,7 @@ pub mod codes {
             NOT_FOUND => "NOT_FOUND".into(),
             PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE".into(),
             INTERNAL => "INTERNAL".into(),
+            BAD_GATEWAY => "BAD_GATEWAY".into(),
             NOT_ACTIVE => "NOT_ACTIVE".into(),
             TIMEOUT => "TIMEOUT".into(),
             CANCELLED => "CANCELLED".into(),
@@ -46,6 +49,7 @@ pub mod codes {
             "NOT_FOUND" => NOT_FOUND,
             "PAYLOAD_TOO_LARGE" => PAYLOAD_TOO_LARGE,
             "INTERNAL" => INTERNAL,
+            "BAD_GATEWAY" => BAD_GATEWAY,
             "NOT_ACTIVE" => NOT_ACTIVE,
             "TIMEOUT" => TIMEOUT,
             "CANCELLED" => CANCELLED,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backend::Backend;
-use crate::codec::Codec;
+use crate::codec::{Codec, decoder_message};
 use crate::commands::sender::{CommandHandle, CommandOptions, Sender, send_command};
 use crate::discovery::ServiceDiscovery;
 use crate::discovery::selection::{SelectionStrategy, Selector};
@@ -192,7 +192,7 @@ impl ClientCore {
             let reply = self
                 .send(rpc_subject(self.service, method), payload)
                 .await?;
-            return decode_reply(&reply);
+            return decode_reply(&reply, || rpc_subject(self.service, method));
         };
         // An instance that vanished since discovery answered: forget the cached answer and
         // choose again, once.
@@ -209,16 +209,18 @@ impl ClientCore {
             };
             // A Python instance subscribes only the service's queue group: it was picked, but
             // any instance of the service may answer there.
-            let subject = if instance.is_rust() {
-                instance_subject(self.service, method, &instance.instance_id)
-            } else {
-                rpc_subject(self.service, method)
+            let subject = || {
+                if instance.is_rust() {
+                    instance_subject(self.service, method, &instance.instance_id)
+                } else {
+                    rpc_subject(self.service, method)
+                }
             };
-            match self.send(subject, payload.clone()).await {
+            match self.send(subject(), payload.clone()).await {
                 Err(Error::NoResponders { .. }) if attempt == 0 => {
                     routing.discovery.invalidate(self.service);
                 }
-                result => return decode_reply(&result?),
+                result => return decode_reply(&result?, subject),
             }
         }
         Err(Error::NoResponders {
@@ -237,8 +239,13 @@ impl ClientCore {
     }
 }
 
-/// Decodes a reply envelope (from aegis or Python) into `R` or the matching [`Error`].
-pub(crate) fn decode_reply<R: DeserializeOwned>(reply: &Message) -> Result<R> {
+/// Decodes a reply envelope (from aegis or Python) into `R` or the matching [`Error`]; a
+/// reply that cannot be decoded is [`Error::Decode`] naming `subject()`, the request's
+/// subject (built only then).
+pub(crate) fn decode_reply<R: DeserializeOwned>(
+    reply: &Message,
+    subject: impl FnOnce() -> String,
+) -> Result<R> {
     let codec = Codec::detect(&reply.payload);
     let typed: Result<IncomingResponse<R>> = codec.decode(&reply.payload);
     match typed {
@@ -253,22 +260,37 @@ pub(crate) fn decode_reply<R: DeserializeOwned>(reply: &Message) -> Result<R> {
             }
             match response.result {
                 Some(result) => Ok(result),
-                None => from_null().map_err(|e| Error::bad_request(format!("reply: {e}"))),
+                None => from_null()
+                    .map_err(|e| Error::decode(subject(), format!("the result is null: {e}"))),
             }
         }
         Ok(response) => Err(remote_error(reply, response.error.as_deref())),
         Err(typed_error) => {
             // The result did not fit `R`: a failure, or Python's nested NOT_ACTIVE form.
-            let loose: RpcResponse<serde_json::Value> = codec.decode(&reply.payload)?;
+            let loose: RpcResponse<serde_json::Value> = match codec.decode(&reply.payload) {
+                Ok(loose) => loose,
+                Err(error) => {
+                    let codec = match codec {
+                        Codec::MsgPack => "MessagePack",
+                        Codec::Json => "JSON",
+                    };
+                    let message = format!("not a {codec} envelope: {}", decoder_message(error));
+                    return Err(Error::decode(subject(), message));
+                }
+            };
             if !loose.success {
                 return Err(remote_error(reply, loose.error.as_deref()));
             }
             if let Some(nested) = loose.result.as_ref().and_then(nested_not_active) {
                 return Err(nested);
             }
-            Err(Error::bad_request(format!(
-                "cannot decode reply: {typed_error}"
-            )))
+            Err(Error::decode(
+                subject(),
+                format!(
+                    "the result does not fit the expected type: {}",
+                    decoder_message(typed_error)
+                ),
+            ))
         }
     }
 }
@@ -321,8 +343,8 @@ mod tests {
             "error": null
         }));
         for outcome in [
-            decode_reply::<serde_json::Value>(&nested).map(drop),
-            decode_reply::<String>(&nested).map(drop),
+            decode_reply::<serde_json::Value>(&nested, String::new).map(drop),
+            decode_reply::<String>(&nested, String::new).map(drop),
         ] {
             match outcome {
                 Err(Error::NotActive { message }) => {
@@ -334,12 +356,53 @@ mod tests {
     }
 
     #[test]
+    fn undecodable_replies_are_decode_errors_naming_the_subject() {
+        let misfit = reply(serde_json::json!({"success": true, "result": {"n": "seven"}}));
+        let null = reply(serde_json::json!({"success": true, "result": null}));
+        let garbage = [
+            Message::new("_INBOX.x", b"<html>oops".to_vec()),
+            Message::new("_INBOX.x", vec![0xc1, 0x00]),
+        ];
+        let subject = || String::from("rpc.svc.m");
+        for (what, outcome, expected) in [
+            (
+                "misfit",
+                decode_reply::<u32>(&misfit, subject),
+                "the result does not fit the expected type: ",
+            ),
+            (
+                "null",
+                decode_reply::<u32>(&null, subject),
+                "the result is null: ",
+            ),
+            (
+                "JSON garbage",
+                decode_reply::<u32>(&garbage[0], subject),
+                "not a JSON envelope: ",
+            ),
+            (
+                "MessagePack garbage",
+                decode_reply::<u32>(&garbage[1], subject),
+                "not a MessagePack envelope: ",
+            ),
+        ] {
+            match outcome {
+                Err(Error::Decode { subject, message }) => {
+                    assert_eq!(subject, "rpc.svc.m", "{what}");
+                    assert!(message.starts_with(expected), "{what}: {message}");
+                }
+                other => panic!("{what}: expected a decode error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn the_outer_not_active_form_is_an_error() {
         let outer = reply(serde_json::json!({
             "success": false, "result": null, "error": "NOT_ACTIVE: standby"
         }));
         assert!(matches!(
-            decode_reply::<serde_json::Value>(&outer),
+            decode_reply::<serde_json::Value>(&outer, String::new),
             Err(Error::NotActive { .. })
         ));
     }
