@@ -166,10 +166,17 @@ fn docs(handler: &Handler, default: &str) -> TokenStream {
     }
 }
 
-/// The `T` of the handler's `Result<T, E>`, written for use outside the impl.
+/// The `T` of the handler's `Result<T, E>`, or its plain return type, written for use outside
+/// the impl.
 fn ok_type(service: &Service, handler: &Handler) -> TokenStream {
     let krate = &service.krate;
     let self_ty = &*service.item.self_ty;
+    if !handler.fallible {
+        return match &handler.output {
+            syn::ReturnType::Type(_, ty) => replace_self(quote!(#ty), self_ty),
+            syn::ReturnType::Default => quote!(()),
+        };
+    }
     match handler.ok_type() {
         Some(ty) => replace_self(quote!(#ty), self_ty),
         None => {
