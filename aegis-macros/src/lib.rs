@@ -59,7 +59,10 @@ use proc_macro::TokenStream;
 /// Arguments:
 /// - `name = "..."` (required): the service name, `^[a-z][a-z0-9-]*[a-z0-9]$`;
 /// - `version = "x.y.z"` (required);
-/// - `crate = "path"`: where the `aegis` crate is, when renamed in `Cargo.toml`.
+/// - `crate = "path"`: where the `aegis` crate is, when renamed in `Cargo.toml`;
+/// - `client = false`: generate the server side only, no `{Type}Client`. The server only
+///   deserializes payloads and serializes replies, so payloads then need only
+///   `Deserialize` and replies only `Serialize` (the client needs the other half of each).
 ///
 /// Handler methods carry one of `#[rpc]`, `#[exclusive_rpc]`, `#[subscribe("pattern")]` or
 /// `#[command]`; other methods are left alone. Handlers are `async fn` taking `&self`, are not

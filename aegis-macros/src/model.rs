@@ -14,6 +14,8 @@ pub(crate) struct Service {
     pub(crate) name: String,
     pub(crate) version: String,
     pub(crate) krate: CratePath,
+    /// Whether to generate `{Type}Client` (`#[service(client = false)]`: not).
+    pub(crate) client: bool,
     pub(crate) handlers: Vec<Handler>,
 }
 

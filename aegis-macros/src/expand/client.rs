@@ -265,4 +265,14 @@ mod tests {
             .collect();
         assert_eq!(methods, CLIENT_METHODS);
     }
+
+    /// `client = false`: nothing named `SClient` at all.
+    #[test]
+    fn client_false_generates_no_client() {
+        let output = crate::service::expand(
+            quote!(name = "svc", version = "1.0.0", client = false),
+            quote!(impl S {}),
+        );
+        assert!(!output.to_string().contains("SClient"), "{output}");
+    }
 }
