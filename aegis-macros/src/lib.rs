@@ -59,7 +59,10 @@ use proc_macro::TokenStream;
 /// Arguments:
 /// - `name = "..."` (required): the service name, `^[a-z][a-z0-9-]*[a-z0-9]$`;
 /// - `version = "x.y.z"` (required);
-/// - `crate = "path"`: where the `aegis` crate is, when renamed in `Cargo.toml`.
+/// - `crate = "path"`: where the `aegis` crate is, when renamed in `Cargo.toml`;
+/// - `client = false`: generate the server side only, no `{Type}Client`. The server only
+///   deserializes payloads and serializes replies, so payloads then need only
+///   `Deserialize` and replies only `Serialize` (the client needs the other half of each).
 ///
 /// Handler methods carry one of `#[rpc]`, `#[exclusive_rpc]`, `#[subscribe("pattern")]` or
 /// `#[command]`; other methods are left alone. Handlers are `async fn` taking `&self`, are not
@@ -67,13 +70,23 @@ use proc_macro::TokenStream;
 /// your tokens.
 /// - `#[rpc]`, `#[exclusive_rpc]`: optionally `&aegis::RequestContext`, and at most one
 ///   payload (`serde::de::DeserializeOwned` + `serde::Serialize`), returning `Result<T, E>`
-///   with `T: Serialize + DeserializeOwned` and `E: aegis::IntoRpcError`. The client gets a
-///   method that calls it.
+///   with `T: Serialize + DeserializeOwned` and `E: aegis::IntoRpcError`, or a plain `T`
+///   (the handler cannot fail). The client gets a method that calls it and returns
+///   `aegis::Result<T>` either way.
 /// - `#[subscribe("pattern")]`: exactly one argument, `aegis::Event<T>` with
-///   `T: DeserializeOwned`, returning `Result<(), E>`. No client method: publish events.
+///   `T: DeserializeOwned`, returning `Result<(), E>`, `()` or nothing. No client method:
+///   publish events.
 /// - `#[command]`: like `#[rpc]`, with `&aegis::CommandContext` instead of the request
 ///   context. The client gets a method that sends it and returns its
 ///   `aegis::commands::CommandHandle<T>`.
+///
+/// Fallible or plain is decided from how the return type is written: a path whose last
+/// segment is `Result` (`Result<T, E>`, `aegis::Result<T>`, `anyhow::Result<T>`,
+/// `std::result::Result<T, E>`, an alias of yours named `Result`) is fallible, and its `Err`
+/// becomes an error reply; anything else is the reply itself. So a type of yours named
+/// `Result` that is not an alias of `std::result::Result` cannot be returned as a plain value,
+/// and an alias with another name (`type MyResult<T> = Result<T, MyError>`) is a plain value:
+/// name it `Result`, or write `Result<T, MyError>`.
 ///
 /// Rpc method names and command names are unique within a service (each on its own: an rpc
 /// method and a command may share a name).
@@ -98,7 +111,8 @@ pub fn exclusive_rpc(args: TokenStream, input: TokenStream) -> TokenStream {
 /// Marks a method of a `#[service]` impl block as an RPC handler served by every instance.
 ///
 /// `#[rpc]` uses the method's name on the wire; `#[rpc(name = "...")]` overrides it
-/// (`^[a-z][a-z0-9_]*$`). Only meaningful inside `#[service]`: anywhere else it is an error.
+/// (`^[a-z][a-z0-9_]*$`). The method returns `Result<T, E>` or a plain `T`, e.g.
+/// `async fn ping(&self) -> String` (see `#[service]` for the signature rules). Only meaningful inside `#[service]`: anywhere else it is an error.
 #[proc_macro_attribute]
 pub fn rpc(args: TokenStream, input: TokenStream) -> TokenStream {
     service::outside_service(symbol::RPC, args.into(), input.into()).into()
@@ -112,7 +126,8 @@ pub fn rpc(args: TokenStream, input: TokenStream) -> TokenStream {
 /// is `"compete"` (default: each event to one instance of the service) or `"broadcast"`
 /// (each event to every instance). The method is
 /// `async fn(&self, event: aegis::Event<T>) -> Result<(), E>` with `T: Deserialize` and
-/// `E: aegis::IntoRpcError`. Its name names the subscription's durable consumer
+/// `E: aegis::IntoRpcError`, or returns nothing when it cannot fail (see `#[service]` for
+/// how the return type is read). Its name names the subscription's durable consumer
 /// (`{service}-{method}`); two handlers may subscribe to the same pattern. Only meaningful
 /// inside `#[service]`: anywhere else it is an error.
 #[proc_macro_attribute]
@@ -126,7 +141,8 @@ pub fn subscribe(args: TokenStream, input: TokenStream) -> TokenStream {
 /// `#[command(name = "...")]` overrides it (`^[a-z][a-z0-9_]*$`). The method is
 /// `async fn(&self, ctx: &aegis::CommandContext, payload: P) -> Result<T, E>` (context and
 /// payload optional, in any order) with `P: Deserialize`, `T: Serialize` and
-/// `E: aegis::IntoRpcError`. The generated client's method sends the command and returns an
+/// `E: aegis::IntoRpcError`, or `-> T` when it cannot fail (see `#[service]` for how the
+/// return type is read). The generated client's method sends the command and returns an
 /// `aegis::commands::CommandHandle<T>` that follows its progress and outcome. Only
 /// meaningful inside `#[service]`: anywhere else it is an error.
 #[proc_macro_attribute]

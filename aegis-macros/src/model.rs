@@ -14,6 +14,8 @@ pub(crate) struct Service {
     pub(crate) name: String,
     pub(crate) version: String,
     pub(crate) krate: CratePath,
+    /// Whether to generate `{Type}Client` (`#[service(client = false)]`: not).
+    pub(crate) client: bool,
     pub(crate) handlers: Vec<Handler>,
 }
 
@@ -31,6 +33,8 @@ pub(crate) struct Handler {
     /// `&self` excluded. For `#[subscribe]`, exactly one `Payload`: the event.
     pub(crate) args: Vec<Arg>,
     pub(crate) output: syn::ReturnType,
+    /// The return type is written `Result<..>` (see [`is_fallible`]); else it is the value.
+    pub(crate) fallible: bool,
     /// `#[subscribe]` handlers only.
     pub(crate) subscription: Option<Subscription>,
 }
@@ -80,11 +84,12 @@ impl Handler {
         }
     }
 
-    /// `T` of a syntactic `Result<T, ..>` return type (any path ending in `Result`).
+    /// `T` of a fallible `Result<T, ..>` return type (see [`is_fallible`]).
     pub(crate) fn ok_type(&self) -> Option<&syn::Type> {
         let syn::ReturnType::Type(_, ty) = &self.output else {
             return None;
         };
+
         let syn::Type::Path(path) = &**ty else {
             return None;
         };
@@ -151,21 +156,13 @@ pub(crate) fn handler(cx: &Ctxt, method: &syn::ImplItemFn, attr: MethodAttr) -> 
             }
         },
     }
-    if !returns_result(&sig.output) {
-        let message = if kind == HandlerKind::Subscribe {
-            "`#[subscribe]` methods must return `Result<(), E>` (or an alias named `...Result`), \
-             with `E: aegis::IntoRpcError`"
-                .to_owned()
-        } else {
-            format!(
-                "`#[{attribute}]` methods must return `Result<T, E>` (or an alias named \
-                 `...Result`), with `T: Serialize` and `E: aegis::IntoRpcError`"
-            )
-        };
-        match &sig.output {
-            syn::ReturnType::Default => cx.error_spanned_by(&sig.ident, message),
-            syn::ReturnType::Type(_, ty) => cx.error_spanned_by(ty, message),
-        }
+    let fallible = is_fallible(&sig.output);
+    if kind == HandlerKind::Subscribe && !fallible && !returns_unit(&sig.output) {
+        cx.error_spanned_by(
+            &sig.output,
+            "`#[subscribe]` methods return nothing, `()` or `Result<(), E>` with \
+             `E: aegis::IntoRpcError`: an event has no caller to send a value to",
+        );
         ok = false;
     }
     let args = if kind == HandlerKind::Subscribe {
@@ -227,6 +224,7 @@ pub(crate) fn handler(cx: &Ctxt, method: &syn::ImplItemFn, attr: MethodAttr) -> 
         docs: copied(&["doc", "deprecated"]),
         args,
         output: sig.output.clone(),
+        fallible,
         subscription,
     })
 }
@@ -352,10 +350,10 @@ fn context_kind(ty: &syn::Type) -> Option<ContextKind> {
         .find(|kind| last.ident == kind.type_name())
 }
 
-/// A return type written as a path whose last segment ends in `Result` (`Result<T, E>`,
-/// `aegis::Result<T>`, `io::Result<T>`, `MyResult<T>`): the `HandlerOutput` bound checks the
-/// rest. Anything else is refused here, with one clear error.
-fn returns_result(output: &syn::ReturnType) -> bool {
+/// Whether a return type is fallible, decided from its syntax: a path whose last segment is
+/// `Result` (`Result<T, E>`, `aegis::Result<T>`, `anyhow::Result<T>`, an alias named `Result`);
+/// the `HandlerOutput` bound checks the rest. Anything else is a plain value.
+fn is_fallible(output: &syn::ReturnType) -> bool {
     let syn::ReturnType::Type(_, ty) = output else {
         return false;
     };
@@ -367,5 +365,13 @@ fn returns_result(output: &syn::ReturnType) -> bool {
             .path
             .segments
             .last()
-            .is_some_and(|s| s.ident.to_string().ends_with("Result"))
+            .is_some_and(|s| s.ident == "Result")
+}
+
+/// No return type, or `()`.
+fn returns_unit(output: &syn::ReturnType) -> bool {
+    match output {
+        syn::ReturnType::Default => true,
+        syn::ReturnType::Type(_, ty) => matches!(&**ty, syn::Type::Tuple(t) if t.elems.is_empty()),
+    }
 }

@@ -72,6 +72,7 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         name: args.name.map(|n| n.value()).unwrap_or_default(),
         version: args.version.map(|v| v.value()).unwrap_or_default(),
         krate: args.krate,
+        client: args.client,
         handlers,
         item,
     };

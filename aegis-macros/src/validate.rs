@@ -42,10 +42,10 @@ pub(crate) fn check(cx: &Ctxt, service: &Service) {
                 ),
             );
         }
-        // `#[subscribe]` handlers have no client method.
+        // `#[subscribe]` handlers have no client method, and there may be no client.
         let ident = handler.ident.to_string();
         let reserved = CLIENT_METHODS.contains(&ident.as_str()) || ident == CLIENT_FIELD;
-        if handler.kind != HandlerKind::Subscribe && reserved {
+        if service.client && handler.kind != HandlerKind::Subscribe && reserved {
             cx.error_spanned_by(
                 &handler.ident,
                 format!(

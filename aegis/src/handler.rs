@@ -138,11 +138,15 @@ impl IntoRpcError for Infallible {
     }
 }
 
-/// The return type of a handler: `Result<T, E>` with `T: Serialize` and `E: IntoRpcError`.
+/// The return type of a fallible handler: `Result<T, E>` with `T: Serialize` and
+/// `E: IntoRpcError`.
+///
+/// `#[service]` treats a return type written as a path whose last segment is `Result` as
+/// fallible, and requires this trait of it; any other return type is a plain value.
 #[diagnostic::on_unimplemented(
-    message = "aegis handlers must return `Result<T, E>`, found `{Self}`",
-    label = "not a `Result`",
-    note = "`T` must implement `serde::Serialize` and `E` must implement `aegis::IntoRpcError`"
+    message = "`{Self}` is not a `Result`, but aegis treats a return type named `Result` as fallible",
+    label = "a return type named `Result` must be `Result<T, E>` (or an alias of it)",
+    note = "rename the type, or return `Result<T, E>` with `T: serde::Serialize` and `E: aegis::IntoRpcError`"
 )]
 pub trait HandlerOutput {
     /// The success type, sent as the response's `result`.
@@ -182,7 +186,8 @@ impl<T: serde::de::DeserializeOwned + Send + 'static> Payload for T {}
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be the result of an aegis handler",
     label = "needs `serde::Serialize`",
-    note = "derive it: `#[derive(serde::Serialize, serde::Deserialize)]` (the generated client deserializes the result)"
+    note = "derive it: `#[derive(serde::Serialize, serde::Deserialize)]` (the generated client deserializes the result)",
+    note = "aegis reads a return type as a fallible `Result` only when its last path segment is `Result`; any other type (an alias named `MyResult` too) is the reply itself"
 )]
 pub trait Reply: serde::Serialize {}
 

@@ -166,10 +166,17 @@ fn docs(handler: &Handler, default: &str) -> TokenStream {
     }
 }
 
-/// The `T` of the handler's `Result<T, E>`, written for use outside the impl.
+/// The `T` of the handler's `Result<T, E>`, or its plain return type, written for use outside
+/// the impl.
 fn ok_type(service: &Service, handler: &Handler) -> TokenStream {
     let krate = &service.krate;
     let self_ty = &*service.item.self_ty;
+    if !handler.fallible {
+        return match &handler.output {
+            syn::ReturnType::Type(_, ty) => replace_self(quote!(#ty), self_ty),
+            syn::ReturnType::Default => quote!(()),
+        };
+    }
     match handler.ok_type() {
         Some(ty) => replace_self(quote!(#ty), self_ty),
         None => {
@@ -257,5 +264,15 @@ mod tests {
             })
             .collect();
         assert_eq!(methods, CLIENT_METHODS);
+    }
+
+    /// `client = false`: nothing named `SClient` at all.
+    #[test]
+    fn client_false_generates_no_client() {
+        let output = crate::service::expand(
+            quote!(name = "svc", version = "1.0.0", client = false),
+            quote!(impl S {}),
+        );
+        assert!(!output.to_string().contains("SClient"), "{output}");
     }
 }

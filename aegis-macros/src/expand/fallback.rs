@@ -14,6 +14,13 @@ pub(crate) fn expand(service: &Service, errors: syn::Error) -> TokenStream {
     let private = krate.private();
     let self_ty = &service.item.self_ty;
     let client = client_ident(service);
+    let client = service.client.then(|| {
+        quote! {
+            #[doc(hidden)]
+            #[derive(::core::clone::Clone, ::core::fmt::Debug)]
+            pub struct #client;
+        }
+    });
     let name = if service.name.is_empty() {
         "invalid"
     } else {
@@ -44,8 +51,6 @@ pub(crate) fn expand(service: &Service, errors: syn::Error) -> TokenStream {
                 }
             }
         };
-        #[doc(hidden)]
-        #[derive(::core::clone::Clone, ::core::fmt::Debug)]
-        pub struct #client;
+        #client
     }
 }

@@ -12,7 +12,11 @@ use crate::model::Service;
 pub(crate) fn expand(service: &Service) -> TokenStream {
     let item = &service.item;
     let service_impl = server::impl_service(service);
-    let client = client::struct_client(service);
+    let client = if service.client {
+        client::struct_client(service)
+    } else {
+        TokenStream::new()
+    };
     quote! {
         #item
         #[doc(hidden)]

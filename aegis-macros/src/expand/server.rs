@@ -166,7 +166,8 @@ fn fns_table(private: &TokenStream, table: &Table, handlers: &[Handler]) -> Toke
 }
 
 /// One match arm: decode (errors on the payload type), run through the guard (errors on the
-/// method if its future is not `Send`), answer (errors on the return type).
+/// method if its future is not `Send`), answer (errors on the return type). A plain return
+/// value answers as `Ok`.
 fn dispatch_arm(private: &TokenStream, table: &Table, handler: &Handler) -> TokenStream {
     let cfgs = &handler.cfgs;
     let wire_name = &handler.wire_name;
@@ -191,6 +192,12 @@ fn dispatch_arm(private: &TokenStream, table: &Table, handler: &Handler) -> Toke
     let guarded = syn::Ident::new(guarded, ident.span());
     let run = quote_spanned! {ident.span()=>
         #guard(&#guarded, __aegis_this.#ident(#(#args),*)).await
+    };
+    // A plain value is an infallible result.
+    let run = if handler.fallible {
+        run
+    } else {
+        quote!(#private::Result::map(#run, #private::infallible))
     };
     let finish = syn::Ident::new(table.finish, handler.output_span());
     let finish = quote_spanned!(handler.output_span()=> __aegis_call.#finish(__aegis_output));

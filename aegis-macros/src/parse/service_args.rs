@@ -1,4 +1,4 @@
-//! `#[service(name = "...", version = "...", crate = "...")]`.
+//! `#[service(name = "...", version = "...", crate = "...", client = false)]`.
 
 use proc_macro2::{Span, TokenStream};
 
@@ -6,14 +6,16 @@ use crate::ctxt::Ctxt;
 use crate::krate::CratePath;
 use crate::naming::{is_valid_service_name, is_valid_version};
 use crate::parse::{name_value_args, str_arg};
-use crate::symbol::{CRATE, NAME, SERVICE, VERSION};
+use crate::symbol::{CLIENT, CRATE, NAME, SERVICE, VERSION};
 
-const KNOWN: &[&str] = &[NAME, VERSION, CRATE];
+const KNOWN: &[&str] = &[NAME, VERSION, CRATE, CLIENT];
 
 pub(crate) struct ServiceArgs {
     pub(crate) name: Option<syn::LitStr>,
     pub(crate) version: Option<syn::LitStr>,
     pub(crate) krate: CratePath,
+    /// `client = false`: no `{Type}Client`.
+    pub(crate) client: bool,
 }
 
 impl ServiceArgs {
@@ -23,9 +25,20 @@ impl ServiceArgs {
             name: None,
             version: None,
             krate: CratePath::default(),
+            client: true,
         };
         let mut seen: Vec<String> = Vec::new();
         for meta in name_value_args(tokens)? {
+            if meta.path().is_ident(CLIENT) {
+                let value = client_arg(cx, &meta);
+                if seen.iter().any(|k| k == CLIENT) {
+                    cx.error_spanned_by(meta.path(), "duplicate `#[service]` argument `client`");
+                    continue;
+                }
+                seen.push(CLIENT.to_owned());
+                args.client = value.unwrap_or(true);
+                continue;
+            }
             let arg = match str_arg(&meta, SERVICE, KNOWN) {
                 Ok(arg) => arg,
                 Err((key, error)) => {
@@ -60,7 +73,7 @@ impl ServiceArgs {
                     }
                     args.version = Some(arg.value);
                 }
-                // CRATE, the only other key `str_arg` lets through.
+                // CRATE, the only other key `str_arg` lets through (`client` is read above).
                 _ => match arg.value.parse::<syn::Path>() {
                     Ok(path) => args.krate = CratePath::new(path),
                     Err(_) => cx.error_spanned_by(
@@ -84,4 +97,29 @@ impl ServiceArgs {
         }
         Ok(args)
     }
+}
+
+/// `client = true | false`; anything else is reported (and `None`).
+fn client_arg(cx: &Ctxt, meta: &syn::Meta) -> Option<bool> {
+    if let syn::Meta::NameValue(syn::MetaNameValue {
+        value:
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Bool(value),
+                ..
+            }),
+        ..
+    }) = meta
+    {
+        return Some(value.value);
+    }
+    let tokens: &dyn quote::ToTokens = match meta {
+        syn::Meta::NameValue(nv) => &nv.value,
+        other => other,
+    };
+    cx.error_spanned_by(
+        tokens,
+        "`client` in `#[service]` takes `true` or `false`, e.g. `client = false` for a \
+         server-only crate without the generated `{Type}Client`",
+    );
+    None
 }

@@ -14,7 +14,9 @@ struct Resp {
 
 struct Orders;
 
-type MyResult<T> = Result<T, RpcError>;
+mod my {
+    pub type Result<T> = std::result::Result<T, aegis::RpcError>;
+}
 
 #[aegis::service(name = "orders", version = "1.2.3")]
 impl Orders {
@@ -35,7 +37,7 @@ impl Orders {
     }
 
     #[aegis::rpc]
-    async fn payload_then_context(&self, req: Req, _ctx: &aegis::RequestContext) -> MyResult<Resp> {
+    async fn payload_then_context(&self, req: Req, _ctx: &aegis::RequestContext) -> my::Result<Resp> {
         Ok(Resp { id: req.id })
     }
 

@@ -1,7 +1,7 @@
 // An argument `#[service]` does not know.
 struct S;
 
-#[aegis::service(name = "svc", version = "1.0.0", client)]
+#[aegis::service(name = "svc", version = "1.0.0", server)]
 impl S {}
 
 fn main() {}

@@ -1,4 +1,4 @@
-// Event handlers return `Result<(), E>`.
+// An event handler has no caller to return a value to: nothing, `()` or `Result<(), E>`.
 #[derive(serde::Deserialize)]
 struct OrderCreated {
     id: u32,
@@ -9,8 +9,8 @@ struct S;
 #[aegis::service(name = "svc", version = "1.0.0")]
 impl S {
     #[subscribe("orders.created")]
-    async fn on_order(&self, event: aegis::Event<OrderCreated>) {
-        let _ = event.payload().id;
+    async fn on_order(&self, event: aegis::Event<OrderCreated>) -> u32 {
+        event.payload().id
     }
 }
 
