@@ -41,6 +41,7 @@ pub use host::{ServiceBuilder, ServiceConfig, ServiceHandle, Shutdown, shutdown_
 pub use registry::health::Health;
 pub use rpc::client::DEFAULT_TIMEOUT;
 pub use rpc::context::RequestContext;
+pub use rpc::deadline::{current_deadline, within_deadline};
 pub use rpc::retry::RetryPolicy;
 pub use service::{LifecycleState, MethodKind, MethodSpec, Service};
 

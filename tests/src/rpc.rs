@@ -831,3 +831,194 @@ pub async fn bad_input_gets_an_explicit_error_within_a_second_and_the_service_ke
     assert_eq!(echo().await.expect("still serving").echo, "still here");
     handle.stop().await.expect("stops");
 }
+
+/// Service B of the deadline scenarios: lingers, noting the deadline it was given.
+#[derive(Debug, Default)]
+pub struct Lingerer {
+    /// How long `linger` takes.
+    pub linger: Duration,
+    /// `ctx.deadline()` of the last `linger`.
+    pub deadline: std::sync::Mutex<Option<Instant>>,
+}
+
+#[aegis::service(name = "lingerer", version = "1.0.0")]
+impl Lingerer {
+    /// Notes its deadline, then takes `linger`.
+    #[rpc]
+    async fn linger(&self, ctx: &RequestContext) -> Result<(), RpcError> {
+        *self.deadline.lock().unwrap() = Some(ctx.deadline());
+        tokio::time::sleep(self.linger).await;
+        Ok(())
+    }
+}
+
+/// Service A of the deadline scenarios: calls B with B's client (5 s timeout) and notes how
+/// that went.
+#[derive(Debug)]
+pub struct Relay {
+    /// B's client.
+    pub lingerer: LingererClient,
+    /// `ctx.deadline()` of the last `forward`.
+    pub deadline: std::sync::Mutex<Option<Instant>>,
+    /// The nested call's outcome and when it came.
+    pub nested: std::sync::Mutex<Option<(aegis::Result<()>, Instant)>>,
+    /// Notified once the nested call has ended.
+    pub done: Notify,
+}
+
+#[aegis::service(name = "relay", version = "1.0.0")]
+impl Relay {
+    /// Calls `lingerer.linger`.
+    #[rpc]
+    async fn forward(&self, ctx: &RequestContext) -> Result<(), RpcError> {
+        *self.deadline.lock().unwrap() = Some(ctx.deadline());
+        let outcome = self.lingerer.linger().await;
+        let failed = outcome.is_err();
+        *self.nested.lock().unwrap() = Some((outcome, Instant::now()));
+        self.done.notify_one();
+        if failed {
+            return Err(RpcError::internal("the nested call failed"));
+        }
+        Ok(())
+    }
+}
+
+/// Starts A and B, B taking `linger`.
+async fn start_relay(
+    backend: &Backend,
+    linger: Duration,
+) -> (Arc<Relay>, Arc<Lingerer>, [ServiceHandle; 2]) {
+    let lingerer = Arc::new(Lingerer {
+        linger,
+        ..Lingerer::default()
+    });
+    let relay = Arc::new(Relay {
+        lingerer: LingererClient::new(backend).with_timeout(Duration::from_secs(5)),
+        deadline: std::sync::Mutex::default(),
+        nested: std::sync::Mutex::default(),
+        done: Notify::new(),
+    });
+    let b = ServiceBuilder::from_arc(Arc::clone(&lingerer))
+        .start(backend)
+        .await
+        .expect("B starts");
+    let a = ServiceBuilder::from_arc(Arc::clone(&relay))
+        .start(backend)
+        .await
+        .expect("A starts");
+    (relay, lingerer, [a, b])
+}
+
+/// Slack for timings on a loaded machine.
+const MARGIN: Duration = Duration::from_millis(250);
+
+/// A handler's call to another service ends when the handler's caller gives up, not at the
+/// callee client's own (longer) timeout; the callee's deadline is no later than the handler's.
+pub async fn nested_calls_end_by_the_callers_deadline(backend: &Backend) {
+    let (relay, lingerer, handles) = start_relay(backend, Duration::from_secs(3)).await;
+    let timeout = Duration::from_millis(300);
+    let client = RelayClient::new(backend).with_timeout(timeout);
+    let started = Instant::now();
+    match client.forward().await {
+        Err(Error::Timeout { subject, after }) => {
+            assert_eq!(subject, "rpc.relay.forward");
+            assert_eq!(after, timeout);
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < timeout + MARGIN,
+        "{:?}",
+        started.elapsed()
+    );
+    // Without inheritance the nested call would wait 5 s, and be dropped unfinished when
+    // A's handler is cancelled a grace after its caller's timeout.
+    tokio::time::timeout(Duration::from_secs(2), relay.done.notified())
+        .await
+        .expect("the nested call ended before A's handler was cancelled");
+    let (outcome, ended) = relay.nested.lock().unwrap().take().unwrap();
+    match outcome {
+        Err(Error::Timeout { subject, .. }) => assert_eq!(subject, "rpc.lingerer.linger"),
+        other => panic!("expected the nested call to time out, got {other:?}"),
+    }
+    assert!(ended < started + timeout + MARGIN, "{:?}", ended - started);
+    let a_deadline = relay.deadline.lock().unwrap().unwrap();
+    let b_deadline = lingerer.deadline.lock().unwrap().unwrap();
+    // B's deadline is counted from when the request reached it: allow for transit.
+    assert!(
+        b_deadline <= a_deadline + Duration::from_millis(100),
+        "B's deadline is {:?} after A's",
+        b_deadline - a_deadline
+    );
+    for handle in handles {
+        handle.stop().await.expect("stops");
+    }
+}
+
+/// A nested request's envelope `timeout` is the time that remains, less than the outer one.
+pub async fn nested_requests_carry_the_time_remaining(backend: &Backend) {
+    let (_, _, handles) = start_relay(backend, Duration::ZERO).await;
+    let bus = backend.bus();
+    let mut outer = bus.subscribe("rpc.relay.forward", None).await.unwrap();
+    let mut nested = bus.subscribe("rpc.lingerer.linger", None).await.unwrap();
+    let client = RelayClient::new(backend).with_timeout(Duration::from_secs(2));
+    client.forward().await.expect("forwarded");
+    let timeout_of = |message: Message| {
+        let request: Value = Codec::detect(&message.payload)
+            .decode(&message.payload)
+            .unwrap();
+        request["timeout"].as_f64().expect("a timeout")
+    };
+    let within = Duration::from_secs(5);
+    let outer = timeout_of(
+        tokio::time::timeout(within, outer.next())
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    let nested = timeout_of(
+        tokio::time::timeout(within, nested.next())
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    assert!(outer <= 2.0, "{outer}");
+    assert!(nested < outer, "nested {nested} s, outer {outer} s");
+    for handle in handles {
+        handle.stop().await.expect("stops");
+    }
+}
+
+/// Retries, however many the policy allows, end by the call's deadline.
+pub async fn retries_end_by_the_calls_deadline(backend: &Backend) {
+    let policy = aegis::RetryPolicy {
+        max_attempts: 10_000,
+        initial_delay_ms: 20,
+        max_delay_ms: 20,
+        backoff_multiplier: 1.0,
+        jitter_factor: 0.0,
+    };
+    let timeout = Duration::from_millis(300);
+    // Nobody serves `echo-service` here: every attempt finds no responders.
+    let client = EchoServiceClient::new(backend)
+        .with_timeout(timeout)
+        .with_retry(policy);
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(5), client.echo(hello()))
+        .await
+        .expect("the retries stopped");
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(
+            outcome,
+            Err(Error::NoResponders { .. } | Error::Timeout { .. })
+        ),
+        "{outcome:?}"
+    );
+    assert!(elapsed < timeout + MARGIN, "{elapsed:?}");
+    // It kept retrying until the next delay no longer fitted.
+    assert!(
+        elapsed >= timeout - Duration::from_millis(50),
+        "{elapsed:?}"
+    );
+}

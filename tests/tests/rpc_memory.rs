@@ -98,3 +98,18 @@ async fn bad_input_gets_an_explicit_error_within_a_second_and_the_service_keeps_
     )
     .await;
 }
+
+#[tokio::test]
+async fn nested_calls_end_by_the_callers_deadline() {
+    rpc::nested_calls_end_by_the_callers_deadline(&Backend::in_memory()).await;
+}
+
+#[tokio::test]
+async fn nested_requests_carry_the_time_remaining() {
+    rpc::nested_requests_carry_the_time_remaining(&Backend::in_memory()).await;
+}
+
+#[tokio::test]
+async fn retries_end_by_the_calls_deadline() {
+    rpc::retries_end_by_the_calls_deadline(&Backend::in_memory()).await;
+}

@@ -59,6 +59,24 @@ async fn a_panicking_handler_gets_an_error_reply_and_the_service_keeps_serving()
 }
 
 #[tokio::test]
+async fn nested_calls_end_by_the_callers_deadline() {
+    let server = NatsServer::start();
+    rpc::nested_calls_end_by_the_callers_deadline(&server.backend().await).await;
+}
+
+#[tokio::test]
+async fn nested_requests_carry_the_time_remaining() {
+    let server = NatsServer::start();
+    rpc::nested_requests_carry_the_time_remaining(&server.backend().await).await;
+}
+
+#[tokio::test]
+async fn retries_end_by_the_calls_deadline() {
+    let server = NatsServer::start();
+    rpc::retries_end_by_the_calls_deadline(&server.backend().await).await;
+}
+
+#[tokio::test]
 async fn handlers_past_their_deadline_get_a_timeout_reply() {
     let server = NatsServer::start();
     rpc::handlers_past_their_deadline_get_a_timeout_reply(&server.backend().await).await;

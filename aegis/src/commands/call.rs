@@ -131,7 +131,8 @@ impl CommandCall {
     }
 }
 
-/// Runs a command handler until its deadline or its cancellation, catching panics.
+/// Runs a command handler until its deadline or its cancellation, catching panics; the calls
+/// it makes inherit its deadline.
 ///
 /// Returns an opaque `Send` future, so a non-`Send` handler is reported once, here.
 pub fn guard_command<'a, F>(
@@ -143,6 +144,7 @@ where
 {
     let budget = context.deadline.saturating_duration_since(Instant::now());
     let cancelled = context.cancelled.clone();
+    let handler = crate::rpc::deadline::within_deadline(context.deadline, handler);
     crate::handler::run_bounded(budget, Some(cancelled), handler)
 }
 

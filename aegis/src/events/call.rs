@@ -1,7 +1,7 @@
 //! The plumbing generated `#[subscribe]` code calls: the handler's argument, one delivery
 //! not yet decoded, the handler's outcome, the bounded run.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -10,6 +10,7 @@ use crate::domain::envelope::EventEnvelope;
 use crate::events::event::{Event, SubscriptionMode};
 use crate::handler::{HandlerOutput, IntoRpcError, Payload, RpcError};
 use crate::ports::Headers;
+use crate::rpc::deadline::within_deadline;
 
 /// The argument of a `#[subscribe]` handler: [`Event<T>`] for a `T: Deserialize`.
 #[diagnostic::on_unimplemented(
@@ -134,7 +135,8 @@ impl EventCall {
     }
 }
 
-/// Runs an event handler for at most `call`'s timeout, catching panics.
+/// Runs an event handler for at most `call`'s timeout, catching panics; the calls it makes
+/// inherit that deadline.
 pub fn guard_event<'a, F>(
     call: &EventCall,
     handler: F,
@@ -142,5 +144,9 @@ pub fn guard_event<'a, F>(
 where
     F: std::future::Future + Send + 'a,
 {
+    let handler = match Instant::now().checked_add(call.timeout) {
+        Some(deadline) => futures::future::Either::Left(within_deadline(deadline, handler)),
+        None => futures::future::Either::Right(handler),
+    };
     crate::handler::run_bounded(call.timeout, None, handler)
 }

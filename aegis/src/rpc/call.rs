@@ -23,6 +23,7 @@ use crate::handler::{
 };
 use crate::ports::Headers;
 use crate::rpc::context::RequestContext;
+use crate::rpc::deadline::within_deadline;
 
 /// How long after the caller's timeout a handler is cancelled.
 const CALLER_GRACE: Duration = Duration::from_millis(100);
@@ -105,16 +106,26 @@ impl Call {
         };
         // The caller gives up at its own timeout; cancel a little later, so that a slow
         // handler is reported once, as the caller's timeout, not raced by our TIMEOUT reply.
-        let timeout = Duration::try_from_secs_f64(request.timeout.unwrap_or(5.0))
-            .map_or(self.handler_timeout, |caller| caller + CALLER_GRACE)
+        let now = Instant::now();
+        let caller = Duration::try_from_secs_f64(request.timeout.unwrap_or(5.0)).ok();
+        let timeout = caller
+            .map_or(self.handler_timeout, |caller| {
+                caller.saturating_add(CALLER_GRACE)
+            })
             .min(self.handler_timeout);
+        let deadline = now + timeout;
+        // The handler's own calls end when its caller gives up, not a grace later.
+        let calls_deadline = caller
+            .and_then(|caller| now.checked_add(caller))
+            .map_or(deadline, |at| at.min(deadline));
         let context = RequestContext {
             message_id,
             trace_id,
             source: request.source.map(Cow::into_owned),
             method: self.method,
             instance_id: self.instance_id.clone(),
-            deadline: Instant::now() + timeout,
+            deadline,
+            calls_deadline,
             headers: std::mem::take(&mut self.headers),
             lease: self.lease.take(),
         };
@@ -221,7 +232,8 @@ pub(crate) fn error_reply(
     }
 }
 
-/// Runs a handler future until the request's deadline, catching panics; an exclusive handler
+/// Runs a handler future until the request's deadline, catching panics, with the caller's
+/// deadline in force for the calls it makes (see [`within_deadline`]); an exclusive handler
 /// is also stopped as soon as its lease is no longer valid, checked before every poll, so that
 /// a deposed leader (paused past its deadline, say) runs no more of it.
 ///
@@ -235,6 +247,7 @@ where
 {
     let budget = context.deadline.saturating_duration_since(Instant::now());
     let lease = context.lease.clone();
+    let handler = within_deadline(context.calls_deadline, handler);
     async move {
         let handler = AssertUnwindSafe(handler).catch_unwind();
         let outcome = match lease {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -142,19 +142,35 @@ impl ClientCore {
 
     /// Calls `method` on `rpc.{service}.{method}` with `params` and decodes the result,
     /// retrying per the retry policy.
+    ///
+    /// The whole call, retries and their delays included, ends by one deadline: the timeout
+    /// from now, or the [deadline in force](crate::current_deadline) if that is earlier (a
+    /// handler's caller gives up then). Each attempt's request carries the time remaining as
+    /// its `timeout`; a retry whose delay would reach the deadline is not made, and the last
+    /// attempt's error is returned at once.
     pub async fn call<P, R>(&self, method: &str, exclusive: bool, params: &P) -> Result<R>
     where
         P: Serialize + ?Sized,
         R: DeserializeOwned,
     {
+        let now = Instant::now();
+        let mut deadline = now.checked_add(self.timeout);
+        if let Some(inherited) = crate::current_deadline() {
+            deadline = Some(deadline.map_or(inherited, |own| own.min(inherited)));
+        }
+        let budget = Budget {
+            // A timeout too long for a deadline never ends.
+            deadline,
+            total: deadline.map_or(self.timeout, |d| d.saturating_duration_since(now)),
+        };
         let policy = match (&self.retry, exclusive) {
             (Some(policy), _) => policy.clone(),
             (None, true) => RetryPolicy::default(),
-            (None, false) => return self.call_once(method, params).await,
+            (None, false) => return self.call_once(method, params, &budget).await,
         };
         let mut retry = 0;
         loop {
-            let outcome = self.call_once(method, params).await;
+            let outcome = self.call_once(method, params, &budget).await;
             let retryable = match &outcome {
                 Err(Error::NoResponders { .. }) => true,
                 Err(Error::NotActive { .. }) => exclusive,
@@ -164,16 +180,28 @@ impl ClientCore {
             if !retryable || retry >= policy.max_attempts {
                 return outcome;
             }
+            let delay = policy.delay(retry);
+            // Waiting past the deadline could only end in a timeout.
+            if budget.remaining() <= delay {
+                return outcome;
+            }
             tracing::debug!(method, retry, "retrying");
-            tokio::time::sleep(policy.delay(retry)).await;
+            tokio::time::sleep(delay).await;
         }
     }
 
-    async fn call_once<P, R>(&self, method: &str, params: &P) -> Result<R>
+    async fn call_once<P, R>(&self, method: &str, params: &P, budget: &Budget) -> Result<R>
     where
         P: Serialize + ?Sized,
         R: DeserializeOwned,
     {
+        let timeout = budget.remaining();
+        if timeout.is_zero() {
+            return Err(Error::Timeout {
+                subject: rpc_subject(self.service, method),
+                after: budget.total,
+            });
+        }
         let (message_id, trace_id, timestamp) = (Id::new(), Id::new(), Timestamp::now());
         let request = OutgoingRequest {
             message_id: message_id.as_str(),
@@ -184,13 +212,13 @@ impl ClientCore {
             target: self.service,
             method,
             params,
-            timeout: self.timeout.as_secs_f64(),
+            timeout: timeout.as_secs_f64(),
         };
         let payload = self.codec.encode(&request)?;
         let payload = bytes::Bytes::from(payload);
         let Some(routing) = &self.routing else {
             let reply = self
-                .send(rpc_subject(self.service, method), payload)
+                .send(rpc_subject(self.service, method), payload, budget)
                 .await?;
             return decode_reply(&reply, || rpc_subject(self.service, method));
         };
@@ -216,7 +244,7 @@ impl ClientCore {
                     rpc_subject(self.service, method)
                 }
             };
-            match self.send(subject(), payload.clone()).await {
+            match self.send(subject(), payload.clone(), budget).await {
                 Err(Error::NoResponders { .. }) if attempt == 0 => {
                     routing.discovery.invalidate(self.service);
                 }
@@ -228,14 +256,41 @@ impl ClientCore {
         })
     }
 
-    async fn send(&self, subject: String, payload: bytes::Bytes) -> Result<Message> {
+    async fn send(
+        &self,
+        subject: String,
+        payload: bytes::Bytes,
+        budget: &Budget,
+    ) -> Result<Message> {
         let message = Message {
             subject,
             reply: None,
             headers: Headers::new(),
             payload,
         };
-        self.bus.request(message, self.timeout).await
+        match self.bus.request(message, budget.remaining()).await {
+            // Name the call's whole timeout, not what was left of it for this attempt.
+            Err(Error::Timeout { subject, .. }) => Err(Error::Timeout {
+                subject,
+                after: budget.total,
+            }),
+            result => result,
+        }
+    }
+}
+
+/// When one call, all its attempts included, must end.
+struct Budget {
+    /// `None`: never (a timeout too long to add to now).
+    deadline: Option<Instant>,
+    /// From the start of the call to the deadline.
+    total: Duration,
+}
+
+impl Budget {
+    fn remaining(&self) -> Duration {
+        self.deadline
+            .map_or(self.total, |d| d.saturating_duration_since(Instant::now()))
     }
 }
 

@@ -15,6 +15,8 @@ pub struct RequestContext {
     pub(crate) method: &'static str,
     pub(crate) instance_id: InstanceId,
     pub(crate) deadline: Instant,
+    /// When the caller gives up: the deadline the handler's own calls inherit.
+    pub(crate) calls_deadline: Instant,
     pub(crate) headers: Headers,
     /// For exclusive handlers: the lease they run under.
     pub(crate) lease: Option<LeaseCheck>,
@@ -48,6 +50,10 @@ impl RequestContext {
 
     /// When the handler is cancelled: shortly (100 ms) after the caller's own timeout, or at
     /// the service's handler timeout if that comes first (then the caller gets a 504 reply).
+    ///
+    /// Calls the handler makes through generated clients end by the caller's own timeout
+    /// (see [`current_deadline`](crate::current_deadline)); in tasks it spawns, only if run
+    /// with [`within_deadline`](crate::within_deadline).
     pub fn deadline(&self) -> Instant {
         self.deadline
     }

@@ -5,5 +5,6 @@ pub(crate) mod call;
 pub(crate) mod client;
 pub(crate) mod context;
 pub(crate) mod control;
+pub(crate) mod deadline;
 pub(crate) mod retry;
 pub(crate) mod server;
