@@ -89,7 +89,6 @@ impl Handler {
         let syn::ReturnType::Type(_, ty) = &self.output else {
             return None;
         };
-
         let syn::Type::Path(path) = &**ty else {
             return None;
         };
