@@ -3,6 +3,7 @@
 
 use aegis::adapters::nats::NatsOptions;
 use aegis_tests::echo_round_trip;
+use aegis_tests::logs::Captured;
 use aegis_tests::nats_server::NatsServer;
 
 const PASSWORD: &str = "hunter2-s3cret";
@@ -128,30 +129,8 @@ async fn a_natscli_context_by_name() {
 /// the credentials in the URL: the password appears nowhere.
 #[tokio::test]
 async fn no_log_line_shows_the_password() {
-    use tracing_subscriber::util::SubscriberInitExt;
-    #[derive(Clone, Default)]
-    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .expect("not poisoned")
-                .extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let captured = Captured::default();
-    let writer = captured.clone();
     // This runtime has one thread: every task logs through this subscriber.
-    let _guard = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish()
-        .set_default();
+    let (captured, _guard) = Captured::start(tracing::Level::TRACE);
     let server = NatsServer::start_with_args(&["--user", "u", "--pass", PASSWORD]);
     echo_round_trip(NatsOptions::new(with_credentials(
         &server.url(),
@@ -162,7 +141,7 @@ async fn no_log_line_shows_the_password() {
         .connect()
         .await
         .expect_err("refused");
-    let logs = String::from_utf8_lossy(&captured.0.lock().expect("not poisoned")).into_owned();
+    let logs = captured.text();
     assert!(
         logs.contains("async_nats::connector"),
         "the capture has async-nats's own lines: {logs}"

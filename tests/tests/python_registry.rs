@@ -4,7 +4,7 @@
 //! single-active group as a split brain until it is gone.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aegis::adapters::nats::NatsOptions;
@@ -21,6 +21,7 @@ use aegis::{
     Backend, Health, InstanceId, RequestContext, RpcError, ServiceBuilder, ServiceConfig,
     ServiceHandle,
 };
+use aegis_tests::logs::Captured;
 use aegis_tests::nats_server::NatsServer;
 use serde_json::Value;
 
@@ -340,33 +341,6 @@ async fn nats_without_python_keys_only_the_dotted_key_is_written() {
     without_python_keys_only_the_dotted_key_is_written(nats(&server).await).await;
 }
 
-/// Everything logged on this thread (the test's runtime has one).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .expect("not poisoned")
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self, level: &str, containing: &str) -> Vec<String> {
-        String::from_utf8_lossy(&self.0.lock().expect("not poisoned"))
-            .lines()
-            .filter(|l| l.contains(level) && l.contains(containing))
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
 async fn a_python_instance_in_the_group_makes_rust_instances_unhealthy_until_it_goes(
     backend: Backend,
     logs: Captured,
@@ -463,24 +437,9 @@ async fn a_python_instance_in_the_group_makes_rust_instances_unhealthy_until_it_
     standby.stop().await.expect("stops");
 }
 
-/// Captures what this thread logs (the test's runtime has one thread, so every task of the
-/// test logs here) until the guard is dropped.
-fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
-    use tracing_subscriber::util::SubscriberInitExt;
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let guard = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish()
-        .set_default();
-    (logs, guard)
-}
-
 #[tokio::test]
 async fn memory_a_python_instance_in_the_group_makes_rust_instances_unhealthy_until_it_goes() {
-    let (logs, _guard) = capture_logs();
+    let (logs, _guard) = Captured::start(tracing::Level::INFO);
     a_python_instance_in_the_group_makes_rust_instances_unhealthy_until_it_goes(
         Backend::in_memory(),
         logs,
@@ -490,7 +449,7 @@ async fn memory_a_python_instance_in_the_group_makes_rust_instances_unhealthy_un
 
 #[tokio::test]
 async fn nats_a_python_instance_in_the_group_makes_rust_instances_unhealthy_until_it_goes() {
-    let (logs, _guard) = capture_logs();
+    let (logs, _guard) = Captured::start(tracing::Level::INFO);
     let server = NatsServer::start();
     a_python_instance_in_the_group_makes_rust_instances_unhealthy_until_it_goes(
         nats(&server).await,
