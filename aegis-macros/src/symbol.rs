@@ -18,13 +18,15 @@ pub(crate) const METHOD_ATTRIBUTES: &[&str] = &[RPC, EXCLUSIVE_RPC, SUBSCRIBE, C
 
 /// The generated client's own methods: `expand::client` names them from this list, and
 /// handlers may not take these names.
-pub(crate) const CLIENT_METHODS: [&str; 6] = [
+pub(crate) const CLIENT_METHODS: [&str; 8] = [
     "new",
     "with_timeout",
     "with_discovery",
     "with_retry",
     "with_command_options",
     "with_codec",
+    "with_header",
+    "with_interceptor",
 ];
 
 /// The generated client's field: not a handler name either.

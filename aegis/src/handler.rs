@@ -40,6 +40,16 @@ impl RpcError {
         Self::new(codes::BAD_REQUEST, message)
     }
 
+    /// 401: the caller must say who it is (a missing or invalid credential).
+    pub fn unauthorized(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(codes::UNAUTHORIZED, message)
+    }
+
+    /// 403: the caller may not do this.
+    pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(codes::FORBIDDEN, message)
+    }
+
     /// 404: the requested thing does not exist.
     pub fn not_found(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(codes::NOT_FOUND, message)
@@ -205,6 +215,8 @@ pub enum HandlerFailure {
     Fenced,
     /// The caller cancelled it (commands only).
     Cancelled,
+    /// A [`Layer`](crate::middleware::Layer) refused the call before it ran (RPC only).
+    Refused(RpcError),
 }
 
 impl HandlerFailure {
@@ -225,6 +237,7 @@ impl HandlerFailure {
             HandlerFailure::Cancelled => {
                 RpcError::new(codes::CANCELLED, format!("handler `{name}` was cancelled"))
             }
+            HandlerFailure::Refused(error) => error,
         }
     }
 }

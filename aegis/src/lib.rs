@@ -45,6 +45,15 @@ pub use rpc::deadline::{current_deadline, within_deadline};
 pub use rpc::retry::RetryPolicy;
 pub use service::{LifecycleState, MethodKind, MethodSpec, Service};
 
+/// Code around every handler of a service ([`Layer`](middleware::Layer)s, added with
+/// [`ServiceBuilder::layer`]) and around every request a client sends
+/// ([`Interceptor`](middleware::Interceptor)s, added with a generated client's
+/// `with_interceptor`; fixed headers with its `with_header`): credentials, tenancy, audit.
+pub mod middleware {
+    pub use crate::rpc::interceptor::{Interceptor, OutgoingCall};
+    pub use crate::rpc::layer::{Layer, layer_fn};
+}
+
 #[cfg(feature = "macros")]
 pub use aegis_macros::{command, exclusive_rpc, rpc, service, subscribe};
 

@@ -34,6 +34,8 @@ pub(crate) fn struct_client(service: &Service) -> TokenStream {
         with_retry,
         with_command_options,
         with_codec,
+        with_header,
+        with_interceptor,
     ] = CLIENT_METHODS.map(|name| format_ident!("{name}"));
     quote! {
         #[doc = #struct_doc]
@@ -98,6 +100,29 @@ pub(crate) fn struct_client(service: &Service) -> TokenStream {
             pub fn #with_codec(&self, codec: #krate::Codec) -> Self {
                 let mut core = ::core::clone::Clone::clone(&self.core);
                 core.set_codec(codec);
+                Self { core }
+            }
+
+            /// A copy of this client whose requests (calls and commands) carry the header
+            /// `name: value`, after those it already adds.
+            pub fn #with_header(
+                &self,
+                name: impl ::core::convert::Into<#private::String>,
+                value: impl ::core::convert::Into<#private::String>,
+            ) -> Self {
+                let mut core = ::core::clone::Clone::clone(&self.core);
+                core.add_header(name, value);
+                Self { core }
+            }
+
+            /// A copy of this client that runs `interceptor` on each request it sends
+            /// (calls and commands, every attempt), after those it already runs.
+            pub fn #with_interceptor(
+                &self,
+                interceptor: impl #krate::middleware::Interceptor,
+            ) -> Self {
+                let mut core = ::core::clone::Clone::clone(&self.core);
+                core.add_interceptor(interceptor);
                 Self { core }
             }
 

@@ -47,11 +47,12 @@ struct Table {
     boxed: &'static [&'static str],
     /// The fallback arm, for a key no handler has.
     unknown: fn(&TokenStream) -> TokenStream,
-    /// Runs the handler's future (on the method's span); `call.{finish}(output)` answers.
+    /// Runs the handler's future (on the method's span), given references to these locals
+    /// first; `call.{finish}(output)` answers.
     guard: &'static str,
+    guard_args: &'static [&'static str],
     finish: &'static str,
-    /// `call.decode()` gives `(context, payload)` and the guard takes the context; else
-    /// (events) it gives the payload alone and the guard takes the call.
+    /// `call.decode()` gives `(context, payload)`; else (events) the payload alone.
     decodes_context: bool,
 }
 
@@ -69,6 +70,7 @@ const TABLES: [Table; 3] = [
         boxed: &["boxed"],
         unknown: |private| quote!(#private::boxed(async move { #private::unknown_method(call) })),
         guard: "guard",
+        guard_args: &["__aegis_call", "__aegis_context"],
         finish: "reply",
         decodes_context: true,
     },
@@ -90,6 +92,7 @@ const TABLES: [Table; 3] = [
             }}
         },
         guard: "guard_event",
+        guard_args: &["__aegis_call"],
         finish: "finish",
         decodes_context: false,
     },
@@ -111,6 +114,7 @@ const TABLES: [Table; 3] = [
             }}
         },
         guard: "guard_command",
+        guard_args: &["__aegis_context"],
         finish: "finish",
         decodes_context: true,
     },
@@ -177,11 +181,10 @@ fn dispatch_arm(private: &TokenStream, table: &Table, handler: &Handler) -> Toke
         Some(ty) => quote_spanned!(ty.span()=> __aegis_call.decode::<#ty>()),
         None => quote!(__aegis_call.decode::<#private::NoPayload>()),
     };
-    let (call_mut, decoded, guarded) = if table.decodes_context {
-        let decoded = quote!((__aegis_context, __aegis_payload));
-        (quote!(mut), decoded, "__aegis_context")
+    let (call_mut, decoded) = if table.decodes_context {
+        (quote!(mut), quote!((__aegis_context, __aegis_payload)))
     } else {
-        (TokenStream::new(), quote!(__aegis_payload), "__aegis_call")
+        (TokenStream::new(), quote!(__aegis_payload))
     };
     let args = handler.args.iter().map(|arg| match arg {
         Arg::Context => quote!(&__aegis_context),
@@ -189,9 +192,12 @@ fn dispatch_arm(private: &TokenStream, table: &Table, handler: &Handler) -> Toke
     });
     let guard = format_ident!("{}", table.guard);
     let guard = respan(quote!(#private::#guard), ident.span());
-    let guarded = syn::Ident::new(guarded, ident.span());
+    let guarded = table
+        .guard_args
+        .iter()
+        .map(|local| syn::Ident::new(local, ident.span()));
     let run = quote_spanned! {ident.span()=>
-        #guard(&#guarded, __aegis_this.#ident(#(#args),*)).await
+        #guard(#(&#guarded,)* __aegis_this.#ident(#(#args),*)).await
     };
     // A plain value is an infallible result.
     let run = if handler.fallible {

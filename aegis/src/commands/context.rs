@@ -136,6 +136,11 @@ impl CommandContext {
             .get(crate::domain::envelope::TRACEPARENT_HEADER)
     }
 
+    /// All headers of the command message (those the sending client added included).
+    pub fn headers(&self) -> &Headers {
+        &self.headers
+    }
+
     /// Tells the caller how far along the command is (`percent` in 0..=100). Best effort:
     /// progress of a caller that went away is dropped.
     pub async fn progress(&self, percent: f64, message: impl AsRef<str>) {

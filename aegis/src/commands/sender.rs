@@ -319,13 +319,15 @@ pub(crate) async fn cancel_command(
 }
 
 /// Who a command goes to and how it is written.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Sender<'a> {
     pub(crate) service: &'static str,
     pub(crate) command: &'static str,
     pub(crate) codec: Codec,
     /// The envelope's `source`.
     pub(crate) source: Option<&'a str>,
+    /// The client's own headers (see [`crate::middleware::Interceptor`]).
+    pub(crate) headers: Headers,
 }
 
 /// Hands the command's replies to its handle, confirming each outcome as it arrives (the
@@ -407,6 +409,7 @@ pub(crate) async fn send_command<P: serde::Serialize + ?Sized, R>(
         command,
         codec,
         source,
+        headers: extra,
     } = sender;
     streams.ensure_stream(commands_stream()).await?;
     let (id, trace, timestamp) = (Id::new(), Id::new(), Timestamp::now());
@@ -444,7 +447,7 @@ pub(crate) async fn send_command<P: serde::Serialize + ?Sized, R>(
     let body = codec
         .encode(&envelope)
         .map_err(|e| Error::bad_request(format!("cannot encode command `{command}`: {e}")))?;
-    let mut headers = Headers::new();
+    let mut headers = extra;
     headers.insert(MSG_ID_HEADER, id.as_str());
     headers.insert(REPLY_TO_HEADER, reply_to);
     if let Some(traceparent) = &options.traceparent {

@@ -12,6 +12,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub mod codes {
     /// The request could not be decoded or validated.
     pub const BAD_REQUEST: u16 = 400;
+    /// The caller did not prove who it is (a layer wants credentials).
+    pub const UNAUTHORIZED: u16 = 401;
+    /// The caller may not do this.
+    pub const FORBIDDEN: u16 = 403;
     /// No such method.
     pub const NOT_FOUND: u16 = 404;
     /// The payload exceeds the server's limit.
@@ -31,6 +35,8 @@ pub mod codes {
     pub fn name(code: u16) -> std::borrow::Cow<'static, str> {
         match code {
             BAD_REQUEST => "BAD_REQUEST".into(),
+            UNAUTHORIZED => "UNAUTHORIZED".into(),
+            FORBIDDEN => "FORBIDDEN".into(),
             NOT_FOUND => "NOT_FOUND".into(),
             PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE".into(),
             INTERNAL => "INTERNAL".into(),
@@ -46,6 +52,8 @@ pub mod codes {
     pub fn from_name(name: &str) -> Option<u16> {
         Some(match name {
             "BAD_REQUEST" => BAD_REQUEST,
+            "UNAUTHORIZED" => UNAUTHORIZED,
+            "FORBIDDEN" => FORBIDDEN,
             "NOT_FOUND" => NOT_FOUND,
             "PAYLOAD_TOO_LARGE" => PAYLOAD_TOO_LARGE,
             "INTERNAL" => INTERNAL,

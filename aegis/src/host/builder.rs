@@ -23,7 +23,8 @@ use crate::host::handle::{ServiceHandle, Shared, Stopper};
 use crate::ports::BoxFuture;
 use crate::registry::KvServiceRegistry;
 use crate::registry::health::{Health, HealthManager, Heartbeat, UnhealthyCallback};
-use crate::rpc::server::{RpcServer, ServerState};
+use crate::rpc::layer::{Layer, Layers};
+use crate::rpc::server::{Middleware, RpcServer, ServerState};
 use crate::service::{LifecycleState, Service};
 use crate::{Error, InstanceId, Result};
 
@@ -52,6 +53,7 @@ pub struct ServiceBuilder<S: Service> {
     on_start: Vec<Hook<S>>,
     on_stop: Vec<Hook<S>>,
     on_unhealthy: Option<UnhealthyCallback>,
+    layers: Vec<Arc<dyn Layer>>,
 }
 
 impl<S: Service> fmt::Debug for ServiceBuilder<S> {
@@ -59,6 +61,7 @@ impl<S: Service> fmt::Debug for ServiceBuilder<S> {
         f.debug_struct("ServiceBuilder")
             .field("service", &S::NAME)
             .field("config", &self.config)
+            .field("layers", &self.layers.len())
             .finish_non_exhaustive()
     }
 }
@@ -77,6 +80,7 @@ impl<S: Service> ServiceBuilder<S> {
             on_start: Vec::new(),
             on_stop: Vec::new(),
             on_unhealthy: None,
+            layers: Vec::new(),
         }
     }
 
@@ -116,6 +120,30 @@ impl<S: Service> ServiceBuilder<S> {
         self
     }
 
+    /// Runs `layer` around every `#[rpc]` and `#[exclusive_rpc]` handler (see [`Layer`]):
+    /// after the layers added before it, before the handler.
+    ///
+    /// ```
+    /// # use aegis::{Backend, RpcError, ServiceBuilder};
+    /// # use aegis::middleware::layer_fn;
+    /// # struct Greeter;
+    /// # #[aegis::service(name = "greeter", version = "1.0.0")]
+    /// # impl Greeter {}
+    /// # #[tokio::main] async fn main() -> aegis::Result<()> {
+    /// let handle = ServiceBuilder::new(Greeter)
+    ///     .layer(layer_fn(|request| match request.headers().get("x-tenant") {
+    ///         Some(_) => Ok(()),
+    ///         None => Err(RpcError::bad_request("no `x-tenant` header")),
+    ///     }))
+    ///     .start(&Backend::in_memory())
+    ///     .await?;
+    /// # handle.stop().await }
+    /// ```
+    pub fn layer(mut self, layer: impl Layer) -> Self {
+        self.layers.push(Arc::new(layer));
+        self
+    }
+
     /// Starts the service on `backend` and returns once it serves (state STARTED).
     pub async fn start(self, backend: &Backend) -> Result<ServiceHandle> {
         let ServiceBuilder {
@@ -124,6 +152,7 @@ impl<S: Service> ServiceBuilder<S> {
             on_start,
             on_stop,
             on_unhealthy,
+            layers,
         } = self;
         validate_service_name(S::NAME)?;
         validate_version(S::VERSION)?;
@@ -165,6 +194,9 @@ impl<S: Service> ServiceBuilder<S> {
             Arc::clone(&bus),
             Arc::clone(&server),
             limits,
+            Middleware {
+                layers: Layers::new(layers),
+            },
         )
         .await
         .map_err(fail)?;

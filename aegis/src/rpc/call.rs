@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -24,6 +25,7 @@ use crate::handler::{
 use crate::ports::Headers;
 use crate::rpc::context::RequestContext;
 use crate::rpc::deadline::within_deadline;
+use crate::rpc::layer::Layers;
 
 /// How long after the caller's timeout a handler is cancelled.
 const CALLER_GRACE: Duration = Duration::from_millis(100);
@@ -41,6 +43,9 @@ pub struct Call {
     pub(crate) trace_id: Option<String>,
     /// For exclusive methods: the lease the handler runs under.
     pub(crate) lease: Option<LeaseCheck>,
+    /// The service's layers, and where the decoded request's context is kept for their
+    /// `after` (the server runs it once the reply is encoded).
+    pub(crate) layers: Option<(Layers, Arc<OnceLock<RequestContext>>)>,
 }
 
 impl fmt::Debug for Call {
@@ -129,6 +134,9 @@ impl Call {
             headers: std::mem::take(&mut self.headers),
             lease: self.lease.take(),
         };
+        if let Some((_, seen)) = &self.layers {
+            let _ = seen.set(context.clone());
+        }
         Ok((context, params))
     }
 
@@ -235,10 +243,12 @@ pub(crate) fn error_reply(
 /// Runs a handler future until the request's deadline, catching panics, with the caller's
 /// deadline in force for the calls it makes (see [`within_deadline`]); an exclusive handler
 /// is also stopped as soon as its lease is no longer valid, checked before every poll, so that
-/// a deposed leader (paused past its deadline, say) runs no more of it.
+/// a deposed leader (paused past its deadline, say) runs no more of it. The service's layers
+/// run first, under the same bounds; one that refuses, refuses the call.
 ///
 /// Returns an opaque `Send` future, so a non-`Send` handler is reported once, here.
 pub fn guard<'a, F>(
+    call: &Call,
     context: &RequestContext,
     handler: F,
 ) -> impl Future<Output = Result<F::Output, HandlerFailure>> + Send + 'a
@@ -247,7 +257,17 @@ where
 {
     let budget = context.deadline.saturating_duration_since(Instant::now());
     let lease = context.lease.clone();
-    let handler = within_deadline(context.calls_deadline, handler);
+    // The layers see a copy of the context: the handler borrows the caller's.
+    let layers = call
+        .layers
+        .as_ref()
+        .map(|(layers, _)| (layers.clone(), context.clone()));
+    let handler = within_deadline(context.calls_deadline, async move {
+        if let Some((layers, context)) = layers {
+            layers.before(&context).await?;
+        }
+        Ok(handler.await)
+    });
     async move {
         let handler = AssertUnwindSafe(handler).catch_unwind();
         let outcome = match lease {
@@ -259,7 +279,8 @@ where
             },
         };
         match outcome {
-            Some(Ok(output)) => Ok(output),
+            Some(Ok(Ok(output))) => Ok(output),
+            Some(Ok(Err(refusal))) => Err(HandlerFailure::Refused(refusal)),
             Some(Err(panic)) => Err(HandlerFailure::Panicked(panic_message(&*panic))),
             None => Err(HandlerFailure::TimedOut(budget)),
         }

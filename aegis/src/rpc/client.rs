@@ -16,6 +16,7 @@ use crate::domain::envelope::{ERROR_CODE_HEADER, RpcResponse, from_null};
 use crate::domain::subject::{instance_subject, rpc_subject};
 use crate::domain::wire::{Id, IncomingResponse, OutgoingRequest, Timestamp};
 use crate::ports::{Headers, Message, MessageBus, Streams};
+use crate::rpc::interceptor::{Interceptor, Outgoing};
 use crate::rpc::retry::RetryPolicy;
 use crate::{Error, Result};
 
@@ -34,6 +35,8 @@ pub struct ClientCore {
     retry: Option<RetryPolicy>,
     streams: Option<Arc<dyn Streams>>,
     command_options: CommandOptions,
+    /// Headers and interceptors; `None` (no cost per call) until one is added.
+    outgoing: Option<Arc<Outgoing>>,
 }
 
 /// Discovery plus strategy: calls go to the chosen instance's own subject.
@@ -65,6 +68,7 @@ impl ClientCore {
             retry: None,
             streams: backend.streams().ok().cloned(),
             command_options: CommandOptions::default(),
+            outgoing: None,
         }
     }
 
@@ -114,6 +118,27 @@ impl ClientCore {
         self.command_options = options;
     }
 
+    /// Adds a header to every request (calls and commands) this client sends.
+    pub fn add_header(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        let outgoing = Arc::make_mut(self.outgoing.get_or_insert_default());
+        outgoing.add_header(name.into(), value.into());
+    }
+
+    /// Runs `interceptor` on every request (calls and commands) this client sends.
+    pub fn add_interceptor(&mut self, interceptor: impl Interceptor) {
+        let outgoing = Arc::make_mut(self.outgoing.get_or_insert_default());
+        outgoing.add_interceptor(Arc::new(interceptor));
+    }
+
+    /// The headers of one request to `method` (or command): none, or those the client's
+    /// fixed headers and interceptors give.
+    fn headers(&self, method: &str) -> Result<Headers> {
+        match &self.outgoing {
+            None => Ok(Headers::new()),
+            Some(outgoing) => outgoing.headers(self.service, method),
+        }
+    }
+
     /// Sends `command` to `commands.{service}.{command}` with `payload`; the handle follows
     /// its progress and outcome.
     pub async fn send_command<P, R>(
@@ -136,6 +161,7 @@ impl ClientCore {
             command,
             codec: self.codec,
             source: self.source.as_deref(),
+            headers: self.headers(command)?,
         };
         send_command(streams, &self.bus, sender, &self.command_options, payload).await
     }
@@ -216,9 +242,10 @@ impl ClientCore {
         };
         let payload = self.codec.encode(&request)?;
         let payload = bytes::Bytes::from(payload);
+        let headers = self.headers(method)?;
         let Some(routing) = &self.routing else {
             let reply = self
-                .send(rpc_subject(self.service, method), payload, budget)
+                .send(rpc_subject(self.service, method), payload, headers, budget)
                 .await?;
             return decode_reply(&reply, || rpc_subject(self.service, method));
         };
@@ -244,7 +271,10 @@ impl ClientCore {
                     rpc_subject(self.service, method)
                 }
             };
-            match self.send(subject(), payload.clone(), budget).await {
+            match self
+                .send(subject(), payload.clone(), headers.clone(), budget)
+                .await
+            {
                 Err(Error::NoResponders { .. }) if attempt == 0 => {
                     routing.discovery.invalidate(self.service);
                 }
@@ -260,12 +290,13 @@ impl ClientCore {
         &self,
         subject: String,
         payload: bytes::Bytes,
+        headers: Headers,
         budget: &Budget,
     ) -> Result<Message> {
         let message = Message {
             subject,
             reply: None,
-            headers: Headers::new(),
+            headers,
             payload,
         };
         match self.bus.request(message, budget.remaining()).await {

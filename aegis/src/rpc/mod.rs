@@ -6,5 +6,7 @@ pub(crate) mod client;
 pub(crate) mod context;
 pub(crate) mod control;
 pub(crate) mod deadline;
+pub(crate) mod interceptor;
+pub(crate) mod layer;
 pub(crate) mod retry;
 pub(crate) mod server;

@@ -21,6 +21,7 @@ use crate::handler::{RpcError, panic_message};
 use crate::ports::{BoxFuture, Message, MessageBus, Subscription};
 use crate::rpc::call::{Call, EncodedReply, ReplyIds, error_reply};
 use crate::rpc::control::{self, ControlKind, EndpointStats, Identity};
+use crate::rpc::layer::Layers;
 use crate::service::{MethodKind, MethodSpec, Service};
 use crate::{Error, InstanceId, Result};
 
@@ -30,6 +31,12 @@ pub(crate) struct ServerLimits {
     pub(crate) max_concurrency: usize,
     pub(crate) handler_timeout: Duration,
     pub(crate) drain_timeout: Duration,
+}
+
+/// What runs around every handler.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Middleware {
+    pub(crate) layers: Option<Layers>,
 }
 
 /// What the receive loop and the service handle share: identity, per-method statistics,
@@ -85,6 +92,7 @@ struct Dispatcher<S> {
     service: Arc<S>,
     bus: Arc<dyn MessageBus>,
     limits: ServerLimits,
+    middleware: Middleware,
     shared: Arc<ServerState>,
     /// Exclusive methods' shared subjects, subscribed while this instance leads.
     exclusive_subjects: Vec<(String, usize)>,
@@ -98,6 +106,7 @@ impl<S: Service> RpcServer<S> {
         bus: Arc<dyn MessageBus>,
         shared: Arc<ServerState>,
         limits: ServerLimits,
+        middleware: Middleware,
     ) -> Result<Self> {
         let mut subscriptions: Intake = SelectAll::new();
         let mut wanted: Vec<(String, Option<String>, Route)> = Vec::new();
@@ -127,6 +136,7 @@ impl<S: Service> RpcServer<S> {
             service,
             bus,
             limits,
+            middleware,
             shared,
             exclusive_subjects,
         };
@@ -291,7 +301,16 @@ impl<S: Service> Dispatcher<S> {
             correlation_id: None,
             trace_id: None,
             lease: None,
+            layers: self
+                .middleware
+                .layers
+                .clone()
+                .map(|layers| (layers, Arc::default())),
         };
+        let seen = call
+            .layers
+            .as_ref()
+            .map(|(layers, seen)| (layers.clone(), Arc::clone(seen)));
         let reply_to = message.reply;
         let bus = Arc::clone(&self.bus);
         let shared = Arc::clone(&self.shared);
@@ -332,6 +351,19 @@ impl<S: Service> Dispatcher<S> {
             };
             let error = reply.error.as_ref().map(|e| (e.code(), e.message()));
             shared.endpoints[index].1.record(started.elapsed(), error);
+            if let Some((layers, seen)) = seen
+                && let Some(context) = seen.get()
+            {
+                let outcome = reply.error.as_ref().map_or(Ok(()), Err);
+                let after = AssertUnwindSafe(|| layers.after(context, outcome));
+                if let Err(panic) = std::panic::catch_unwind(after) {
+                    tracing::error!(
+                        method,
+                        panic = panic_message(&*panic),
+                        "a layer's `after` panicked"
+                    );
+                }
+            }
             if let Some((code, message)) = error {
                 tracing::debug!(code, message, "error reply");
             }
