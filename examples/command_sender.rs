@@ -5,48 +5,61 @@
 //! cargo run --example command_sender -- --sections 20 --section-ms 250 --priority high
 //! ```
 //!
-//! Reads `NATS_URL` (default `nats://127.0.0.1:4222`).
+//! Reads `NATS_URL` (default `nats://127.0.0.1:4222`) or `--server URL`; `--help` lists the flags.
 
-use aegis::adapters::nats::NatsOptions;
 use aegis::commands::{CommandOptions, CommandUpdate, Priority};
+use aegis_examples::Connection;
 use aegis_examples::reports::{BuildReport, ReportBuilderClient};
+use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+
+/// Sends one `build` command to `report-builder` and shows its progress until it is done.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    connection: Connection,
+    /// How many sections the report has
+    #[arg(long, value_name = "N", default_value = "20")]
+    sections: u32,
+    /// How long each section takes to build, in ms
+    #[arg(long, value_name = "N", default_value = "250")]
+    section_ms: u64,
+    /// The report's name
+    #[arg(long, default_value = "quarterly")]
+    name: String,
+    /// The command's priority
+    #[arg(long, value_enum, default_value = "normal")]
+    priority: Level,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Level {
+    Low,
+    Normal,
+    High,
+    Critical,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
     aegis_examples::init_tracing();
-    let mut job = BuildReport {
-        name: String::from("quarterly"),
-        sections: 20,
-        section_millis: 250,
+    let job = BuildReport {
+        name: args.name,
+        sections: args.sections,
+        section_millis: args.section_ms,
     };
-    let mut priority = Priority::Normal;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--sections" => job.sections = value()?.parse()?,
-            "--section-ms" => job.section_millis = value()?.parse()?,
-            "--name" => job.name = value()?,
-            "--priority" => {
-                priority = match value()?.as_str() {
-                    "low" => Priority::Low,
-                    "normal" => Priority::Normal,
-                    "high" => Priority::High,
-                    "critical" => Priority::Critical,
-                    other => return Err(format!("unknown priority `{other}`").into()),
-                }
-            }
-            other => {
-                return Err(format!(
-                    "unknown argument `{other}` (expected --sections N, --section-ms N, \
-                     --name NAME, --priority low|normal|high|critical)"
-                )
-                .into());
-            }
-        }
-    }
-    let backend = NatsOptions::from_env()
+    let priority = match args.priority {
+        Level::Low => Priority::Low,
+        Level::Normal => Priority::Normal,
+        Level::High => Priority::High,
+        Level::Critical => Priority::Critical,
+    };
+
+    let backend = args
+        .connection
+        .options()
         .name("report-sender")
         .connect()
         .await?;

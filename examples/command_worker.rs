@@ -6,42 +6,45 @@
 //! cargo run --example command_sender -- --sections 20
 //! ```
 //!
-//! Reads `NATS_URL` (default `nats://127.0.0.1:4222`); `--ack-wait-ms N` (default 30 000)
-//! is how long a dead worker's command waits before it runs elsewhere. Prints one line when
-//! ready; stops gracefully on SIGINT or SIGTERM.
+//! Reads `NATS_URL` (default `nats://127.0.0.1:4222`) or `--server URL`; `--ack-wait-ms N`
+//! (default 30 000) is how long a dead worker's command waits before it runs elsewhere.
+//! Prints one line when ready; stops gracefully on SIGINT or SIGTERM.
 
 use std::time::Duration;
 
-use aegis::adapters::nats::NatsOptions;
 use aegis::commands::CommandConfig;
 use aegis::{InstanceId, ServiceBuilder, ServiceConfig};
+use aegis_examples::Connection;
 use aegis_examples::reports::ReportBuilder;
+use clap::Parser;
+
+/// Serves `report-builder` on NATS: runs `build` commands until SIGINT or SIGTERM.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    connection: Connection,
+    /// This instance's id [default: generated]
+    #[arg(long, value_name = "ID", value_parser = aegis_examples::instance_id)]
+    instance_id: Option<InstanceId>,
+    /// How long a dead worker's command waits before it runs elsewhere, in ms
+    #[arg(long, value_name = "N", value_parser = aegis_examples::millis, default_value = "30000")]
+    ack_wait_ms: Duration,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
     aegis_examples::init_tracing();
     let mut config = ServiceConfig::new();
-    let mut commands = CommandConfig::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--instance-id" => {
-                let id = args.next().ok_or("--instance-id needs a value")?;
-                config = config.instance_id(InstanceId::new(id)?);
-            }
-            "--ack-wait-ms" => {
-                let millis: u64 = args.next().ok_or("--ack-wait-ms needs a value")?.parse()?;
-                commands = commands.ack_wait(Duration::from_millis(millis));
-            }
-            other => {
-                return Err(format!(
-                    "unknown argument `{other}` (expected --instance-id ID, --ack-wait-ms N)"
-                )
-                .into());
-            }
-        }
+    if let Some(id) = args.instance_id {
+        config = config.instance_id(id);
     }
-    let backend = NatsOptions::from_env()
+    let commands = CommandConfig::new().ack_wait(args.ack_wait_ms);
+
+    let backend = args
+        .connection
+        .options()
         .name("report-builder")
         .connect()
         .await?;

@@ -4,24 +4,35 @@
 //! cargo run --example event_publisher -- --count 10
 //! ```
 //!
-//! Reads `NATS_URL` (default `nats://127.0.0.1:4222`).
+//! Reads `NATS_URL` (default `nats://127.0.0.1:4222`) or `--server URL`.
 
-use aegis::adapters::nats::NatsOptions;
 use aegis::events::EventPublisher;
+use aegis_examples::Connection;
 use aegis_examples::shop::{OrderPlaced, order_placed};
+use clap::Parser;
+
+/// Publishes COUNT `orders.placed` events into the `EVENTS` stream, all in flight at once.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    connection: Connection,
+    /// How many events
+    #[arg(long, value_name = "N", default_value = "10")]
+    count: u64,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
     aegis_examples::init_tracing();
-    let mut count = 10u64;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--count" => count = args.next().ok_or("--count needs a value")?.parse()?,
-            other => return Err(format!("unknown argument `{other}` (expected --count N)").into()),
-        }
-    }
-    let backend = NatsOptions::from_env().name("order-desk").connect().await?;
+    let count = args.count;
+    let backend = args
+        .connection
+        .options()
+        .name("order-desk")
+        .connect()
+        .await?;
     let publisher = EventPublisher::new(&backend)?.with_source("order-desk");
     let orders: Vec<OrderPlaced> = (1..=count)
         .map(|order_id| OrderPlaced {

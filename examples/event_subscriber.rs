@@ -6,32 +6,34 @@
 //! cargo run --example event_publisher -- --count 10
 //! ```
 //!
-//! Reads `NATS_URL` (default `nats://127.0.0.1:4222`); prints one line when ready; stops
+//! Reads `NATS_URL` (default `nats://127.0.0.1:4222`) or `--server URL`; prints one line when ready; stops
 //! gracefully on SIGINT or SIGTERM.
 
-use aegis::adapters::nats::NatsOptions;
 use aegis::{InstanceId, ServiceBuilder, ServiceConfig};
+use aegis_examples::Connection;
 use aegis_examples::shop::Notifier;
+use clap::Parser;
+
+/// Serves `notifier` on NATS: order events, until SIGINT or SIGTERM.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    connection: Connection,
+    /// This instance's id [default: generated]
+    #[arg(long, value_name = "ID", value_parser = aegis_examples::instance_id)]
+    instance_id: Option<InstanceId>,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
     aegis_examples::init_tracing();
     let mut config = ServiceConfig::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--instance-id" => {
-                let id = args.next().ok_or("--instance-id needs a value")?;
-                config = config.instance_id(InstanceId::new(id)?);
-            }
-            other => {
-                return Err(
-                    format!("unknown argument `{other}` (expected --instance-id ID)").into(),
-                );
-            }
-        }
+    if let Some(id) = args.instance_id {
+        config = config.instance_id(id);
     }
-    let backend = NatsOptions::from_env().name("notifier").connect().await?;
+    let backend = args.connection.options().name("notifier").connect().await?;
     let service = ServiceBuilder::new(Notifier::default())
         .config(config)
         .start(&backend)

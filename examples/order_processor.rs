@@ -1,6 +1,6 @@
 //! `order-processor` on NATS: a single-active service.
 //!
-//! Contract (used from outside the project): reads `NATS_URL`; flags `--instance-id ID`,
+//! Contract (used from outside the project): reads `NATS_URL` (or `--server URL`); flags `--instance-id ID`,
 //! `--group G` (default `default`), `--leader-ttl-ms N` (default 10000); serves service
 //! `order-processor` with exclusive_rpc `process_order` (`{"order_id"}` →
 //! `{"order_id", "status": "processed", "instance_id", "epoch"}`, epoch = fencing token) and
@@ -17,43 +17,55 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aegis::adapters::nats::NatsOptions;
 use aegis::election::ElectionState;
 use aegis::{InstanceId, ServiceBuilder, ServiceConfig};
+use aegis_examples::Connection;
 use aegis_examples::orders::OrderProcessor;
+use clap::Parser;
+
+/// Serves `order-processor` on NATS: `process_order` runs on the elected leader of its group
+/// only; prints each change of role; hands over gracefully on SIGINT or SIGTERM.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    connection: Connection,
+    /// This instance's id [default: generated]
+    #[arg(long, value_name = "ID", value_parser = aegis_examples::instance_id)]
+    instance_id: Option<InstanceId>,
+    /// The single-active group to join
+    #[arg(long, value_name = "G", default_value = "default")]
+    group: String,
+    /// How long a leader's lease lasts without renewal, in ms
+    #[arg(long, value_name = "N", value_parser = aegis_examples::millis, default_value = "10000")]
+    leader_ttl_ms: Duration,
+    /// For tests: publish the start and end of every order on this subject
+    #[arg(long, value_name = "SUBJECT")]
+    audit_subject: Option<String>,
+    /// For tests: each order takes this long, in ms
+    #[arg(long, value_name = "N", value_parser = aegis_examples::millis, default_value = "0")]
+    work_ms: Duration,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
     aegis_examples::init_tracing();
-    let mut instance_id = None;
-    let mut group = String::from("default");
-    let mut ttl = Duration::from_millis(10_000);
-    let mut audit = None;
-    let mut work = Duration::ZERO;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--instance-id" => instance_id = Some(InstanceId::new(value()?)?),
-            "--group" => group = value()?,
-            "--leader-ttl-ms" => ttl = Duration::from_millis(value()?.parse()?),
-            "--audit-subject" => audit = Some(value()?),
-            "--work-ms" => work = Duration::from_millis(value()?.parse()?),
-            other => return Err(format!("unknown argument `{other}`").into()),
-        }
-    }
-
-    let backend = NatsOptions::from_env()
+    let backend = args
+        .connection
+        .options()
         .name("order-processor")
         .connect()
         .await?;
-    let mut config = ServiceConfig::new().group_id(group).leader_ttl(ttl);
-    if let Some(id) = instance_id {
+    let mut config = ServiceConfig::new()
+        .group_id(args.group)
+        .leader_ttl(args.leader_ttl_ms);
+    if let Some(id) = args.instance_id {
         config = config.instance_id(id);
     }
     let service = Arc::new(OrderProcessor {
-        audit: audit.map(|subject| (backend.clone(), subject)),
-        work,
+        audit: args.audit_subject.map(|subject| (backend.clone(), subject)),
+        work: args.work_ms,
         ..OrderProcessor::default()
     });
     let handle = ServiceBuilder::from_arc(Arc::clone(&service))

@@ -15,6 +15,7 @@ use aegis::{
     Backend, Codec, CommandContext, Error, Event, RequestContext, RpcError, ServiceBuilder,
     ServiceConfig,
 };
+use clap::Parser;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -126,8 +127,15 @@ impl Kitchen {
     }
 }
 
+/// A tour of aegis on the in-memory backend (no server needed): RPC, a single-active
+/// service, events, a command with progress, discovery. Takes no arguments.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    Args::parse();
     let backend = Backend::in_memory();
 
     let service = ServiceBuilder::new(Greeter::default())

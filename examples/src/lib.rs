@@ -24,3 +24,40 @@ pub fn init_tracing() {
         .with(filter)
         .init();
 }
+
+/// The flags every example that connects to NATS takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Connection {
+    /// The NATS server URL(s), comma-separated [default: nats://127.0.0.1:4222]
+    ///
+    /// Without it, `NATS_CONTEXT`'s server, if set. Credentials and TLS come from the
+    /// environment: `NATS_CREDS`, `NATS_NKEY`, `NATS_TOKEN`, `NATS_USER` and `NATS_PASSWORD`,
+    /// `NATS_CA`, `NATS_CERT` and `NATS_KEY`, `NATS_TLS_FIRST`, `NATS_CONTEXT`.
+    // The URL may hold a password: `--help` does not show its value.
+    #[arg(long, value_name = "URL", env = "NATS_URL", hide_env_values = true)]
+    pub server: Option<String>,
+}
+
+impl Connection {
+    /// The connection options: [`NatsOptions::from_env`](aegis::adapters::nats::NatsOptions::from_env)
+    /// with `--server` as `NATS_URL`.
+    pub fn options(&self) -> aegis::adapters::nats::NatsOptions {
+        aegis::adapters::nats::NatsOptions::from_lookup(|name| match name {
+            "NATS_URL" => self.server.clone(),
+            other => std::env::var(other).ok(),
+        })
+    }
+}
+
+/// Parses an instance id flag.
+pub fn instance_id(value: &str) -> Result<aegis::InstanceId, String> {
+    aegis::InstanceId::new(value).map_err(|error| error.to_string())
+}
+
+/// Parses a duration in milliseconds.
+pub fn millis(value: &str) -> Result<std::time::Duration, String> {
+    value
+        .parse()
+        .map(std::time::Duration::from_millis)
+        .map_err(|error| format!("`{value}` is not a number of milliseconds: {error}"))
+}
