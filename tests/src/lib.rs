@@ -10,6 +10,7 @@ pub mod nats_jwt;
 pub mod nats_server;
 pub mod pki;
 pub mod process;
+pub mod propagation;
 pub mod python_commands;
 pub mod rpc;
 pub mod temp_dir;

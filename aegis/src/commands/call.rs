@@ -145,6 +145,7 @@ where
     let budget = context.deadline.saturating_duration_since(Instant::now());
     let cancelled = context.cancelled.clone();
     let handler = crate::rpc::deadline::within_deadline(context.deadline, handler);
+    let handler = crate::propagation::within_trace(context.trace.clone(), handler);
     crate::handler::run_bounded(budget, Some(cancelled), handler)
 }
 

@@ -12,6 +12,7 @@ use crate::codec::Codec;
 use crate::domain::envelope::Priority;
 use crate::domain::headers::ROLLUP_HEADER;
 use crate::domain::subject::{python_progress_subject, validate_subject_token};
+use crate::domain::trace::TraceContext;
 use crate::ports::{Headers, Message, MessageBus};
 
 /// What a `#[command]` handler knows about the command it runs, and how it reports progress
@@ -28,6 +29,8 @@ pub struct CommandContext {
     pub(crate) max_retries: u32,
     pub(crate) deadline: Instant,
     pub(crate) headers: Headers,
+    /// The handler's span of the sender's trace.
+    pub(crate) trace: TraceContext,
     pub(crate) reporter: Option<Arc<Reporter>>,
     pub(crate) cancelled: watch::Receiver<bool>,
 }
@@ -128,6 +131,12 @@ impl CommandContext {
     /// When this attempt is cancelled for taking too long (the command's `timeout`).
     pub fn deadline(&self) -> Instant {
         self.deadline
+    }
+
+    /// The trace the handler runs in: a child span of the sender's (its `traceparent`), or
+    /// a new trace if it sent none.
+    pub fn trace(&self) -> &TraceContext {
+        &self.trace
     }
 
     /// The W3C `traceparent` header, if the sender set one.

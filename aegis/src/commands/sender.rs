@@ -21,6 +21,7 @@ use crate::domain::subject::{
 };
 use crate::domain::wire::{Id, OutgoingCommand, Timestamp};
 use crate::ports::{Headers, MSG_ID_HEADER, Message, MessageBus, Streams, Subscription};
+use crate::propagation;
 use crate::{Error, Result};
 
 /// The `COMMANDS` stream as the Python SDK creates it (work queue, 10,000 messages).
@@ -412,7 +413,15 @@ pub(crate) async fn send_command<P: serde::Serialize + ?Sized, R>(
         headers: extra,
     } = sender;
     streams.ensure_stream(commands_stream()).await?;
-    let (id, trace, timestamp) = (Id::new(), Id::new(), Timestamp::now());
+    let (id, timestamp) = (Id::new(), Timestamp::now());
+    let mut headers = extra;
+    headers.insert(MSG_ID_HEADER, id.as_str());
+    if let Some(traceparent) = &options.traceparent
+        && headers.get(TRACEPARENT_HEADER).is_none()
+    {
+        headers.insert(TRACEPARENT_HEADER, &**traceparent);
+    }
+    let trace_id = propagation::inject(&mut headers).trace_id();
     let reply_to = command_reply_subject(id.as_str());
     let mut subscriptions = vec![bus.subscribe(&reply_to, None).await?];
     if options.python_reports {
@@ -433,7 +442,7 @@ pub(crate) async fn send_command<P: serde::Serialize + ?Sized, R>(
     );
     let envelope = OutgoingCommand {
         message_id: id.as_str(),
-        trace_id: trace.as_str(),
+        trace_id: &trace_id,
         correlation_id: None,
         timestamp: timestamp.as_str(),
         source,
@@ -447,12 +456,7 @@ pub(crate) async fn send_command<P: serde::Serialize + ?Sized, R>(
     let body = codec
         .encode(&envelope)
         .map_err(|e| Error::bad_request(format!("cannot encode command `{command}`: {e}")))?;
-    let mut headers = extra;
-    headers.insert(MSG_ID_HEADER, id.as_str());
     headers.insert(REPLY_TO_HEADER, reply_to);
-    if let Some(traceparent) = &options.traceparent {
-        headers.insert(TRACEPARENT_HEADER, &**traceparent);
-    }
     let message = Message {
         subject: command_subject(service, command),
         reply: None,

@@ -22,19 +22,21 @@ use crate::commands::context::{CommandContext, ReplyRoute, Reporter};
 use crate::commands::sender::commands_stream;
 use crate::consumer::{Intake, Runner, Tagged, backoff_delay, stop_intake, stopped};
 use crate::dead_letters::{Origin, dead_letter, dead_letter_stream};
-use crate::domain::envelope::{Priority, TRACEPARENT_HEADER, codes, new_id};
+use crate::domain::envelope::{Priority, codes, new_id};
 use crate::domain::headers::{REPLY_TO_HEADER, ROLLUP_HEADER};
 use crate::domain::names::validate_method_name;
 use crate::domain::subject::{
     COMMANDS_STREAM, cancel_subject, command_consumer, command_subject, python_callback_subject,
     python_progress_subject,
 };
+use crate::domain::trace::TraceContext;
 use crate::handler::RpcError;
 use crate::handler::panic_message;
 use crate::ports::{
     AckKind, Acker, ConsumerConfig, Delivery, Message, MessageBus, Metrics, StartAt, Streams,
     Subscription,
 };
+use crate::propagation;
 use crate::service::Service;
 use crate::{Error, InstanceId, Result};
 
@@ -434,21 +436,24 @@ impl<S: Service> CommandRunner<S> {
         held: Waiting,
         cancel: watch::Receiver<bool>,
     ) -> impl std::future::Future<Output = String> {
+        let trace = propagation::incoming(&held.delivery.message.headers);
         let span = tracing::debug_span!(
             "command",
             service = S::NAME,
             command = self.commands[held.index].0,
             id = held.command_id.as_str(),
             attempt = held.delivery.info.delivered,
-            traceparent = held.delivery.message.headers.get(TRACEPARENT_HEADER),
+            trace_id = %trace.trace_id(),
+            span_id = %trace.span_id(),
         );
-        self.execute_in_span(held, cancel).instrument(span)
+        self.execute_in_span(held, cancel, trace).instrument(span)
     }
 
     async fn execute_in_span(
         self: Arc<Self>,
         held: Waiting,
         cancel: watch::Receiver<bool>,
+        trace: TraceContext,
     ) -> String {
         let (command, consumer) = &self.commands[held.index];
         let attempt = held.delivery.info.delivered;
@@ -479,6 +484,7 @@ impl<S: Service> CommandRunner<S> {
             max_retries: held.max_retries,
             deadline: Instant::now() + held.timeout,
             headers: held.delivery.message.headers.clone(),
+            trace,
             reporter,
             cancelled: cancel,
         };

@@ -4,8 +4,10 @@
 pub const ERROR_CODE_HEADER: &str = "Nats-Service-Error-Code";
 /// Header carrying the error message (NATS micro convention).
 pub const ERROR_HEADER: &str = "Nats-Service-Error";
-/// W3C trace context header.
+/// W3C trace context header: the trace and the sender's span.
 pub const TRACEPARENT_HEADER: &str = "traceparent";
+/// W3C trace context header: vendor data that travels with `traceparent`.
+pub const TRACESTATE_HEADER: &str = "tracestate";
 /// The header that makes a publish idempotent: a second message with the same id inside the
 /// stream's duplicate window is acknowledged but not stored again.
 pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";

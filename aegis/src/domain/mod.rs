@@ -5,4 +5,5 @@ pub mod headers;
 pub mod instance;
 pub mod names;
 pub mod subject;
+pub mod trace;
 pub(crate) mod wire;

@@ -7,9 +7,11 @@ use bytes::Bytes;
 
 use crate::codec::Codec;
 use crate::domain::envelope::EventEnvelope;
+use crate::domain::trace::TraceContext;
 use crate::events::event::{Event, SubscriptionMode};
 use crate::handler::{HandlerOutput, IntoRpcError, Payload, RpcError};
 use crate::ports::Headers;
+use crate::propagation::within_trace;
 use crate::rpc::deadline::within_deadline;
 
 /// The argument of a `#[subscribe]` handler: [`Event<T>`] for a `T: Deserialize`.
@@ -47,6 +49,7 @@ impl<T: Payload> EventArg for Event<T> {
             subject: call.subject.clone(),
             delivered: call.delivered,
             headers: call.headers.clone(),
+            trace: call.trace.clone(),
             payload,
         })
     }
@@ -83,6 +86,8 @@ pub struct EventCall {
     pub(crate) delivered: u64,
     pub(crate) handler: &'static str,
     pub(crate) timeout: Duration,
+    /// The handler's span of the publisher's trace.
+    pub(crate) trace: TraceContext,
 }
 
 /// How a handler dealt with one event.
@@ -136,7 +141,7 @@ impl EventCall {
 }
 
 /// Runs an event handler for at most `call`'s timeout, catching panics; the calls it makes
-/// inherit that deadline.
+/// inherit that deadline and continue the event's trace.
 pub fn guard_event<'a, F>(
     call: &EventCall,
     handler: F,
@@ -148,5 +153,6 @@ where
         Some(deadline) => futures::future::Either::Left(within_deadline(deadline, handler)),
         None => futures::future::Either::Right(handler),
     };
+    let handler = within_trace(call.trace.clone(), handler);
     crate::handler::run_bounded(call.timeout, None, handler)
 }

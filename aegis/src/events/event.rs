@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::domain::trace::TraceContext;
 use crate::ports::Headers;
 
 /// How the instances of one service share a subscription's events.
@@ -35,6 +36,7 @@ pub struct Event<T> {
     pub(crate) subject: String,
     pub(crate) delivered: u64,
     pub(crate) headers: Headers,
+    pub(crate) trace: TraceContext,
     pub(crate) payload: T,
 }
 
@@ -82,6 +84,12 @@ impl<T> Event<T> {
     /// How many times it has been delivered to this subscription, this time included.
     pub fn delivery_count(&self) -> u64 {
         self.delivered
+    }
+
+    /// The trace the handler runs in: a child span of the publisher's (its `traceparent`),
+    /// or a new trace if it sent none.
+    pub fn trace(&self) -> &TraceContext {
+        &self.trace
     }
 
     /// The W3C `traceparent` header, if the publisher set one.

@@ -15,6 +15,7 @@ use crate::domain::subject::{
 };
 use crate::domain::wire::{Id, OutgoingEvent, Timestamp};
 use crate::ports::{Headers, MSG_ID_HEADER, Message, PendingAck, PubAck, Streams};
+use crate::propagation;
 use crate::{Error, Result};
 
 /// The `EVENTS` stream as the Python SDK creates it: limits retention, 100,000 messages,
@@ -176,10 +177,16 @@ impl EventPublisher {
         self.ready
             .get_or_try_init(|| self.streams.ensure_stream(events_stream()))
             .await?;
-        let (id, timestamp, trace) = (Id::new(), Timestamp::now(), Id::new());
+        let (id, timestamp) = (Id::new(), Timestamp::now());
+        let mut headers = Headers::new();
+        headers.insert(MSG_ID_HEADER, id.as_str());
+        if let Some(traceparent) = &self.traceparent {
+            headers.insert(TRACEPARENT_HEADER, &**traceparent);
+        }
+        let trace_id = propagation::inject(&mut headers).trace_id();
         let event = OutgoingEvent {
             message_id: id.as_str(),
-            trace_id: trace.as_str(),
+            trace_id: &trace_id,
             correlation_id: None,
             timestamp: timestamp.as_str(),
             source: self.source.as_deref(),
@@ -193,11 +200,6 @@ impl EventPublisher {
             .codec
             .encode(&event)
             .map_err(|e| Error::bad_request(format!("cannot encode the event: {e}")))?;
-        let mut headers = Headers::new();
-        headers.insert(MSG_ID_HEADER, id.as_str());
-        if let Some(traceparent) = &self.traceparent {
-            headers.insert(TRACEPARENT_HEADER, &**traceparent);
-        }
         let message = Message {
             subject: topic.subject().to_owned(),
             reply: None,

@@ -16,14 +16,15 @@ use crate::consumer::{
     Intake, Runner, Tagged, Timeouts, backoff_delay, keep_alive, stop_intake, stopped,
 };
 use crate::dead_letters::{Origin, dead_letter, dead_letter_stream};
-use crate::domain::envelope::TRACEPARENT_HEADER;
 use crate::domain::subject::{EVENTS_STREAM, event_consumer, event_filter};
+use crate::domain::trace::TraceContext;
 use crate::events::SubscriptionMode;
 use crate::events::call::{EventCall, EventOutcome, SubscriptionSpec};
 use crate::events::publisher::events_stream;
 use crate::handler::RpcError;
 use crate::handler::panic_message;
 use crate::ports::{ConsumerConfig, Delivery, Metrics, StartAt, Streams};
+use crate::propagation;
 use crate::service::Service;
 use crate::{InstanceId, Result};
 
@@ -220,17 +221,24 @@ impl<S: Service> EventRunner<S> {
     }
 
     fn handle(self: Arc<Self>, index: usize, delivery: Delivery) -> impl Future<Output = ()> {
+        let trace = propagation::incoming(&delivery.message.headers);
         let span = tracing::debug_span!(
             "event",
             service = S::NAME,
             handler = self.subscriptions[index].0.handler,
             subject = delivery.message.subject.as_str(),
-            traceparent = delivery.message.headers.get(TRACEPARENT_HEADER),
+            trace_id = %trace.trace_id(),
+            span_id = %trace.span_id(),
         );
-        self.handle_in_span(index, delivery).instrument(span)
+        self.handle_in_span(index, delivery, trace).instrument(span)
     }
 
-    async fn handle_in_span(self: Arc<Self>, index: usize, delivery: Delivery) {
+    async fn handle_in_span(
+        self: Arc<Self>,
+        index: usize,
+        delivery: Delivery,
+        trace: TraceContext,
+    ) {
         let (spec, consumer) = &self.subscriptions[index];
         let delivered = delivery.info.delivered;
         let max = u64::from(self.config.max_deliveries);
@@ -256,6 +264,7 @@ impl<S: Service> EventRunner<S> {
             delivered,
             handler: spec.handler,
             timeout: self.timeouts.handler,
+            trace,
         };
         let started = std::time::Instant::now();
         let work =

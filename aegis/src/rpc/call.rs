@@ -17,12 +17,14 @@ use crate::codec::Codec;
 use crate::domain::envelope::{
     ERROR_CODE_HEADER, ERROR_HEADER, codes, empty_map, header_value, new_id,
 };
+use crate::domain::trace::TraceContext;
 use crate::domain::wire::{Id, IncomingRequest, OutgoingResponse, Timestamp};
 use crate::election::LeaseCheck;
 use crate::handler::{
     HandlerFailure, HandlerOutput, IntoRpcError, Payload, RpcError, fenced, panic_message,
 };
 use crate::ports::Headers;
+use crate::propagation::within_trace;
 use crate::rpc::context::RequestContext;
 use crate::rpc::deadline::within_deadline;
 use crate::rpc::layer::Layers;
@@ -43,6 +45,8 @@ pub struct Call {
     pub(crate) trace_id: Option<String>,
     /// For exclusive methods: the lease the handler runs under.
     pub(crate) lease: Option<LeaseCheck>,
+    /// The handler's span of the caller's trace.
+    pub(crate) trace: TraceContext,
     /// The service's layers, and where the decoded request's context is kept for their
     /// `after` (the server runs it once the reply is encoded).
     pub(crate) layers: Option<(Layers, Arc<OnceLock<RequestContext>>)>,
@@ -133,6 +137,7 @@ impl Call {
             calls_deadline,
             headers: std::mem::take(&mut self.headers),
             lease: self.lease.take(),
+            trace: self.trace.clone(),
         };
         if let Some((_, seen)) = &self.layers {
             let _ = seen.set(context.clone());
@@ -268,6 +273,7 @@ where
         }
         Ok(handler.await)
     });
+    let handler = within_trace(context.trace.clone(), handler);
     async move {
         let handler = AssertUnwindSafe(handler).catch_unwind();
         let outcome = match lease {

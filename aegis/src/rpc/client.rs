@@ -16,6 +16,7 @@ use crate::domain::envelope::{ERROR_CODE_HEADER, RpcResponse, from_null};
 use crate::domain::subject::{instance_subject, rpc_subject};
 use crate::domain::wire::{Id, IncomingResponse, OutgoingRequest, Timestamp};
 use crate::ports::{Headers, Message, MessageBus, Streams};
+use crate::propagation;
 use crate::rpc::interceptor::{Interceptor, Outgoing};
 use crate::rpc::retry::RetryPolicy;
 use crate::{Error, Result};
@@ -228,10 +229,13 @@ impl ClientCore {
                 after: budget.total,
             });
         }
-        let (message_id, trace_id, timestamp) = (Id::new(), Id::new(), Timestamp::now());
+        let mut headers = self.headers(method)?;
+        // The envelope's `trace_id` is the W3C trace's, so that logs on both sides match.
+        let trace_id = propagation::inject(&mut headers).trace_id();
+        let (message_id, timestamp) = (Id::new(), Timestamp::now());
         let request = OutgoingRequest {
             message_id: message_id.as_str(),
-            trace_id: trace_id.as_str(),
+            trace_id: &trace_id,
             correlation_id: None,
             timestamp: timestamp.as_str(),
             source: self.source.as_deref(),
@@ -242,7 +246,6 @@ impl ClientCore {
         };
         let payload = self.codec.encode(&request)?;
         let payload = bytes::Bytes::from(payload);
-        let headers = self.headers(method)?;
         let Some(routing) = &self.routing else {
             let reply = self
                 .send(rpc_subject(self.service, method), payload, headers, budget)

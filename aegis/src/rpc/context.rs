@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use crate::InstanceId;
+use crate::domain::trace::TraceContext;
 use crate::election::LeaseCheck;
 use crate::ports::Headers;
 
@@ -20,6 +21,8 @@ pub struct RequestContext {
     pub(crate) headers: Headers,
     /// For exclusive handlers: the lease they run under.
     pub(crate) lease: Option<LeaseCheck>,
+    /// The handler's span: a child of the caller's, or the root of a new trace.
+    pub(crate) trace: TraceContext,
 }
 
 impl RequestContext {
@@ -56,6 +59,12 @@ impl RequestContext {
     /// with [`within_deadline`](crate::within_deadline).
     pub fn deadline(&self) -> Instant {
         self.deadline
+    }
+
+    /// The trace the handler runs in: a child span of the caller's (its `traceparent`), or a
+    /// new trace if it sent none. Calls, events and commands the handler sends carry it on.
+    pub fn trace(&self) -> &TraceContext {
+        &self.trace
     }
 
     /// The W3C `traceparent` header, if the caller sent one.

@@ -69,6 +69,7 @@ mod tests {
             delivered: 1,
             handler: "h",
             timeout: Duration::from_secs(30),
+            trace: crate::TraceContext::root(),
         };
         let before = Instant::now();
         let seen = crate::events::call::guard_event(&call, async { current_deadline() })

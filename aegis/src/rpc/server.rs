@@ -13,12 +13,13 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::codec::Codec;
-use crate::domain::envelope::{TRACEPARENT_HEADER, codes, timestamp_now};
+use crate::domain::envelope::{codes, timestamp_now};
 use crate::domain::headers::MALFORMED_HEADERS_HEADER;
 use crate::domain::subject::{instance_subject, rpc_queue_group, rpc_subject};
 use crate::election::{ElectionState, ElectionView, Leadership};
 use crate::handler::{RpcError, panic_message};
 use crate::ports::{BoxFuture, Message, MessageBus, Subscription};
+use crate::propagation;
 use crate::rpc::call::{Call, EncodedReply, ReplyIds, error_reply};
 use crate::rpc::control::{self, ControlKind, EndpointStats, Identity};
 use crate::rpc::layer::Layers;
@@ -285,11 +286,13 @@ impl<S: Service> Dispatcher<S> {
     fn handle(&self, index: usize, message: Message) -> impl Future<Output = ()> + use<S> {
         let method = self.shared.endpoints[index].0;
         let codec = Codec::detect(&message.payload);
+        let trace = propagation::incoming(&message.headers);
         let span = tracing::debug_span!(
             "rpc",
             service = S::NAME,
             method,
-            traceparent = message.headers.get(TRACEPARENT_HEADER),
+            trace_id = %trace.trace_id(),
+            span_id = %trace.span_id(),
         );
         let mut call = Call {
             payload: message.payload,
@@ -301,6 +304,7 @@ impl<S: Service> Dispatcher<S> {
             correlation_id: None,
             trace_id: None,
             lease: None,
+            trace,
             layers: self
                 .middleware
                 .layers

@@ -1,0 +1,106 @@
+//! The trace a handler runs in, kept in a task-local, and carried on by every call, event and
+//! command sent from it (W3C `traceparent`).
+
+use std::future::Future;
+
+use crate::domain::headers::{TRACEPARENT_HEADER, TRACESTATE_HEADER};
+use crate::domain::trace::TraceContext;
+use crate::ports::Headers;
+
+tokio::task_local! {
+    static CURRENT: TraceContext;
+}
+
+/// The trace context in force: inside an RPC, event or command handler, the handler's own
+/// span; inside [`within_trace`], the one it set. `None` elsewhere, including in tasks a
+/// handler spawns: task-locals do not cross `tokio::spawn`.
+pub fn current_trace() -> Option<TraceContext> {
+    CURRENT.try_with(TraceContext::clone).ok()
+}
+
+/// Runs `future` in `trace`: the calls, events and commands sent inside it continue that
+/// trace. Handlers run in theirs already; use this for work they spawn:
+///
+/// ```
+/// fn spawn_audit(ctx: &aegis::RequestContext) {
+///     let trace = ctx.trace().clone();
+///     tokio::spawn(aegis::within_trace(trace, async move {
+///         // Calls made here belong to the request's trace.
+///     }));
+/// }
+/// ```
+pub fn within_trace<F: Future>(trace: TraceContext, future: F) -> impl Future<Output = F::Output> {
+    CURRENT.scope(trace, future)
+}
+
+/// The trace an incoming message continues: a child of the span its `traceparent` names, or
+/// the root of a new trace when it has none (or an invalid one).
+pub(crate) fn incoming(headers: &Headers) -> TraceContext {
+    headers
+        .get(TRACEPARENT_HEADER)
+        .and_then(|parent| TraceContext::from_headers(parent, headers.get(TRACESTATE_HEADER)))
+        .map_or_else(TraceContext::root, |parent| parent.child())
+}
+
+/// Sets the `traceparent` (and `tracestate`) of an outgoing message to the trace in force,
+/// or to a new trace outside any; a `traceparent` already set (by the caller's own header)
+/// is kept. Returns the context the message names.
+pub(crate) fn inject(headers: &mut Headers) -> TraceContext {
+    if let Some(given) = headers
+        .get(TRACEPARENT_HEADER)
+        .and_then(|parent| TraceContext::from_headers(parent, headers.get(TRACESTATE_HEADER)))
+    {
+        return given;
+    }
+    let trace = current_trace().unwrap_or_else(TraceContext::root);
+    headers.insert(TRACEPARENT_HEADER, trace.traceparent());
+    if let Some(state) = trace.tracestate() {
+        headers.insert(TRACESTATE_HEADER, state);
+    }
+    trace
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn messages_sent_in_a_trace_continue_it() {
+        let handler = TraceContext::root();
+        let (header, sent, spawned) = within_trace(handler.clone(), async {
+            let mut headers = Headers::new();
+            let sent = inject(&mut headers);
+            let spawned = tokio::spawn(async { current_trace() })
+                .await
+                .expect("joins");
+            (
+                headers.get(TRACEPARENT_HEADER).map(str::to_owned),
+                sent,
+                spawned,
+            )
+        })
+        .await;
+        let header = header.expect("a traceparent");
+        assert_eq!(header, handler.traceparent());
+        assert_eq!(sent, handler);
+        assert_eq!(spawned, None);
+
+        // The receiver's span is a child of the sender's.
+        let mut headers = Headers::new();
+        headers.insert(TRACEPARENT_HEADER, header);
+        let received = incoming(&headers);
+        assert_eq!(received.trace_id(), handler.trace_id());
+        assert_eq!(received.parent_span_id(), Some(handler.span_id()));
+    }
+
+    #[test]
+    fn a_traceparent_already_set_is_kept_and_outside_a_trace_one_starts() {
+        let mut headers = Headers::new();
+        let root = inject(&mut headers);
+        assert_eq!(headers.get(TRACEPARENT_HEADER), Some(&*root.traceparent()));
+        let again = inject(&mut headers);
+        assert_eq!(again, root);
+        assert_eq!(headers.iter().count(), 1);
+        assert_ne!(incoming(&Headers::new()).trace_id(), root.trace_id());
+    }
+}
