@@ -23,6 +23,8 @@ mod error;
 pub mod events;
 mod handler;
 mod host;
+#[cfg(feature = "otel")]
+pub mod otel;
 pub mod ports;
 mod propagation;
 pub mod registry;

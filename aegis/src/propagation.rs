@@ -3,6 +3,8 @@
 
 use std::future::Future;
 
+use crate::Error;
+use crate::domain::envelope::codes;
 use crate::domain::headers::{TRACEPARENT_HEADER, TRACESTATE_HEADER};
 use crate::domain::trace::TraceContext;
 use crate::ports::Headers;
@@ -42,9 +44,57 @@ pub(crate) fn incoming(headers: &Headers) -> TraceContext {
         .map_or_else(TraceContext::root, |parent| parent.child())
 }
 
-/// Sets the `traceparent` (and `tracestate`) of an outgoing message to the trace in force,
-/// or to a new trace outside any; a `traceparent` already set (by the caller's own header)
-/// is kept. Returns the context the message names.
+/// Joins a handler's `span` to `trace` (the context [`incoming`] gave) and records the ids
+/// on it as `trace_id` and `span_id`; with the `otel` feature, the span's OpenTelemetry ids
+/// become the trace's. Returns the context the handler runs in.
+pub(crate) fn enter(span: &tracing::Span, trace: TraceContext) -> TraceContext {
+    if span.is_disabled() {
+        return trace;
+    }
+    #[cfg(feature = "otel")]
+    let trace = crate::otel::adopt(span, trace);
+    span.record("trace_id", tracing::field::display(trace.trace_id()));
+    span.record("span_id", tracing::field::display(trace.span_id()));
+    trace
+}
+
+/// Marks a handler's or a call's span as failed with `code`: OpenTelemetry's error status,
+/// `error.type` (the code's name) and `rpc.response.status_code` (fields it declares).
+pub(crate) fn record_failure(span: &tracing::Span, code: u16) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("otel.status_code", "ERROR");
+    span.record("error.type", tracing::field::display(codes::name(code)));
+    span.record("rpc.response.status_code", code);
+}
+
+/// Marks a client call's span as failed with `error`: its remote code when it has one, else
+/// the kind of failure (`timeout`, `no_responders`, ...) as `error.type`.
+pub(crate) fn record_call_failure(span: &tracing::Span, error: &Error) {
+    let kind = match error {
+        Error::Remote { code, .. } => return record_failure(span, *code),
+        Error::BadRequest { .. } => return record_failure(span, codes::BAD_REQUEST),
+        Error::NotActive { .. } => return record_failure(span, codes::NOT_ACTIVE),
+        Error::NoResponders { .. } => "no_responders",
+        Error::Timeout { .. } => "timeout",
+        Error::Decode { .. } => "decode",
+        Error::PermissionDenied { .. } => "permission_denied",
+        Error::Invalid { .. } => "invalid",
+        Error::Conflict { .. } => "conflict",
+        Error::Closed(_) => "closed",
+        Error::Transport(_) => "transport",
+    };
+    if !span.is_disabled() {
+        span.record("otel.status_code", "ERROR");
+        span.record("error.type", kind);
+    }
+}
+
+/// Sets the `traceparent` (and `tracestate`) of an outgoing message to the span in force
+/// (with the `otel` feature, the current `tracing` span's, when OpenTelemetry sees it), or to
+/// a new trace outside any; a `traceparent` already set (by the caller's own header) is
+/// kept. Returns the context the message names.
 pub(crate) fn inject(headers: &mut Headers) -> TraceContext {
     if let Some(given) = headers
         .get(TRACEPARENT_HEADER)
@@ -52,7 +102,11 @@ pub(crate) fn inject(headers: &mut Headers) -> TraceContext {
     {
         return given;
     }
-    let trace = current_trace().unwrap_or_else(TraceContext::root);
+    #[cfg(feature = "otel")]
+    let trace = crate::otel::current().or_else(current_trace);
+    #[cfg(not(feature = "otel"))]
+    let trace = current_trace();
+    let trace = trace.unwrap_or_else(TraceContext::root);
     headers.insert(TRACEPARENT_HEADER, trace.traceparent());
     if let Some(state) = trace.tracestate() {
         headers.insert(TRACESTATE_HEADER, state);

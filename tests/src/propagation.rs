@@ -3,7 +3,7 @@
 //! a command, with every handler's span a child of the span that sent its message.
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aegis::domain::envelope::RpcResponse;
@@ -12,7 +12,7 @@ use aegis::events::{EventPublisher, Topic};
 use aegis::ports::{Headers, Message};
 use aegis::{
     Backend, CommandContext, Event, RequestContext, RpcError, ServiceBuilder, ServiceConfig,
-    TraceContext, within_trace,
+    ServiceHandle, TraceContext, within_trace,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -85,6 +85,12 @@ impl Back {
         SinkClient::new(&self.backend).archive().await?;
         Ok(Seen::of("back.work", ctx.trace()))
     }
+
+    /// Always refused: 403.
+    #[rpc]
+    async fn refuse(&self) -> Result<(), RpcError> {
+        Err(RpcError::forbidden("not you"))
+    }
 }
 
 /// Records the traces its event and command handlers run in.
@@ -133,41 +139,73 @@ impl Sink {
     }
 }
 
+/// `front`, `back` and `sink` running on one backend.
+#[derive(Debug)]
+pub struct Fleet {
+    handles: Vec<ServiceHandle>,
+    sink: Arc<Sink>,
+}
+
+impl Fleet {
+    /// Starts the three services (unregistered).
+    pub async fn start(backend: &Backend) -> Self {
+        let config = || ServiceConfig::new().enable_registration(false);
+        let sink = Arc::new(Sink::default());
+        let front = Front {
+            backend: backend.clone(),
+        };
+        let back = Back {
+            backend: backend.clone(),
+        };
+        let handles = vec![
+            ServiceBuilder::new(front)
+                .config(config())
+                .start(backend)
+                .await,
+            ServiceBuilder::new(back)
+                .config(config())
+                .start(backend)
+                .await,
+            ServiceBuilder::from_arc(Arc::clone(&sink))
+                .config(config())
+                .start(backend)
+                .await,
+        ];
+        Fleet {
+            handles: handles.into_iter().map(Result::unwrap).collect(),
+            sink,
+        }
+    }
+
+    /// Calls `front.relay`: what `front` and `back` saw, in that order.
+    pub async fn relay(backend: &Backend) -> [Seen; 2] {
+        let calls = FrontClient::new(backend).relay().await.unwrap();
+        <[Seen; 2]>::try_from(calls).unwrap()
+    }
+
+    /// What `sink`'s command and event handlers saw (`archive`, then `on_done`), once both
+    /// have run.
+    pub async fn sunk(&self) -> [Seen; 2] {
+        let mut sunk = self.sink.wait_for(2).await;
+        sunk.sort_by(|a, b| a.name.cmp(&b.name));
+        <[Seen; 2]>::try_from(sunk).unwrap()
+    }
+
+    /// Stops the services.
+    pub async fn stop(self) {
+        for handle in self.handles {
+            handle.stop().await.unwrap();
+        }
+    }
+}
+
 /// A client call made in a trace reaches `front`, then `back`, then `sink`'s event and
 /// command handlers: one trace id, each span the child of the one that sent its message.
 pub async fn one_trace_across_calls_events_and_commands(backend: &Backend) {
-    let config = || ServiceConfig::new().enable_registration(false);
-    let sink = std::sync::Arc::new(Sink::default());
-    let front = Front {
-        backend: backend.clone(),
-    };
-    let back = Back {
-        backend: backend.clone(),
-    };
-    let handles = [
-        ServiceBuilder::new(front)
-            .config(config())
-            .start(backend)
-            .await,
-        ServiceBuilder::new(back)
-            .config(config())
-            .start(backend)
-            .await,
-        ServiceBuilder::from_arc(std::sync::Arc::clone(&sink))
-            .config(config())
-            .start(backend)
-            .await,
-    ]
-    .map(Result::unwrap);
-
+    let fleet = Fleet::start(backend).await;
     let caller = TraceContext::root();
-    let calls = within_trace(caller.clone(), FrontClient::new(backend).relay())
-        .await
-        .unwrap();
-    let [front, back] = <[Seen; 2]>::try_from(calls).unwrap();
-    let mut sunk = sink.wait_for(2).await;
-    sunk.sort_by(|a, b| a.name.cmp(&b.name));
-    let [archive, on_done] = <[Seen; 2]>::try_from(sunk).unwrap();
+    let [front, back] = within_trace(caller.clone(), Fleet::relay(backend)).await;
+    let [archive, on_done] = fleet.sunk().await;
 
     for seen in [&front, &back, &archive, &on_done] {
         assert_eq!(seen.trace_id, caller.trace_id(), "{seen:?}");
@@ -180,9 +218,7 @@ pub async fn one_trace_across_calls_events_and_commands(backend: &Backend) {
     for (i, span) in spans.iter().enumerate() {
         assert!(!spans[..i].contains(span), "span ids repeat: {spans:?}");
     }
-    for handle in handles {
-        handle.stop().await.unwrap();
-    }
+    fleet.stop().await;
 }
 
 /// A caller outside any trace starts one (the envelope's `trace_id` is the W3C trace id);

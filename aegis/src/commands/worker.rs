@@ -436,16 +436,28 @@ impl<S: Service> CommandRunner<S> {
         held: Waiting,
         cancel: watch::Receiver<bool>,
     ) -> impl std::future::Future<Output = String> {
-        let trace = propagation::incoming(&held.delivery.message.headers);
+        let command = self.commands[held.index].0;
+        let subject = held.delivery.message.subject.as_str();
         let span = tracing::debug_span!(
+            parent: None,
             "command",
             service = S::NAME,
-            command = self.commands[held.index].0,
+            command,
             id = held.command_id.as_str(),
             attempt = held.delivery.info.delivered,
-            trace_id = %trace.trace_id(),
-            span_id = %trace.span_id(),
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+            "otel.name" = format_args!("{subject} process"),
+            "otel.kind" = "consumer",
+            "messaging.system" = "nats",
+            "messaging.operation.type" = "process",
+            "messaging.destination.name" = subject,
+            "messaging.message.id" = held.command_id.as_str(),
+            "otel.status_code" = tracing::field::Empty,
+            "error.type" = tracing::field::Empty,
         );
+        let trace =
+            propagation::enter(&span, propagation::incoming(&held.delivery.message.headers));
         self.execute_in_span(held, cancel, trace).instrument(span)
     }
 
@@ -509,6 +521,9 @@ impl<S: Service> CommandRunner<S> {
             "aegis.commands.handler_seconds",
             started.elapsed().as_secs_f64(),
         );
+        if let CommandOutcome::Failed(error) = &outcome {
+            propagation::record_failure(&tracing::Span::current(), error.code());
+        }
         match outcome {
             CommandOutcome::Completed(completion) => {
                 self.metrics.increment("aegis.commands.completed", 1);

@@ -99,6 +99,12 @@ impl TraceContext {
         self.parent_span_id.map(|id| format!("{id:016x}"))
     }
 
+    /// The parent span's id, as a number.
+    #[cfg(feature = "otel")]
+    pub(crate) fn parent(&self) -> Option<u64> {
+        self.parent_span_id
+    }
+
     /// Whether the caller records this trace (the `sampled` flag).
     pub fn sampled(&self) -> bool {
         self.flags & SAMPLED != 0

@@ -221,15 +221,25 @@ impl<S: Service> EventRunner<S> {
     }
 
     fn handle(self: Arc<Self>, index: usize, delivery: Delivery) -> impl Future<Output = ()> {
-        let trace = propagation::incoming(&delivery.message.headers);
+        let handler = self.subscriptions[index].0.handler;
         let span = tracing::debug_span!(
+            parent: None,
             "event",
             service = S::NAME,
-            handler = self.subscriptions[index].0.handler,
+            handler,
             subject = delivery.message.subject.as_str(),
-            trace_id = %trace.trace_id(),
-            span_id = %trace.span_id(),
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+            "otel.name" = format_args!("{} process", delivery.message.subject),
+            "otel.kind" = "consumer",
+            "messaging.system" = "nats",
+            "messaging.operation.type" = "process",
+            "messaging.destination.name" = delivery.message.subject.as_str(),
+            "messaging.consumer.group.name" = format_args!("{}.{handler}", S::NAME),
+            "otel.status_code" = tracing::field::Empty,
+            "error.type" = tracing::field::Empty,
         );
+        let trace = propagation::enter(&span, propagation::incoming(&delivery.message.headers));
         self.handle_in_span(index, delivery, trace).instrument(span)
     }
 
@@ -281,6 +291,9 @@ impl<S: Service> EventRunner<S> {
             "aegis.events.handler_seconds",
             started.elapsed().as_secs_f64(),
         );
+        if let EventOutcome::Failed(error) = &outcome {
+            propagation::record_failure(&tracing::Span::current(), error.code());
+        }
         match outcome {
             EventOutcome::Handled => {
                 self.metrics.increment("aegis.events.handled", 1);

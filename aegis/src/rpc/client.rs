@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use crate::backend::Backend;
 use crate::codec::{Codec, decoder_message};
@@ -193,11 +194,11 @@ impl ClientCore {
         let policy = match (&self.retry, exclusive) {
             (Some(policy), _) => policy.clone(),
             (None, true) => RetryPolicy::default(),
-            (None, false) => return self.call_once(method, params, &budget).await,
+            (None, false) => return self.attempt(method, params, &budget).await,
         };
         let mut retry = 0;
         loop {
-            let outcome = self.call_once(method, params, &budget).await;
+            let outcome = self.attempt(method, params, &budget).await;
             let retryable = match &outcome {
                 Err(Error::NoResponders { .. }) => true,
                 Err(Error::NotActive { .. }) => exclusive,
@@ -215,6 +216,36 @@ impl ClientCore {
             tracing::debug!(method, retry, "retrying");
             tokio::time::sleep(delay).await;
         }
+    }
+
+    /// One attempt, in its own `client` span: the request carries that span's context.
+    async fn attempt<P, R>(&self, method: &str, params: &P, budget: &Budget) -> Result<R>
+    where
+        P: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let span = tracing::debug_span!(
+            "rpc.client",
+            service = self.service,
+            method,
+            "otel.name" = format_args!("{}/{method}", self.service),
+            "otel.kind" = "client",
+            "rpc.system" = "aegis",
+            "rpc.service" = self.service,
+            "rpc.method" = method,
+            "messaging.system" = "nats",
+            "otel.status_code" = tracing::field::Empty,
+            "error.type" = tracing::field::Empty,
+            "rpc.response.status_code" = tracing::field::Empty,
+        );
+        let outcome = self
+            .call_once(method, params, budget)
+            .instrument(span.clone())
+            .await;
+        if let Err(error) = &outcome {
+            propagation::record_call_failure(&span, error);
+        }
+        outcome
     }
 
     async fn call_once<P, R>(&self, method: &str, params: &P, budget: &Budget) -> Result<R>

@@ -286,14 +286,25 @@ impl<S: Service> Dispatcher<S> {
     fn handle(&self, index: usize, message: Message) -> impl Future<Output = ()> + use<S> {
         let method = self.shared.endpoints[index].0;
         let codec = Codec::detect(&message.payload);
-        let trace = propagation::incoming(&message.headers);
         let span = tracing::debug_span!(
+            parent: None,
             "rpc",
             service = S::NAME,
             method,
-            trace_id = %trace.trace_id(),
-            span_id = %trace.span_id(),
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+            "otel.name" = format_args!("{}/{method}", S::NAME),
+            "otel.kind" = "server",
+            "rpc.system" = "aegis",
+            "rpc.service" = S::NAME,
+            "rpc.method" = method,
+            "messaging.system" = "nats",
+            "messaging.destination.name" = message.subject.as_str(),
+            "otel.status_code" = tracing::field::Empty,
+            "error.type" = tracing::field::Empty,
+            "rpc.response.status_code" = tracing::field::Empty,
         );
+        let trace = propagation::enter(&span, propagation::incoming(&message.headers));
         let mut call = Call {
             payload: message.payload,
             codec,
@@ -370,6 +381,7 @@ impl<S: Service> Dispatcher<S> {
             }
             if let Some((code, message)) = error {
                 tracing::debug!(code, message, "error reply");
+                propagation::record_failure(&tracing::Span::current(), code);
             }
             if let Some(reply_to) = reply_to {
                 publish_reply(&*bus, reply_to, reply, codec, method).await;
