@@ -13,6 +13,8 @@ pub(crate) struct Service {
     pub(crate) type_ident: syn::Ident,
     pub(crate) name: String,
     pub(crate) version: String,
+    /// `description = "..."`, else the first paragraph of the impl's doc comment.
+    pub(crate) description: String,
     pub(crate) krate: CratePath,
     /// Whether to generate `{Type}Client` (`#[service(client = false)]`: not).
     pub(crate) client: bool,
@@ -372,5 +374,57 @@ fn returns_unit(output: &syn::ReturnType) -> bool {
     match output {
         syn::ReturnType::Default => true,
         syn::ReturnType::Type(_, ty) => matches!(&**ty, syn::Type::Tuple(t) if t.elems.is_empty()),
+    }
+}
+
+/// The first paragraph of a doc comment, its lines joined by spaces.
+pub(crate) fn doc_summary(attrs: &[syn::Attribute]) -> String {
+    let mut lines = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("doc")) {
+        let syn::Meta::NameValue(syn::MetaNameValue {
+            value:
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(text),
+                    ..
+                }),
+            ..
+        }) = &attr.meta
+        else {
+            continue;
+        };
+        let text = text.value();
+        let line = text.trim();
+        if line.is_empty() {
+            if lines.is_empty() {
+                continue;
+            }
+            break;
+        }
+        lines.push(line.to_owned());
+    }
+    lines.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::doc_summary;
+
+    #[test]
+    fn the_description_is_the_first_paragraph_of_the_docs() {
+        let item: syn::ItemImpl = syn::parse_quote! {
+            #[doc = ""]
+            /// Keeps the ledger.
+            ///   Only the leader writes.
+            ///
+            /// Not this paragraph.
+            #[allow(dead_code)]
+            impl Ledger {}
+        };
+        assert_eq!(
+            doc_summary(&item.attrs),
+            "Keeps the ledger. Only the leader writes."
+        );
+        let bare: syn::ItemImpl = syn::parse_quote!(impl Ledger {});
+        assert_eq!(doc_summary(&bare.attrs), "");
     }
 }

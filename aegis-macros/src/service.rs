@@ -71,6 +71,9 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         type_ident,
         name: args.name.map(|n| n.value()).unwrap_or_default(),
         version: args.version.map(|v| v.value()).unwrap_or_default(),
+        description: args
+            .description
+            .map_or_else(|| model::doc_summary(&item.attrs), |d| d.value()),
         krate: args.krate,
         client: args.client,
         handlers,

@@ -9,6 +9,7 @@ pub(crate) const NAME: &str = "name";
 pub(crate) const VERSION: &str = "version";
 pub(crate) const CRATE: &str = "crate";
 pub(crate) const CLIENT: &str = "client";
+pub(crate) const DESCRIPTION: &str = "description";
 pub(crate) const MODE: &str = "mode";
 pub(crate) const COMPETE: &str = "compete";
 pub(crate) const BROADCAST: &str = "broadcast";

@@ -18,6 +18,9 @@ pub trait Service: Send + Sync + 'static {
     const NAME: &'static str;
     /// Service version, `x.y.z`.
     const VERSION: &'static str;
+    /// What the service does, for `$SRV.INFO`: `#[service(description = "...")]`, else the
+    /// first paragraph of the `impl` block's doc comment.
+    const DESCRIPTION: &'static str = "";
 
     #[doc(hidden)]
     fn __methods() -> Vec<MethodSpec>;
@@ -65,6 +68,16 @@ pub enum MethodKind {
     Rpc,
     /// `#[exclusive_rpc]`: served by the elected leader of the group only.
     Exclusive,
+}
+
+impl MethodKind {
+    /// The attribute that declares it: `rpc` or `exclusive_rpc`.
+    pub fn attribute(self) -> &'static str {
+        match self {
+            MethodKind::Rpc => "rpc",
+            MethodKind::Exclusive => "exclusive_rpc",
+        }
+    }
 }
 
 /// One handler of a service, as declared.

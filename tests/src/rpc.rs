@@ -53,6 +53,9 @@ pub struct EchoService {
     pub calls: AtomicUsize,
 }
 
+/// Echoes messages, and fails on demand.
+///
+/// Not in the description: only the first paragraph is.
 #[aegis::service(name = "echo-service", version = "1.0.0")]
 impl EchoService {
     /// Echoes the message, saying who answered.
@@ -696,6 +699,48 @@ async fn control<T: serde::de::DeserializeOwned>(backend: &Backend, subject: &st
     serde_json::from_slice(&reply.payload).unwrap_or_else(|e| panic!("{subject} schema: {e}"))
 }
 
+/// A single-active service, described by its `description` argument.
+#[derive(Debug)]
+pub struct Counter;
+
+/// Ignored: the `description` argument wins.
+#[aegis::service(
+    name = "counter",
+    version = "2.0.0",
+    description = "Counts, on the leader only."
+)]
+impl Counter {
+    /// One more.
+    #[exclusive_rpc]
+    async fn bump(&self) -> u64 {
+        1
+    }
+}
+
+/// `$SRV.INFO` of a single-active service names its group, and the kind of each endpoint.
+pub async fn srv_info_describes_a_single_active_service(backend: &Backend) {
+    let config = ServiceConfig::new()
+        .enable_registration(false)
+        .group_id("blue");
+    let handle = ServiceBuilder::new(Counter)
+        .config(config)
+        .start(backend)
+        .await
+        .expect("service starts");
+    let info: async_nats::service::Info = control(backend, "$SRV.INFO.counter").await;
+    assert_eq!(info.description, "Counts, on the leader only.");
+    assert_eq!(
+        info.metadata.get("aegis.group").map(String::as_str),
+        Some("blue")
+    );
+    let [bump] = info.endpoints.as_slice() else {
+        panic!("one endpoint: {:?}", info.endpoints);
+    };
+    let kind = bump.metadata.get("aegis.kind").map(String::as_str);
+    assert_eq!(kind, Some("exclusive_rpc"));
+    handle.stop().await.expect("stops");
+}
+
 /// The NATS micro control plane: `$SRV.PING`, `$SRV.INFO.{name}` and
 /// `$SRV.STATS.{name}.{id}` in the schemas async-nats reads, with per-endpoint counts.
 pub async fn nats_micro_ping_info_and_stats(backend: &Backend) {
@@ -725,6 +770,15 @@ pub async fn nats_micro_ping_info_and_stats(backend: &Backend) {
     let info: async_nats::service::Info = control(backend, "$SRV.INFO.echo-service").await;
     assert_eq!(info.kind, "io.nats.micro.v1.info_response");
     assert_eq!(info.id, "echo-1");
+    assert_eq!(info.description, "Echoes messages, and fails on demand.");
+    let version = info.metadata.get("aegis.version").map(String::as_str);
+    assert_eq!(version, Some(env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        info.metadata.get("aegis.group"),
+        None,
+        "no exclusive methods"
+    );
+    assert_eq!(ping.metadata, info.metadata);
     let echo = info
         .endpoints
         .iter()
@@ -732,6 +786,8 @@ pub async fn nats_micro_ping_info_and_stats(backend: &Backend) {
         .expect("echo endpoint");
     assert_eq!(echo.subject, "rpc.echo-service.echo");
     assert_eq!(echo.queue_group, "rpc.echo-service");
+    let kind = echo.metadata.get("aegis.kind");
+    assert_eq!(kind.map(String::as_str), Some("rpc"));
     let mut endpoints: Vec<&str> = info.endpoints.iter().map(|e| e.name.as_str()).collect();
     endpoints.sort_unstable();
     assert_eq!(endpoints, ECHO_METHODS, "one endpoint per method");

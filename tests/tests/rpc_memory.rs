@@ -113,3 +113,8 @@ async fn nested_requests_carry_the_time_remaining() {
 async fn retries_end_by_the_calls_deadline() {
     rpc::retries_end_by_the_calls_deadline(&Backend::in_memory()).await;
 }
+
+#[tokio::test]
+async fn srv_info_describes_a_single_active_service() {
+    rpc::srv_info_describes_a_single_active_service(&Backend::in_memory()).await;
+}

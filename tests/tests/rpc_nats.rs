@@ -208,3 +208,9 @@ async fn calls_succeed_again_within_five_seconds_of_a_server_restart() {
     );
     handle.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn srv_info_describes_a_single_active_service() {
+    let server = NatsServer::start();
+    rpc::srv_info_describes_a_single_active_service(&server.backend().await).await;
+}

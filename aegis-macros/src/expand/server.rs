@@ -15,6 +15,10 @@ pub(crate) fn impl_service(service: &Service) -> TokenStream {
     let self_ty = &service.item.self_ty;
     let name = &service.name;
     let version = &service.version;
+    let description = (!service.description.is_empty()).then(|| {
+        let description = &service.description;
+        quote!(const DESCRIPTION: &'static str = #description;)
+    });
     let tables = TABLES
         .iter()
         .map(|table| fns_table(&private, table, &service.handlers));
@@ -22,6 +26,7 @@ pub(crate) fn impl_service(service: &Service) -> TokenStream {
         impl #krate::Service for #self_ty {
             const NAME: &'static str = #name;
             const VERSION: &'static str = #version;
+            #description
 
             #(#tables)*
         }

@@ -1,4 +1,4 @@
-//! `#[service(name = "...", version = "...", crate = "...", client = false)]`.
+//! `#[service(name = "...", version = "...", description = "...", crate = "...", client = false)]`.
 
 use proc_macro2::{Span, TokenStream};
 
@@ -6,13 +6,15 @@ use crate::ctxt::Ctxt;
 use crate::krate::CratePath;
 use crate::naming::{is_valid_service_name, is_valid_version};
 use crate::parse::{name_value_args, str_arg};
-use crate::symbol::{CLIENT, CRATE, NAME, SERVICE, VERSION};
+use crate::symbol::{CLIENT, CRATE, DESCRIPTION, NAME, SERVICE, VERSION};
 
-const KNOWN: &[&str] = &[NAME, VERSION, CRATE, CLIENT];
+const KNOWN: &[&str] = &[NAME, VERSION, DESCRIPTION, CRATE, CLIENT];
 
 pub(crate) struct ServiceArgs {
     pub(crate) name: Option<syn::LitStr>,
     pub(crate) version: Option<syn::LitStr>,
+    /// What `$SRV.INFO` says the service does (else the impl's doc comment).
+    pub(crate) description: Option<syn::LitStr>,
     pub(crate) krate: CratePath,
     /// `client = false`: no `{Type}Client`.
     pub(crate) client: bool,
@@ -24,6 +26,7 @@ impl ServiceArgs {
         let mut args = ServiceArgs {
             name: None,
             version: None,
+            description: None,
             krate: CratePath::default(),
             client: true,
         };
@@ -73,6 +76,7 @@ impl ServiceArgs {
                     }
                     args.version = Some(arg.value);
                 }
+                DESCRIPTION => args.description = Some(arg.value),
                 // CRATE, the only other key `str_arg` lets through (`client` is read above).
                 _ => match arg.value.parse::<syn::Path>() {
                     Ok(path) => args.krate = CratePath::new(path),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::domain::subject::{control_subjects, rpc_queue_group, rpc_subject};
+use crate::service::MethodKind;
 
 /// Which control request a subscription serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +78,20 @@ pub(crate) struct Identity<'a> {
     pub(crate) instance_id: &'a str,
     pub(crate) started: &'a str,
     pub(crate) endpoints: &'a [(&'static str, EndpointStats)],
+    /// Each endpoint's kind, in the order of `endpoints`.
+    pub(crate) kinds: &'a [MethodKind],
+    pub(crate) description: &'a str,
+    /// The service's metadata (the same in every response, as ADR-32 asks).
+    pub(crate) metadata: &'a [(&'static str, String)],
+}
+
+impl Identity<'_> {
+    fn metadata(&self) -> HashMap<String, String> {
+        self.metadata
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), value.clone()))
+            .collect()
+    }
 }
 
 #[derive(Serialize)]
@@ -97,7 +112,7 @@ struct Info<'a> {
     id: &'a str,
     version: &'a str,
     metadata: HashMap<String, String>,
-    description: &'static str,
+    description: &'a str,
     endpoints: Vec<EndpointInfo>,
 }
 
@@ -141,23 +156,27 @@ pub(crate) fn respond(kind: ControlKind, id: &Identity<'_>) -> Vec<u8> {
             name: id.service,
             id: id.instance_id,
             version: id.version,
-            metadata: HashMap::new(),
+            metadata: id.metadata(),
         }),
         ControlKind::Info => serde_json::to_vec(&Info {
             kind: "io.nats.micro.v1.info_response",
             name: id.service,
             id: id.instance_id,
             version: id.version,
-            metadata: HashMap::new(),
-            description: "",
+            metadata: id.metadata(),
+            description: id.description,
             endpoints: id
                 .endpoints
                 .iter()
-                .map(|(name, _)| EndpointInfo {
+                .zip(id.kinds)
+                .map(|((name, _), kind)| EndpointInfo {
                     name,
                     subject: rpc_subject(id.service, name),
                     queue_group: rpc_queue_group(id.service),
-                    metadata: HashMap::new(),
+                    metadata: HashMap::from([(
+                        "aegis.kind".to_owned(),
+                        kind.attribute().to_owned(),
+                    )]),
                 })
                 .collect(),
         }),
@@ -166,7 +185,7 @@ pub(crate) fn respond(kind: ControlKind, id: &Identity<'_>) -> Vec<u8> {
             name: id.service,
             id: id.instance_id,
             version: id.version,
-            metadata: HashMap::new(),
+            metadata: id.metadata(),
             started: id.started,
             endpoints: id
                 .endpoints
@@ -226,6 +245,9 @@ mod tests {
             instance_id: "echo-1",
             started: "2026-11-27T00:00:00Z",
             endpoints: &endpoints,
+            kinds: &[MethodKind::Rpc],
+            description: "Echoes.",
+            metadata: &[("aegis.version", "0.1.0".to_owned())],
         };
         let stats: serde_json::Value =
             serde_json::from_slice(&respond(ControlKind::Stats, &id)).expect("json");
@@ -236,5 +258,6 @@ mod tests {
         assert_eq!(endpoint["average_processing_time"], 200);
         assert_eq!(endpoint["last_error"], "500:boom");
         assert_eq!(endpoint["queue_group"], "rpc.echo-service");
+        assert_eq!(stats["metadata"]["aegis.version"], "0.1.0");
     }
 }

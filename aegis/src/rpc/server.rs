@@ -45,6 +45,9 @@ pub(crate) struct Middleware {
 pub(crate) struct ServerState {
     pub(crate) service: &'static str,
     pub(crate) version: &'static str,
+    pub(crate) description: &'static str,
+    /// `$SRV` metadata: the aegis version, and the group of a single-active service.
+    pub(crate) metadata: Vec<(&'static str, String)>,
     pub(crate) instance_id: InstanceId,
     pub(crate) started: String,
     pub(crate) endpoints: Vec<(&'static str, EndpointStats)>,
@@ -55,10 +58,22 @@ pub(crate) struct ServerState {
 }
 
 impl ServerState {
-    pub(crate) fn new<S: Service>(instance_id: InstanceId, methods: &[MethodSpec]) -> Self {
+    /// The state of an instance of `S` serving `methods`; `group`, the single-active group
+    /// its exclusive methods are elected in.
+    pub(crate) fn new<S: Service>(
+        instance_id: InstanceId,
+        methods: &[MethodSpec],
+        group: &str,
+    ) -> Self {
+        let mut metadata = vec![("aegis.version", env!("CARGO_PKG_VERSION").to_owned())];
+        if methods.iter().any(|m| m.kind == MethodKind::Exclusive) {
+            metadata.push(("aegis.group", group.to_owned()));
+        }
         ServerState {
             service: S::NAME,
             version: S::VERSION,
+            description: S::DESCRIPTION,
+            metadata,
             instance_id,
             started: timestamp_now(),
             endpoints: methods
@@ -276,6 +291,9 @@ impl<S: Service> Dispatcher<S> {
             instance_id: self.shared.instance_id.as_str(),
             started: &self.shared.started,
             endpoints: &self.shared.endpoints,
+            kinds: &self.shared.kinds,
+            description: self.shared.description,
+            metadata: &self.shared.metadata,
         };
         let reply = Message::new(reply_to, control::respond(kind, &identity));
         if let Err(error) = self.bus.publish(reply).await {

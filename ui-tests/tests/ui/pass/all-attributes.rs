@@ -18,7 +18,7 @@ mod my {
     pub type Result<T> = std::result::Result<T, aegis::RpcError>;
 }
 
-#[aegis::service(name = "orders", version = "1.2.3")]
+#[aegis::service(name = "orders", version = "1.2.3", description = "Takes orders.")]
 impl Orders {
     #[rpc]
     async fn payload_only(&self, req: Req) -> Result<Resp, RpcError> {
