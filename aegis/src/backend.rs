@@ -17,6 +17,7 @@ pub struct Backend {
     clock: Arc<dyn Clock>,
     metrics: Arc<dyn Metrics>,
     streams: Option<Arc<dyn Streams>>,
+    propagate_traces: bool,
 }
 
 impl fmt::Debug for Backend {
@@ -39,6 +40,7 @@ impl Backend {
             clock,
             metrics: Arc::new(NoMetrics),
             streams: None,
+            propagate_traces: true,
         }
     }
 
@@ -63,6 +65,20 @@ impl Backend {
     pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
         self.metrics = metrics;
         self
+    }
+
+    /// This backend, with `traceparent` sent (the default) or not (`false`) by the clients,
+    /// publishers and command senders built on it. Handlers still run in a trace (a new one
+    /// per message without a `traceparent`); turn it off only for peers that mishandle
+    /// headers, or to measure what propagation costs.
+    pub fn with_trace_propagation(mut self, propagate: bool) -> Self {
+        self.propagate_traces = propagate;
+        self
+    }
+
+    /// Whether clients built on this backend send `traceparent`.
+    pub fn trace_propagation(&self) -> bool {
+        self.propagate_traces
     }
 
     /// Where metrics go (nowhere by default).

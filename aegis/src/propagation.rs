@@ -94,8 +94,9 @@ pub(crate) fn record_call_failure(span: &tracing::Span, error: &Error) {
 /// Sets the `traceparent` (and `tracestate`) of an outgoing message to the span in force
 /// (with the `otel` feature, the current `tracing` span's, when OpenTelemetry sees it), or to
 /// a new trace outside any; a `traceparent` already set (by the caller's own header) is
-/// kept. Returns the context the message names.
-pub(crate) fn inject(headers: &mut Headers) -> TraceContext {
+/// kept. Returns the context the message names. Without `propagate`, sets nothing and
+/// returns that context all the same (its trace id goes into the envelope).
+pub(crate) fn inject(headers: &mut Headers, propagate: bool) -> TraceContext {
     if let Some(given) = headers
         .get(TRACEPARENT_HEADER)
         .and_then(|parent| TraceContext::from_headers(parent, headers.get(TRACESTATE_HEADER)))
@@ -107,6 +108,9 @@ pub(crate) fn inject(headers: &mut Headers) -> TraceContext {
     #[cfg(not(feature = "otel"))]
     let trace = current_trace();
     let trace = trace.unwrap_or_else(TraceContext::root);
+    if !propagate {
+        return trace;
+    }
     headers.insert(TRACEPARENT_HEADER, trace.traceparent());
     if let Some(state) = trace.tracestate() {
         headers.insert(TRACESTATE_HEADER, state);
@@ -123,7 +127,7 @@ mod tests {
         let handler = TraceContext::root();
         let (header, sent, spawned) = within_trace(handler.clone(), async {
             let mut headers = Headers::new();
-            let sent = inject(&mut headers);
+            let sent = inject(&mut headers, true);
             let spawned = tokio::spawn(async { current_trace() })
                 .await
                 .expect("joins");
@@ -150,11 +154,14 @@ mod tests {
     #[test]
     fn a_traceparent_already_set_is_kept_and_outside_a_trace_one_starts() {
         let mut headers = Headers::new();
-        let root = inject(&mut headers);
+        let root = inject(&mut headers, true);
         assert_eq!(headers.get(TRACEPARENT_HEADER), Some(&*root.traceparent()));
-        let again = inject(&mut headers);
+        let again = inject(&mut headers, true);
         assert_eq!(again, root);
         assert_eq!(headers.iter().count(), 1);
+        let mut quiet = Headers::new();
+        inject(&mut quiet, false);
+        assert!(quiet.is_empty());
         assert_ne!(incoming(&Headers::new()).trace_id(), root.trace_id());
     }
 }

@@ -76,13 +76,18 @@ pub struct Back {
 
 #[aegis::service(name = "back", version = "1.0.0")]
 impl Back {
-    /// Publishes `audit.done` and sends `sink.archive`, then reports its own trace.
+    /// Publishes `audit.done` and runs `sink.archive`, then reports its own trace.
     #[rpc]
     async fn work(&self, ctx: &RequestContext) -> Result<Seen, aegis::Error> {
         EventPublisher::new(&self.backend)?
             .publish(&done(), &Done { n: 1 })
             .await?;
-        SinkClient::new(&self.backend).archive().await?;
+        // Awaited: a worker whose caller has gone keeps offering the outcome for a while.
+        SinkClient::new(&self.backend)
+            .archive()
+            .await?
+            .result()
+            .await?;
         Ok(Seen::of("back.work", ctx.trace()))
     }
 
@@ -110,7 +115,9 @@ impl Sink {
     async fn wait_for(&self, count: usize) -> Vec<Seen> {
         tokio::time::timeout(Duration::from_secs(10), async {
             loop {
-                let changed = self.changed.notified();
+                // Registered before the check: a record made in between still wakes us.
+                let mut changed = std::pin::pin!(self.changed.notified());
+                changed.as_mut().enable();
                 let seen = self.seen.lock().unwrap().clone();
                 if seen.len() >= count {
                     return seen;
@@ -243,6 +250,12 @@ pub async fn clients_start_traces_and_raw_callers_are_continued(backend: &Backen
     let second = BackClient::new(backend).work().await.unwrap();
     assert_ne!(first.trace_id, second.trace_id);
     assert!(first.parent_span_id.is_some(), "{first:?}");
+    // A backend that does not propagate: the handler starts its own trace.
+    let quiet = backend.clone().with_trace_propagation(false);
+    let alone = within_trace(TraceContext::root(), BackClient::new(&quiet).work())
+        .await
+        .unwrap();
+    assert_eq!(alone.parent_span_id, None, "{alone:?}");
 
     let raw = |traceparent: Option<&str>| {
         let mut headers = Headers::new();

@@ -329,6 +329,8 @@ pub(crate) struct Sender<'a> {
     pub(crate) source: Option<&'a str>,
     /// The client's own headers (see [`crate::middleware::Interceptor`]).
     pub(crate) headers: Headers,
+    /// Whether the command carries `traceparent`.
+    pub(crate) propagate: bool,
 }
 
 /// Hands the command's replies to its handle, confirming each outcome as it arrives (the
@@ -411,6 +413,7 @@ pub(crate) async fn send_command<P: serde::Serialize + ?Sized, R>(
         codec,
         source,
         headers: extra,
+        propagate,
     } = sender;
     streams.ensure_stream(commands_stream()).await?;
     let (id, timestamp) = (Id::new(), Timestamp::now());
@@ -421,7 +424,7 @@ pub(crate) async fn send_command<P: serde::Serialize + ?Sized, R>(
     {
         headers.insert(TRACEPARENT_HEADER, &**traceparent);
     }
-    let trace_id = propagation::inject(&mut headers).trace_id();
+    let trace_id = propagation::inject(&mut headers, propagate).trace_id();
     let reply_to = command_reply_subject(id.as_str());
     let mut subscriptions = vec![bus.subscribe(&reply_to, None).await?];
     if options.python_reports {

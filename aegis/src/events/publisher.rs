@@ -104,6 +104,8 @@ pub struct EventPublisher {
     codec: Codec,
     source: Option<Arc<str>>,
     traceparent: Option<Arc<str>>,
+    /// Whether events carry `traceparent` (the backend's setting).
+    propagate: bool,
     ready: Arc<tokio::sync::OnceCell<()>>,
 }
 
@@ -124,6 +126,7 @@ impl EventPublisher {
             codec: Codec::default(),
             source: None,
             traceparent: None,
+            propagate: backend.trace_propagation(),
             ready: Arc::new(tokio::sync::OnceCell::new()),
         })
     }
@@ -183,7 +186,7 @@ impl EventPublisher {
         if let Some(traceparent) = &self.traceparent {
             headers.insert(TRACEPARENT_HEADER, &**traceparent);
         }
-        let trace_id = propagation::inject(&mut headers).trace_id();
+        let trace_id = propagation::inject(&mut headers, self.propagate).trace_id();
         let event = OutgoingEvent {
             message_id: id.as_str(),
             trace_id: &trace_id,

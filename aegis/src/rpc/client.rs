@@ -39,6 +39,8 @@ pub struct ClientCore {
     command_options: CommandOptions,
     /// Headers and interceptors; `None` (no cost per call) until one is added.
     outgoing: Option<Arc<Outgoing>>,
+    /// Whether requests and commands carry `traceparent` (the backend's setting).
+    propagate: bool,
 }
 
 /// Discovery plus strategy: calls go to the chosen instance's own subject.
@@ -71,6 +73,7 @@ impl ClientCore {
             streams: backend.streams().ok().cloned(),
             command_options: CommandOptions::default(),
             outgoing: None,
+            propagate: backend.trace_propagation(),
         }
     }
 
@@ -164,6 +167,7 @@ impl ClientCore {
             codec: self.codec,
             source: self.source.as_deref(),
             headers: self.headers(command)?,
+            propagate: self.propagate,
         };
         send_command(streams, &self.bus, sender, &self.command_options, payload).await
     }
@@ -262,7 +266,7 @@ impl ClientCore {
         }
         let mut headers = self.headers(method)?;
         // The envelope's `trace_id` is the W3C trace's, so that logs on both sides match.
-        let trace_id = propagation::inject(&mut headers).trace_id();
+        let trace_id = propagation::inject(&mut headers, self.propagate).trace_id();
         let (message_id, timestamp) = (Id::new(), Timestamp::now());
         let request = OutgoingRequest {
             message_id: message_id.as_str(),
