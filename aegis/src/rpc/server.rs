@@ -21,6 +21,7 @@ use crate::handler::{RpcError, panic_message};
 use crate::ports::{BoxFuture, Message, MessageBus, Subscription};
 use crate::propagation;
 use crate::rpc::call::{Call, EncodedReply, ReplyIds, error_reply};
+use crate::rpc::context::RequestContext;
 use crate::rpc::control::{self, ControlKind, EndpointStats, Identity};
 use crate::rpc::layer::Layers;
 use crate::service::{MethodKind, MethodSpec, Service};
@@ -304,24 +305,7 @@ impl<S: Service> Dispatcher<S> {
     fn handle(&self, index: usize, message: Message) -> impl Future<Output = ()> + use<S> {
         let method = self.shared.endpoints[index].0;
         let codec = Codec::detect(&message.payload);
-        let span = tracing::debug_span!(
-            parent: None,
-            "rpc",
-            service = S::NAME,
-            method,
-            trace_id = tracing::field::Empty,
-            span_id = tracing::field::Empty,
-            "otel.name" = format_args!("{}/{method}", S::NAME),
-            "otel.kind" = "server",
-            "rpc.system" = "aegis",
-            "rpc.service" = S::NAME,
-            "rpc.method" = method,
-            "messaging.system" = "nats",
-            "messaging.destination.name" = message.subject.as_str(),
-            "otel.status_code" = tracing::field::Empty,
-            "error.type" = tracing::field::Empty,
-            "rpc.response.status_code" = tracing::field::Empty,
-        );
+        let span = handler_span(S::NAME, method, &message.subject);
         let trace = propagation::enter(&span, propagation::incoming(&message.headers));
         let mut call = Call {
             payload: message.payload,
@@ -387,15 +371,7 @@ impl<S: Service> Dispatcher<S> {
             if let Some((layers, seen)) = seen
                 && let Some(context) = seen.get()
             {
-                let outcome = reply.error.as_ref().map_or(Ok(()), Err);
-                let after = AssertUnwindSafe(|| layers.after(context, outcome));
-                if let Err(panic) = std::panic::catch_unwind(after) {
-                    tracing::error!(
-                        method,
-                        panic = panic_message(&*panic),
-                        "a layer's `after` panicked"
-                    );
-                }
+                after_layers(&layers, context, &reply, method);
             }
             if let Some((code, message)) = error {
                 tracing::debug!(code, message, "error reply");
@@ -406,6 +382,40 @@ impl<S: Service> Dispatcher<S> {
             }
         }
         .instrument(span)
+    }
+}
+
+/// The span a handler runs in: a root in this process (its parent is the caller's, remote),
+/// named and described as OpenTelemetry's RPC and messaging conventions say.
+fn handler_span(service: &'static str, method: &'static str, subject: &str) -> tracing::Span {
+    tracing::debug_span!(
+        parent: None,
+        "rpc",
+        service,
+        method,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+        "otel.name" = format_args!("{service}/{method}"),
+        "otel.kind" = "server",
+        "rpc.system" = "aegis",
+        "rpc.service" = service,
+        "rpc.method" = method,
+        "messaging.system" = "nats",
+        "messaging.destination.name" = subject,
+        "otel.status_code" = tracing::field::Empty,
+        "error.type" = tracing::field::Empty,
+        "rpc.response.status_code" = tracing::field::Empty,
+    )
+}
+
+/// Runs the layers' `after` with what the caller is answered; a panic there is logged, not
+/// passed on (the reply is already made, and the receive loop must go on).
+fn after_layers(layers: &Layers, context: &RequestContext, reply: &EncodedReply, method: &str) {
+    let outcome = reply.error.as_ref().map_or(Ok(()), Err);
+    let after = AssertUnwindSafe(|| layers.after(context, outcome));
+    if let Err(panic) = std::panic::catch_unwind(after) {
+        let panic = panic_message(&*panic);
+        tracing::error!(method, panic, "a layer's `after` panicked");
     }
 }
 
