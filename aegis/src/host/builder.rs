@@ -165,7 +165,11 @@ impl<S: Service> ServiceBuilder<S> {
             .instance_id
             .clone()
             .unwrap_or_else(|| InstanceId::generate(S::NAME));
-        let server = Arc::new(ServerState::new::<S>(instance_id.clone(), &methods));
+        let server = Arc::new(ServerState::new::<S>(
+            instance_id.clone(),
+            &methods,
+            backend.metrics(),
+        ));
         let shared = Arc::new(Shared {
             server: Arc::clone(&server),
             state: watch::channel(LifecycleState::Initializing).0,

@@ -17,6 +17,7 @@ use crate::domain::subject::{instance_subject, rpc_subject};
 use crate::domain::wire::{Id, IncomingResponse, OutgoingRequest, Timestamp};
 use crate::ports::{Headers, Message, MessageBus, Streams};
 use crate::rpc::interceptor::{Interceptor, Outgoing};
+use crate::rpc::metrics::ClientMetrics;
 use crate::rpc::retry::RetryPolicy;
 use crate::{Error, Result};
 
@@ -37,6 +38,8 @@ pub struct ClientCore {
     command_options: CommandOptions,
     /// Headers and interceptors; `None` (no cost per call) until one is added.
     outgoing: Option<Arc<Outgoing>>,
+    /// `None` when the backend's metrics keep nothing.
+    metrics: Option<ClientMetrics>,
 }
 
 /// Discovery plus strategy: calls go to the chosen instance's own subject.
@@ -69,6 +72,7 @@ impl ClientCore {
             streams: backend.streams().ok().cloned(),
             command_options: CommandOptions::default(),
             outgoing: None,
+            metrics: ClientMetrics::new(backend.metrics(), service),
         }
     }
 
@@ -179,6 +183,20 @@ impl ClientCore {
         P: Serialize + ?Sized,
         R: DeserializeOwned,
     {
+        let Some(metrics) = &self.metrics else {
+            return self.call_with_retries(method, exclusive, params).await;
+        };
+        let started = Instant::now();
+        let outcome = self.call_with_retries(method, exclusive, params).await;
+        metrics.call(method, outcome.as_ref().map(drop), started.elapsed());
+        outcome
+    }
+
+    async fn call_with_retries<P, R>(&self, method: &str, exclusive: bool, params: &P) -> Result<R>
+    where
+        P: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
         let now = Instant::now();
         let mut deadline = now.checked_add(self.timeout);
         if let Some(inherited) = crate::current_deadline() {
@@ -212,6 +230,9 @@ impl ClientCore {
                 return outcome;
             }
             tracing::debug!(method, retry, "retrying");
+            if let Some(metrics) = &self.metrics {
+                metrics.retry(method);
+            }
             tokio::time::sleep(delay).await;
         }
     }
