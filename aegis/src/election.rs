@@ -633,6 +633,41 @@ mod tests {
         .expect("joins")
     }
 
+    #[tokio::test]
+    async fn the_leader_gauge_and_transitions_follow_the_state() {
+        let clock = ManualClock::new();
+        let buckets = MemoryKvBuckets::new(Arc::new(clock.clone()));
+        let metrics = Arc::new(InMemoryMetrics::new());
+        let election = Election::join(
+            &buckets,
+            "svc",
+            "a",
+            ElectionConfig::new("blue", TTL),
+            Arc::new(clock.clone()),
+            metrics.clone(),
+        )
+        .await
+        .expect("joins");
+        let group = [("service", "svc"), ("group", "blue")];
+        let leader = || metrics.gauge_value("aegis_election_is_leader", &group);
+        assert_eq!(leader(), Some(0.0), "a standby from the start");
+
+        election.set(election.active(1, Instant::now()));
+        assert_eq!(leader(), Some(1.0));
+        election.set(Leadership::standby(Some("b".into())));
+        election.set(Leadership::standby(None));
+        assert_eq!(leader(), Some(0.0));
+        let entered = |state| {
+            let labels = [("service", "svc"), ("group", "blue"), ("state", state)];
+            metrics.counter("aegis_election_transitions_total", &labels)
+        };
+        assert_eq!(
+            (entered("active"), entered("standby")),
+            (1, 1),
+            "changes only"
+        );
+    }
+
     async fn stored_revision(election: &Election) -> Option<u64> {
         let entry = election.kv.get(&election.key).await.expect("reads");
         entry.map(|e| e.revision)
