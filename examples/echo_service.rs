@@ -7,7 +7,8 @@
 //! when ready; stops gracefully on SIGINT or SIGTERM and exits 0. Optional:
 //! `--registry-ttl-ms N` and `--heartbeat-interval-ms N` (defaults 30 000 and 10 000);
 //! `--token T` (or `ECHO_TOKEN`): every call must carry `authorization: Bearer T`, else it
-//! is refused with 401 (a server layer, see `aegis::middleware`).
+//! is refused with 401 (a server layer, see `aegis::middleware`); `--metrics-addr HOST:PORT`:
+//! Prometheus metrics at `http://HOST:PORT/metrics` (see `docs/metrics.md`).
 //!
 //! ```sh
 //! cargo run --example echo_service -- --instance-id echo-1
@@ -17,8 +18,8 @@ use std::time::Duration;
 
 use aegis::middleware::layer_fn;
 use aegis::{InstanceId, RequestContext, RpcError, ServiceBuilder, ServiceConfig};
-use aegis_examples::Connection;
 use aegis_examples::echo::EchoService;
+use aegis_examples::{Connection, MetricsExport};
 use clap::Parser;
 
 /// Serves `echo-service` (rpc `echo` and `status`) on NATS until SIGINT or SIGTERM.
@@ -39,6 +40,8 @@ struct Args {
     /// Refuse (401) every call that does not carry `authorization: Bearer TOKEN`
     #[arg(long, value_name = "TOKEN", env = "ECHO_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    #[command(flatten)]
+    metrics: MetricsExport,
 }
 
 #[tokio::main]
@@ -56,12 +59,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         config = config.heartbeat_interval(interval);
     }
 
-    let backend = args
-        .connection
-        .options()
-        .name("echo-service")
-        .connect()
-        .await?;
+    let mut options = args.connection.options().name("echo-service");
+    if let Some(metrics) = args.metrics.install()? {
+        options = options.metrics(metrics);
+    }
+    let backend = options.connect().await?;
     let mut builder = ServiceBuilder::new(EchoService).config(config);
     if let Some(token) = args.token {
         let expected = format!("Bearer {token}");

@@ -8,7 +8,8 @@
 //! active or standby; SIGTERM or SIGINT → graceful handover, exit 0.
 //!
 //! Also, for tests: `--audit-subject S` publishes the start and end of every order there,
-//! and `--work-ms N` makes each order take N ms.
+//! and `--work-ms N` makes each order take N ms. `--metrics-addr HOST:PORT`: Prometheus
+//! metrics at `http://HOST:PORT/metrics` (see `docs/metrics.md`).
 //!
 //! ```sh
 //! cargo run --example order_processor -- --instance-id op-1 --leader-ttl-ms 2000
@@ -19,8 +20,8 @@ use std::time::Duration;
 
 use aegis::election::ElectionState;
 use aegis::{InstanceId, ServiceBuilder, ServiceConfig};
-use aegis_examples::Connection;
 use aegis_examples::orders::OrderProcessor;
+use aegis_examples::{Connection, MetricsExport};
 use clap::Parser;
 
 /// Serves `order-processor` on NATS: `process_order` runs on the elected leader of its group
@@ -45,18 +46,19 @@ struct Args {
     /// For tests: each order takes this long, in ms
     #[arg(long, value_name = "N", value_parser = aegis_examples::millis, default_value = "0")]
     work_ms: Duration,
+    #[command(flatten)]
+    metrics: MetricsExport,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     aegis_examples::init_tracing();
-    let backend = args
-        .connection
-        .options()
-        .name("order-processor")
-        .connect()
-        .await?;
+    let mut options = args.connection.options().name("order-processor");
+    if let Some(metrics) = args.metrics.install()? {
+        options = options.metrics(metrics);
+    }
+    let backend = options.connect().await?;
     let mut config = ServiceConfig::new()
         .group_id(args.group)
         .leader_ttl(args.leader_ttl_ms);

@@ -209,6 +209,8 @@ pub(crate) struct Election {
     config: ElectionConfig,
     clock: Arc<dyn Clock>,
     metrics: Arc<dyn Metrics>,
+    /// The `service` label of the election's metrics.
+    service: String,
     state: watch::Sender<Leadership>,
 }
 
@@ -227,7 +229,7 @@ impl Election {
             .announce_expiry();
         let kv = buckets.open_bucket(bucket).await?;
         let claim = Claim::new(instance_id, clock.as_ref());
-        Ok(Election {
+        let election = Election {
             revision: AtomicU64::new(0),
             unreachable: AtomicBool::new(false),
             kv,
@@ -237,8 +239,23 @@ impl Election {
             config,
             clock,
             metrics,
+            service: service.to_owned(),
             state: watch::channel(Leadership::standby(None)).0,
-        })
+        };
+        // A standby until elected: the gauge is there from the start.
+        election.record_leading(false);
+        Ok(election)
+    }
+
+    /// Sets the is-leader gauge of this instance's group.
+    fn record_leading(&self, leading: bool) {
+        let labels = [
+            ("service", self.service.as_str()),
+            ("group", self.config.group_id.as_str()),
+        ];
+        let value = if leading { 1.0 } else { 0.0 };
+        self.metrics
+            .gauge("aegis_election_is_leader", &labels, value);
     }
 
     pub(crate) fn leadership(&self) -> watch::Receiver<Leadership> {
@@ -260,12 +277,19 @@ impl Election {
                 token = ?next.token,
                 "election"
             );
-            let name = match next.state {
-                ElectionState::Standby => "aegis.election.standby",
-                ElectionState::Electing => "aegis.election.electing",
-                ElectionState::Active => "aegis.election.active",
+            let state = match next.state {
+                ElectionState::Standby => "standby",
+                ElectionState::Electing => "electing",
+                ElectionState::Active => "active",
             };
-            self.metrics.increment(name, 1);
+            let labels = [
+                ("service", self.service.as_str()),
+                ("group", self.config.group_id.as_str()),
+                ("state", state),
+            ];
+            self.metrics
+                .increment("aegis_election_transitions_total", &labels, 1);
+            self.record_leading(next.state == ElectionState::Active);
         }
     }
 
@@ -607,6 +631,41 @@ mod tests {
         )
         .await
         .expect("joins")
+    }
+
+    #[tokio::test]
+    async fn the_leader_gauge_and_transitions_follow_the_state() {
+        let clock = ManualClock::new();
+        let buckets = MemoryKvBuckets::new(Arc::new(clock.clone()));
+        let metrics = Arc::new(InMemoryMetrics::new());
+        let election = Election::join(
+            &buckets,
+            "svc",
+            "a",
+            ElectionConfig::new("blue", TTL),
+            Arc::new(clock.clone()),
+            metrics.clone(),
+        )
+        .await
+        .expect("joins");
+        let group = [("service", "svc"), ("group", "blue")];
+        let leader = || metrics.gauge_value("aegis_election_is_leader", &group);
+        assert_eq!(leader(), Some(0.0), "a standby from the start");
+
+        election.set(election.active(1, Instant::now()));
+        assert_eq!(leader(), Some(1.0));
+        election.set(Leadership::standby(Some("b".into())));
+        election.set(Leadership::standby(None));
+        assert_eq!(leader(), Some(0.0));
+        let entered = |state| {
+            let labels = [("service", "svc"), ("group", "blue"), ("state", state)];
+            metrics.counter("aegis_election_transitions_total", &labels)
+        };
+        assert_eq!(
+            (entered("active"), entered("standby")),
+            (1, 1),
+            "changes only"
+        );
     }
 
     async fn stored_revision(election: &Election) -> Option<u64> {

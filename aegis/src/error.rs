@@ -133,6 +133,24 @@ impl Error {
         }
     }
 
+    /// The variant in snake case (`no_responders`, `timeout`, `remote`, ...): the `kind` label
+    /// of the client's error metrics.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Error::NoResponders { .. } => "no_responders",
+            Error::Timeout { .. } => "timeout",
+            Error::NotActive { .. } => "not_active",
+            Error::BadRequest { .. } => "bad_request",
+            Error::Decode { .. } => "decode",
+            Error::Remote { .. } => "remote",
+            Error::Conflict { .. } => "conflict",
+            Error::Invalid { .. } => "invalid",
+            Error::PermissionDenied { .. } => "permission_denied",
+            Error::Closed(_) => "closed",
+            Error::Transport(_) => "transport",
+        }
+    }
+
     /// `true` for errors worth retrying against another instance: no responders or not active.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::NoResponders { .. } | Error::NotActive { .. })

@@ -49,6 +49,52 @@ impl Connection {
     }
 }
 
+/// The flag of the examples that export metrics.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MetricsExport {
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics [default: no metrics]
+    #[arg(long, value_name = "HOST:PORT", value_parser = metrics_addr)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
+/// Parses `--metrics-addr`: an address with a port (the exporter does not say which port
+/// it got for 0, so nobody could find it).
+fn metrics_addr(value: &str) -> Result<std::net::SocketAddr, String> {
+    let addr: std::net::SocketAddr = value
+        .parse()
+        .map_err(|error| format!("`{value}` is not HOST:PORT: {error}"))?;
+    if addr.port() == 0 {
+        return Err(String::from("port 0: give the port to serve metrics on"));
+    }
+    Ok(addr)
+}
+
+/// The upper bounds of the latency histograms' buckets, in seconds: 0.5 ms to 10 s.
+pub const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+impl MetricsExport {
+    /// With `--metrics-addr`, installs the Prometheus exporter (histograms with
+    /// [`LATENCY_BUCKETS`]) serving there, and returns the metrics port that feeds it (give it
+    /// to [`NatsOptions::metrics`](aegis::adapters::nats::NatsOptions::metrics)). Call it
+    /// inside the Tokio runtime, which then serves the scrapes.
+    pub fn install(
+        &self,
+    ) -> Result<Option<std::sync::Arc<dyn aegis::ports::Metrics>>, Box<dyn std::error::Error>> {
+        let Some(addr) = self.metrics_addr else {
+            return Ok(None);
+        };
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .set_buckets(&LATENCY_BUCKETS)?
+            .install()
+            .map_err(|error| format!("cannot serve metrics at {addr}: {error}"))?;
+        eprintln!("metrics at http://{addr}/metrics");
+        Ok(Some(std::sync::Arc::new(aegis::adapters::MetricsRs)))
+    }
+}
+
 /// Parses an instance id flag.
 pub fn instance_id(value: &str) -> Result<aegis::InstanceId, String> {
     aegis::InstanceId::new(value).map_err(|error| error.to_string())

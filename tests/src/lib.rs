@@ -4,6 +4,7 @@ pub mod commands;
 pub mod election;
 pub mod events;
 pub mod logs;
+pub mod metrics;
 pub mod middleware;
 pub mod nats_cluster;
 pub mod nats_jwt;

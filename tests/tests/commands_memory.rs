@@ -28,10 +28,30 @@ async fn failing_commands_retry_then_dead_letter() {
     commands::failing_commands_retry_then_dead_letter(&backend).await;
     // The flaky and the healthy command completed; the flaky one and the poison one were
     // retried twice each; the poison and the bad one failed.
-    assert_eq!(metrics.counter("aegis.commands.completed"), 2);
-    assert_eq!(metrics.counter("aegis.commands.retried"), 4);
-    assert_eq!(metrics.counter("aegis.commands.failed"), 2);
-    assert_eq!(metrics.counter("aegis.commands.cancelled"), 0);
+    let outcome = |outcome| {
+        [
+            ("service", "jobs"),
+            ("command", "work"),
+            ("outcome", outcome),
+        ]
+    };
+    let deliveries = "aegis_commands_deliveries_total";
+    assert_eq!(metrics.counter(deliveries, &outcome("completed")), 2);
+    assert_eq!(metrics.counter(deliveries, &outcome("retried")), 4);
+    assert_eq!(metrics.counter(deliveries, &outcome("failed")), 2);
+    assert_eq!(metrics.counter(deliveries, &outcome("cancelled")), 0);
+    assert_eq!(
+        metrics.counter_total(deliveries),
+        2 + 4 + 2,
+        "no other series"
+    );
+    let ran = metrics
+        .summary(
+            "aegis_commands_handler_duration_seconds",
+            &[("service", "jobs"), ("command", "work")],
+        )
+        .expect("handler times");
+    assert_eq!(ran.count, 2 + 4 + 2, "one duration per run");
 }
 
 #[tokio::test]
@@ -81,7 +101,12 @@ async fn a_command_redelivered_while_running_does_not_run_twice() {
         .await;
     clock.advance(Duration::from_secs(60));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while metrics.counter("aegis.commands.redelivered_while_running") == 0 {
+    let redelivered = [("service", "jobs"), ("command", "work")];
+    while metrics.counter(
+        "aegis_commands_redelivered_while_running_total",
+        &redelivered,
+    ) == 0
+    {
         assert!(
             tokio::time::Instant::now() < deadline,
             "no redelivery reached the worker"

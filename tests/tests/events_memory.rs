@@ -27,11 +27,27 @@ async fn poison_events_end_in_dead_letters() {
     let backend = Backend::in_memory().with_metrics(metrics.clone());
     events::poison_events_end_in_dead_letters(&backend).await;
     // 48 healthy events; the poison one failed 3 times then gave up, the bad one at once.
-    assert_eq!(metrics.counter("aegis.events.handled"), 48);
-    assert_eq!(metrics.counter("aegis.events.retried"), 3);
-    assert_eq!(metrics.counter("aegis.events.dead_lettered"), 2);
+    let outcome = |outcome| {
+        [
+            ("service", "ledger"),
+            ("handler", "created"),
+            ("outcome", outcome),
+        ]
+    };
+    let deliveries = "aegis_events_deliveries_total";
+    assert_eq!(metrics.counter(deliveries, &outcome("handled")), 48);
+    assert_eq!(metrics.counter(deliveries, &outcome("retried")), 3);
+    assert_eq!(metrics.counter(deliveries, &outcome("dead_lettered")), 2);
+    assert_eq!(
+        metrics.counter_total(deliveries),
+        48 + 3 + 2,
+        "no other series"
+    );
     let handled = metrics
-        .summary("aegis.events.handler_seconds")
+        .summary(
+            "aegis_events_handler_duration_seconds",
+            &[("service", "ledger"), ("handler", "created")],
+        )
         .expect("handler times");
     assert_eq!(handled.count, 48 + 4 + 1);
 }

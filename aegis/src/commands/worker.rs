@@ -399,8 +399,12 @@ impl<S: Service> CommandRunner<S> {
                 // command twice at once; the newest delivery is the one to keep alive.
                 if let Some(run) = running.get_mut(&held.command_id) {
                     tracing::debug!(command = held.command_id, "redelivered while running");
-                    self.metrics
-                        .increment("aegis.commands.redelivered_while_running", 1);
+                    let labels = [("service", S::NAME), ("command", self.commands[index].0)];
+                    self.metrics.increment(
+                        "aegis_commands_redelivered_while_running_total",
+                        &labels,
+                        1,
+                    );
                     run.acker = held.delivery.acker();
                     return;
                 }
@@ -518,7 +522,8 @@ impl<S: Service> CommandRunner<S> {
             ))),
         };
         self.metrics.observe(
-            "aegis.commands.handler_seconds",
+            "aegis_commands_handler_duration_seconds",
+            &[("service", S::NAME), ("command", command)],
             started.elapsed().as_secs_f64(),
         );
         if let CommandOutcome::Failed(error) = &outcome {
@@ -526,7 +531,7 @@ impl<S: Service> CommandRunner<S> {
         }
         match outcome {
             CommandOutcome::Completed(completion) => {
-                self.metrics.increment("aegis.commands.completed", 1);
+                self.count(command, "completed");
                 // The outcome first, then the ack: a crash in between runs the command again
                 // (the caller keeps the first outcome), never loses it.
                 self.deliver(&held, completion).await;
@@ -537,7 +542,7 @@ impl<S: Service> CommandRunner<S> {
             CommandOutcome::Cancelled => self.finish_cancelled(&held).await,
             CommandOutcome::Failed(error) if error.code() >= 500 && attempt < attempts => {
                 tracing::debug!(consumer, attempt, %error, "command failed; retrying");
-                self.metrics.increment("aegis.commands.retried", 1);
+                self.count(command, "retried");
                 let text = format!("attempt {attempt} of {attempts} failed: {error}");
                 let report = self.status_message(&held, "retrying", &text, None);
                 if let Some(report) = report {
@@ -553,8 +558,19 @@ impl<S: Service> CommandRunner<S> {
         held.command_id
     }
 
+    /// One run of `command` ended with `outcome`: completed, retried, failed or cancelled.
+    fn count(&self, command: &'static str, outcome: &'static str) {
+        let labels = [
+            ("service", S::NAME),
+            ("command", command),
+            ("outcome", outcome),
+        ];
+        self.metrics
+            .increment("aegis_commands_deliveries_total", &labels, 1);
+    }
+
     async fn finish_failed(&self, held: &Waiting, consumer: &str, error: &RpcError) {
-        self.metrics.increment("aegis.commands.failed", 1);
+        self.count(self.commands[held.index].0, "failed");
         let outcome = self.status_message(held, "failed", &error.to_string(), Some(error.code()));
         if let Some(outcome) = outcome {
             self.deliver(held, outcome).await;
@@ -569,7 +585,7 @@ impl<S: Service> CommandRunner<S> {
     }
 
     async fn finish_cancelled(&self, held: &Waiting) {
-        self.metrics.increment("aegis.commands.cancelled", 1);
+        self.count(self.commands[held.index].0, "cancelled");
         let text = format!("command {} was cancelled", held.command_id);
         let outcome = self.status_message(held, "cancelled", &text, Some(codes::CANCELLED));
         if let Some(outcome) = outcome {

@@ -112,8 +112,9 @@ impl<D: ServiceDiscovery> CachedServiceDiscovery<D> {
         }
     }
 
-    /// Reports cache metrics (`aegis.discovery.cache.{hits,misses,stale,evictions}`) to
-    /// `metrics` when `enable_metrics` is set.
+    /// Reports cache metrics (`aegis_discovery_cache_{hits,misses,stale,evictions}_total`,
+    /// labelled by the `service` looked up, and `aegis_discovery_watch_invalidations_total`)
+    /// to `metrics` when `enable_metrics` is set.
     pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
         self.metrics = metrics;
         self
@@ -148,7 +149,7 @@ impl<D: ServiceDiscovery> CachedServiceDiscovery<D> {
     pub(crate) fn count_watch_invalidation(&self) {
         if self.config.enable_metrics {
             self.metrics
-                .increment("aegis.discovery.watch.invalidations", 1);
+                .increment("aegis_discovery_watch_invalidations_total", &[], 1);
         }
     }
 
@@ -156,10 +157,10 @@ impl<D: ServiceDiscovery> CachedServiceDiscovery<D> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn count(&self, counter: &AtomicU64, name: &str) {
+    fn count(&self, counter: &AtomicU64, name: &'static str, service: &str) {
         counter.fetch_add(1, Ordering::Relaxed);
         if self.config.enable_metrics {
-            self.metrics.increment(name, 1);
+            self.metrics.increment(name, &[("service", service)], 1);
         }
     }
 
@@ -206,7 +207,11 @@ impl<D: ServiceDiscovery> CachedServiceDiscovery<D> {
             };
             cache.entries.remove(&oldest);
             drop(cache);
-            self.count(&self.evictions, "aegis.discovery.cache.evictions");
+            self.count(
+                &self.evictions,
+                "aegis_discovery_cache_evictions_total",
+                &oldest.0,
+            );
             cache = self.lock();
         }
     }
@@ -214,7 +219,7 @@ impl<D: ServiceDiscovery> CachedServiceDiscovery<D> {
     async fn lookup(&self, service: &str, only_healthy: bool) -> Result<Instances> {
         let key = (service.to_owned(), only_healthy);
         if let Some(hit) = self.fresh(&key) {
-            self.count(&self.hits, "aegis.discovery.cache.hits");
+            self.count(&self.hits, "aegis_discovery_cache_hits_total", service);
             return Ok(hit);
         }
         // One query per key at a time: later callers wait and then find it cached.
@@ -224,10 +229,10 @@ impl<D: ServiceDiscovery> CachedServiceDiscovery<D> {
         };
         let _turn = flight.lock().await;
         if let Some(hit) = self.fresh(&key) {
-            self.count(&self.hits, "aegis.discovery.cache.hits");
+            self.count(&self.hits, "aegis_discovery_cache_hits_total", service);
             return Ok(hit);
         }
-        self.count(&self.misses, "aegis.discovery.cache.misses");
+        self.count(&self.misses, "aegis_discovery_cache_misses_total", service);
         let generation = self.lock().generations.get(service).copied().unwrap_or(0);
         match self.inner.discover(service, only_healthy).await {
             Ok(instances) => {
@@ -243,7 +248,7 @@ impl<D: ServiceDiscovery> CachedServiceDiscovery<D> {
                 match stale {
                     Some(stale) => {
                         tracing::debug!(service, %error, "registry unavailable; serving stale instances");
-                        self.count(&self.stale, "aegis.discovery.cache.stale");
+                        self.count(&self.stale, "aegis_discovery_cache_stale_total", service);
                         Ok(stale)
                     }
                     None => Err(error),

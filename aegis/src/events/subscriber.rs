@@ -220,6 +220,17 @@ impl<S: Service> EventRunner<S> {
         }
     }
 
+    /// One delivery to `handler` ended with `outcome`: handled, retried or dead_lettered.
+    fn count(&self, handler: &'static str, outcome: &'static str) {
+        let labels = [
+            ("service", S::NAME),
+            ("handler", handler),
+            ("outcome", outcome),
+        ];
+        self.metrics
+            .increment("aegis_events_deliveries_total", &labels, 1);
+    }
+
     fn handle(self: Arc<Self>, index: usize, delivery: Delivery) -> impl Future<Output = ()> {
         let handler = self.subscriptions[index].0.handler;
         let span = tracing::debug_span!(
@@ -263,7 +274,7 @@ impl<S: Service> EventRunner<S> {
             let error = RpcError::internal(format!(
                 "delivered {delivered} times without an outcome (max {max})"
             ));
-            self.metrics.increment("aegis.events.dead_lettered", 1);
+            self.count(spec.handler, "dead_lettered");
             dead_letter(&*self.streams, origin, &delivery, &error, retry_in).await;
             return;
         }
@@ -288,7 +299,8 @@ impl<S: Service> EventRunner<S> {
             ))),
         };
         self.metrics.observe(
-            "aegis.events.handler_seconds",
+            "aegis_events_handler_duration_seconds",
+            &[("service", S::NAME), ("handler", spec.handler)],
             started.elapsed().as_secs_f64(),
         );
         if let EventOutcome::Failed(error) = &outcome {
@@ -296,20 +308,20 @@ impl<S: Service> EventRunner<S> {
         }
         match outcome {
             EventOutcome::Handled => {
-                self.metrics.increment("aegis.events.handled", 1);
+                self.count(spec.handler, "handled");
                 if let Err(error) = delivery.ack().await {
                     tracing::warn!(consumer, %error, "could not ack an event (it will be redelivered)");
                 }
             }
             EventOutcome::Failed(error) if error.code() >= 500 && delivered < max => {
                 tracing::debug!(consumer, delivered, %error, "event failed; retrying");
-                self.metrics.increment("aegis.events.retried", 1);
+                self.count(spec.handler, "retried");
                 if let Err(error) = delivery.nak(retry_in).await {
                     tracing::warn!(consumer, %error, "could not nak an event (it will be redelivered)");
                 }
             }
             EventOutcome::Failed(error) => {
-                self.metrics.increment("aegis.events.dead_lettered", 1);
+                self.count(spec.handler, "dead_lettered");
                 dead_letter(&*self.streams, origin, &delivery, &error, retry_in).await;
             }
         }

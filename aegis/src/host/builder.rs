@@ -169,6 +169,7 @@ impl<S: Service> ServiceBuilder<S> {
             instance_id.clone(),
             &methods,
             &config.election.group_id,
+            backend.metrics(),
         ));
         let shared = Arc::new(Shared {
             server: Arc::clone(&server),

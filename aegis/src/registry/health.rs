@@ -163,9 +163,11 @@ impl HealthManager {
                 _ = stop.wait_for(|stopped| *stopped) => return,
             }
             self.check_group().await;
+            let labels = [("service", self.service)];
+            self.metrics
+                .increment("aegis_registry_heartbeats_total", &labels, 1);
             match self.beat().await {
                 Ok(()) => {
-                    self.metrics.increment("aegis.heartbeats.sent", 1);
                     if failures >= self.unhealthy_after {
                         let changed = self.set_cause(|causes| causes.failing = false);
                         let health = *self.health.borrow();
@@ -178,7 +180,8 @@ impl HealthManager {
                     failures = 0;
                 }
                 Err(error) => {
-                    self.metrics.increment("aegis.heartbeats.failed", 1);
+                    self.metrics
+                        .increment("aegis_registry_heartbeat_failures_total", &labels, 1);
                     failures += 1;
                     tracing::warn!(%error, failures, "heartbeat failed");
                     if failures == self.unhealthy_after {

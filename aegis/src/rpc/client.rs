@@ -19,6 +19,7 @@ use crate::domain::wire::{Id, IncomingResponse, OutgoingRequest, Timestamp};
 use crate::ports::{Headers, Message, MessageBus, Streams};
 use crate::propagation;
 use crate::rpc::interceptor::{Interceptor, Outgoing};
+use crate::rpc::metrics::ClientMetrics;
 use crate::rpc::retry::RetryPolicy;
 use crate::{Error, Result};
 
@@ -41,6 +42,8 @@ pub struct ClientCore {
     outgoing: Option<Arc<Outgoing>>,
     /// Whether requests and commands carry `traceparent` (the backend's setting).
     propagate: bool,
+    /// `None` when the backend's metrics keep nothing.
+    metrics: Option<ClientMetrics>,
 }
 
 /// Discovery plus strategy: calls go to the chosen instance's own subject.
@@ -74,6 +77,7 @@ impl ClientCore {
             command_options: CommandOptions::default(),
             outgoing: None,
             propagate: backend.trace_propagation(),
+            metrics: ClientMetrics::new(backend.metrics(), service),
         }
     }
 
@@ -185,6 +189,20 @@ impl ClientCore {
         P: Serialize + ?Sized,
         R: DeserializeOwned,
     {
+        let Some(metrics) = &self.metrics else {
+            return self.call_with_retries(method, exclusive, params).await;
+        };
+        let started = Instant::now();
+        let outcome = self.call_with_retries(method, exclusive, params).await;
+        metrics.call(method, outcome.as_ref().map(drop), started.elapsed());
+        outcome
+    }
+
+    async fn call_with_retries<P, R>(&self, method: &str, exclusive: bool, params: &P) -> Result<R>
+    where
+        P: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
         let now = Instant::now();
         let mut deadline = now.checked_add(self.timeout);
         if let Some(inherited) = crate::current_deadline() {
@@ -218,6 +236,9 @@ impl ClientCore {
                 return outcome;
             }
             tracing::debug!(method, retry, "retrying");
+            if let Some(metrics) = &self.metrics {
+                metrics.retry(method);
+            }
             tokio::time::sleep(delay).await;
         }
     }

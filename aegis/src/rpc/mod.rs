@@ -8,5 +8,6 @@ pub(crate) mod control;
 pub(crate) mod deadline;
 pub(crate) mod interceptor;
 pub(crate) mod layer;
+pub(crate) mod metrics;
 pub(crate) mod retry;
 pub(crate) mod server;

@@ -18,12 +18,13 @@ use crate::domain::headers::MALFORMED_HEADERS_HEADER;
 use crate::domain::subject::{instance_subject, rpc_queue_group, rpc_subject};
 use crate::election::{ElectionState, ElectionView, Leadership};
 use crate::handler::{RpcError, panic_message};
-use crate::ports::{BoxFuture, Message, MessageBus, Subscription};
+use crate::ports::{BoxFuture, Message, MessageBus, Metrics, Subscription};
 use crate::propagation;
 use crate::rpc::call::{Call, EncodedReply, ReplyIds, error_reply};
 use crate::rpc::context::RequestContext;
 use crate::rpc::control::{self, ControlKind, EndpointStats, Identity};
 use crate::rpc::layer::Layers;
+use crate::rpc::metrics::ServerMetrics;
 use crate::service::{MethodKind, MethodSpec, Service};
 use crate::{Error, InstanceId, Result};
 
@@ -56,6 +57,8 @@ pub(crate) struct ServerState {
     /// Set when the service has exclusive methods.
     pub(crate) election: OnceLock<ElectionView>,
     pub(crate) in_flight: AtomicUsize,
+    /// `None` when the backend's metrics keep nothing.
+    metrics: Option<ServerMetrics>,
 }
 
 impl ServerState {
@@ -65,6 +68,7 @@ impl ServerState {
         instance_id: InstanceId,
         methods: &[MethodSpec],
         group: &str,
+        metrics: &Arc<dyn Metrics>,
     ) -> Self {
         let mut metadata = vec![("aegis.version", env!("CARGO_PKG_VERSION").to_owned())];
         if methods.iter().any(|m| m.kind == MethodKind::Exclusive) {
@@ -84,6 +88,26 @@ impl ServerState {
             kinds: methods.iter().map(|spec| spec.kind).collect(),
             election: OnceLock::new(),
             in_flight: AtomicUsize::new(0),
+            metrics: ServerMetrics::new(metrics, S::NAME),
+        }
+    }
+
+    /// One more handler running.
+    fn handler_started(&self) {
+        let running = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(metrics) = &self.metrics {
+            metrics.in_flight(running);
+        }
+    }
+
+    /// One handler fewer running.
+    fn handler_finished(&self) {
+        let running = self
+            .in_flight
+            .fetch_sub(1, Ordering::Relaxed)
+            .saturating_sub(1);
+        if let Some(metrics) = &self.metrics {
+            metrics.in_flight(running);
         }
     }
 
@@ -188,7 +212,7 @@ impl<S: Service> Dispatcher<S> {
                 biased;
                 _ = &mut stop => break,
                 Some(()) = in_flight.next(), if !in_flight.is_empty() => {
-                    self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    self.shared.handler_finished();
                 }
                 true = leadership_changed(&mut leadership) => {
                     let active = leadership
@@ -207,13 +231,13 @@ impl<S: Service> Dispatcher<S> {
                 }
                 Some((route, message)) = exclusive.next(), if room && !exclusive.is_empty() => {
                     if let Route::Method(index) = route {
-                        self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+                        self.shared.handler_started();
                         in_flight.push(self.handle(index, message));
                     }
                 }
                 next = subscriptions.next(), if room => match next {
                     Some((Route::Method(index), message)) => {
-                        self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+                        self.shared.handler_started();
                         in_flight.push(self.handle(index, message));
                     }
                     // Cheap and rare: answered inline.
@@ -232,7 +256,7 @@ impl<S: Service> Dispatcher<S> {
         loop {
             match tokio::time::timeout_at(deadline, intake.next()).await {
                 Ok(Some((Route::Method(index), message))) => {
-                    self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+                    self.shared.handler_started();
                     in_flight.push(self.handle(index, message));
                 }
                 Ok(Some((Route::Control(_), _))) => {}
@@ -245,7 +269,7 @@ impl<S: Service> Dispatcher<S> {
         }
         let drain = async {
             while in_flight.next().await.is_some() {
-                self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+                self.shared.handler_finished();
             }
         };
         if tokio::time::timeout(self.limits.drain_timeout, drain)
@@ -258,6 +282,9 @@ impl<S: Service> Dispatcher<S> {
                 "drain timeout: cancelling in-flight handlers"
             );
             self.shared.in_flight.store(0, Ordering::Relaxed);
+            if let Some(metrics) = &self.shared.metrics {
+                metrics.in_flight(0);
+            }
         }
     }
 
@@ -367,7 +394,11 @@ impl<S: Service> Dispatcher<S> {
                 Err(panic) => panic_reply(codec, method, &*panic),
             };
             let error = reply.error.as_ref().map(|e| (e.code(), e.message()));
-            shared.endpoints[index].1.record(started.elapsed(), error);
+            let elapsed = started.elapsed();
+            shared.endpoints[index].1.record(elapsed, error);
+            if let Some(metrics) = &shared.metrics {
+                metrics.request(method, error.map(|(code, _)| code), elapsed);
+            }
             if let Some((layers, seen)) = seen
                 && let Some(context) = seen.get()
             {

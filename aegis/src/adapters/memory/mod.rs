@@ -9,7 +9,7 @@ mod streams;
 pub use bus::MemoryBus;
 pub use clock::ManualClock;
 pub use kv::{MemoryKv, MemoryKvBuckets};
-pub use metrics::{InMemoryMetrics, Summary};
+pub use metrics::{InMemoryMetrics, LabelSet, Summary};
 pub use streams::MemoryStreams;
 
 use std::sync::Arc;

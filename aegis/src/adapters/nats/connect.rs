@@ -10,7 +10,7 @@ use super::placement::{Placement, Storage};
 use super::stats::ConnectionStats;
 use super::{NatsBus, NatsKvBuckets, NatsStreams};
 use crate::backend::Backend;
-use crate::ports::SystemClock;
+use crate::ports::{Metrics, SystemClock};
 use crate::{Error, Result};
 
 /// The server used when neither `NATS_URL` nor an explicit URL is given.
@@ -58,6 +58,8 @@ pub struct NatsOptions {
     /// A setting from the environment that does not parse, reported by `connect`.
     invalid_env: Option<String>,
     tls_first: bool,
+    /// Where the backend and the connection's own events report (nowhere by default).
+    metrics: Option<Arc<dyn Metrics>>,
 }
 
 impl std::fmt::Debug for NatsOptions {
@@ -72,6 +74,7 @@ impl std::fmt::Debug for NatsOptions {
             .field("tls_first", &self.tls_first)
             .field("ping_interval", &self.ping_interval)
             .field("retry_initial_connect", &self.retry_initial_connect)
+            .field("metrics", &self.metrics.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -92,6 +95,7 @@ impl NatsOptions {
             placement: Placement::default(),
             invalid_env: None,
             tls_first: false,
+            metrics: None,
         }
     }
 
@@ -267,6 +271,14 @@ impl NatsOptions {
         self
     }
 
+    /// Reports metrics to `metrics`: the backend's, as [`Backend::with_metrics`] would set
+    /// them, and the connection's own (`aegis_nats_reconnects_total`,
+    /// `aegis_nats_disconnects_total`), which only this option reaches.
+    pub fn metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// Whether `connect` keeps trying while the server is unreachable (default) or fails.
     pub fn retry_initial_connect(mut self, retry: bool) -> Self {
         self.retry_initial_connect = retry;
@@ -276,12 +288,15 @@ impl NatsOptions {
     /// Connects and returns a backend: the NATS bus, JetStream KV and streams, the system
     /// clock.
     pub async fn connect(self) -> Result<Backend> {
+        let metrics = self.metrics.clone();
         let (bus, kv) = self.connect_parts().await?;
         let streams = NatsStreams::new(&bus);
-        Ok(
-            Backend::from_parts(Arc::new(bus), Arc::new(kv), Arc::new(SystemClock))
-                .with_streams(Arc::new(streams)),
-        )
+        let backend = Backend::from_parts(Arc::new(bus), Arc::new(kv), Arc::new(SystemClock))
+            .with_streams(Arc::new(streams));
+        Ok(match metrics {
+            Some(metrics) => backend.with_metrics(metrics),
+            None => backend,
+        })
     }
 
     /// Connects and returns the adapters themselves ([`NatsStreams::new`] adds streams on the
@@ -293,7 +308,7 @@ impl NatsOptions {
         if let Some(replicas) = self.placement.replicas {
             Placement::check_replicas(replicas)?;
         }
-        let stats = Arc::new(ConnectionStats::default());
+        let stats = Arc::new(ConnectionStats::new(self.metrics.clone()));
         let servers = server_list(&self.url)?;
         // async-nats does not authenticate with credentials written in the URL by itself.
         let auth = match (&self.auth, url_credentials(&servers)) {

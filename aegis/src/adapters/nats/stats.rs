@@ -1,11 +1,13 @@
 //! Connection events seen so far, counted for operators and components that must notice a
 //! reconnect.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::Error;
+use crate::ports::Metrics;
 
 /// Connection events seen so far (each is also logged with `tracing`).
 #[derive(Debug)]
@@ -21,6 +23,18 @@ pub struct ConnectionStats {
     refused: tokio::sync::watch::Sender<Option<String>>,
     /// Operations the server refused for lack of permission, as it reports them.
     denied: tokio::sync::broadcast::Sender<Denial>,
+    /// Where reconnects and disconnects are counted too (`NatsOptions::metrics`).
+    metrics: Reported,
+}
+
+/// The metrics connection events go to, if any.
+#[derive(Default)]
+struct Reported(Option<Arc<dyn Metrics>>);
+
+impl std::fmt::Debug for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
+    }
 }
 
 const PUBLISH: &str = "publish to";
@@ -76,11 +90,26 @@ impl Default for ConnectionStats {
             errors: AtomicU64::default(),
             refused: tokio::sync::watch::channel(None).0,
             denied: tokio::sync::broadcast::channel(64).0,
+            metrics: Reported::default(),
         }
     }
 }
 
 impl ConnectionStats {
+    /// No events yet; reconnects and disconnects also counted in `metrics`, if given.
+    pub(crate) fn new(metrics: Option<Arc<dyn Metrics>>) -> Self {
+        ConnectionStats {
+            metrics: Reported(metrics.filter(|m| m.enabled())),
+            ..ConnectionStats::default()
+        }
+    }
+
+    fn count(&self, name: &'static str) {
+        if let Some(metrics) = &self.metrics.0 {
+            metrics.increment(name, &[], 1);
+        }
+    }
+
     /// A receiver that changes on every (re)connect.
     pub(crate) fn reconnects(&self) -> tokio::sync::watch::Receiver<u64> {
         self.reconnected.subscribe()
@@ -92,10 +121,14 @@ impl ConnectionStats {
             Event::Connected => {
                 tracing::info!("nats: connected");
                 self.reconnected.send_modify(|n| *n += 1);
+                if self.connects.load(Ordering::Relaxed) > 0 {
+                    self.count("aegis_nats_reconnects_total");
+                }
                 &self.connects
             }
             Event::Disconnected => {
                 tracing::warn!("nats: disconnected");
+                self.count("aegis_nats_disconnects_total");
                 &self.disconnects
             }
             Event::SlowConsumer(sid) => {
@@ -253,5 +286,24 @@ mod tests {
             Some(("use as a reply subject", "_INBOX.a.b".to_owned()))
         );
         assert_eq!(denial("Maximum Payload Violation"), None);
+    }
+
+    #[test]
+    fn connects_after_the_first_count_as_reconnects() {
+        use crate::adapters::memory::InMemoryMetrics;
+        let metrics = Arc::new(InMemoryMetrics::new());
+        let stats = ConnectionStats::new(Some(metrics.clone()));
+        for event in [
+            async_nats::Event::Connected,
+            async_nats::Event::Disconnected,
+            async_nats::Event::Connected,
+            async_nats::Event::Disconnected,
+            async_nats::Event::Connected,
+        ] {
+            stats.record(&event);
+        }
+        assert_eq!((stats.connects(), stats.disconnects()), (3, 2));
+        assert_eq!(metrics.counter("aegis_nats_reconnects_total", &[]), 2);
+        assert_eq!(metrics.counter("aegis_nats_disconnects_total", &[]), 2);
     }
 }
