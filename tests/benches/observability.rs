@@ -1,0 +1,253 @@
+//! What observability costs: generated client → aegis service with trace propagation and
+//! metrics on (the `metrics` facade with a Prometheus recorder installed, on both sides),
+//! against the same build with them off (`NoMetrics`, `Backend::with_trace_propagation(false)`),
+//! in the same run, on one nats-server.
+//!
+//! `cargo bench -p aegis-tests --bench observability` (env: `BENCH_OBSERVE=traces|metrics`
+//! to turn on one of the two, `BENCH_ROUNDS`,
+//! `BENCH_SEQUENTIAL`, `BENCH_PIPELINED`, `BENCH_IN_FLIGHT`). Each round runs both blocks,
+//! in alternating order. The services run in a child process (this binary, `--serve`), each
+//! on its own connection; the clients here, each on its own.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aegis::adapters::MetricsRs;
+use aegis::adapters::nats::NatsOptions;
+use aegis::{RequestContext, RpcError, ServiceBuilder};
+use aegis_tests::BenchServers;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+struct EchoRequest {
+    message: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EchoReply {
+    echo: String,
+    instance_id: String,
+}
+
+fn reply(ctx: &RequestContext, req: EchoRequest) -> EchoReply {
+    EchoReply {
+        echo: req.message,
+        instance_id: ctx.instance_id().to_string(),
+    }
+}
+
+/// Served with metrics; called with propagation and metrics.
+struct Observed;
+
+#[aegis::service(name = "bench-observed", version = "1.0.0")]
+impl Observed {
+    #[rpc]
+    async fn echo(&self, ctx: &RequestContext, req: EchoRequest) -> Result<EchoReply, RpcError> {
+        Ok(reply(ctx, req))
+    }
+}
+
+/// Served without metrics; called without propagation or metrics.
+struct Dark;
+
+#[aegis::service(name = "bench-dark", version = "1.0.0")]
+impl Dark {
+    #[rpc]
+    async fn echo(&self, ctx: &RequestContext, req: EchoRequest) -> Result<EchoReply, RpcError> {
+        Ok(reply(ctx, req))
+    }
+}
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The metrics facade with a Prometheus recorder, as `--metrics-addr` installs it.
+fn install_recorder() {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&[0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0])
+        .expect("buckets")
+        .install_recorder()
+        .expect("recorder");
+}
+
+/// `BENCH_OBSERVE`: what the "on" side turns on: `all` (default), `traces` or `metrics`.
+fn observe() -> (bool, bool) {
+    match std::env::var("BENCH_OBSERVE").as_deref() {
+        Ok("traces") => (true, false),
+        Ok("metrics") => (false, true),
+        _ => (true, true),
+    }
+}
+
+/// Connects, with `MetricsRs` if `metrics`.
+async fn connect(url: &str, metrics: bool) -> aegis::Backend {
+    let options = NatsOptions::new(url);
+    let options = if metrics {
+        options.metrics(Arc::new(MetricsRs))
+    } else {
+        options
+    };
+    options.connect().await.expect("connect")
+}
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--serve") {
+        runtime.block_on(serve(&args[i + 1]));
+    } else {
+        runtime.block_on(run());
+    }
+}
+
+async fn serve(url: &str) {
+    install_recorder();
+    let observed = connect(url, observe().1).await;
+    let dark = NatsOptions::new(url).connect().await.expect("connect");
+    let _observed = ServiceBuilder::new(Observed)
+        .start(&observed)
+        .await
+        .expect("start");
+    let _dark = ServiceBuilder::new(Dark).start(&dark).await.expect("start");
+    println!("ready");
+    std::future::pending::<()>().await;
+}
+
+struct Figures {
+    p50: Duration,
+    throughput: f64,
+}
+
+async fn measure<F, Fut>(sequential: usize, pipelined: usize, in_flight: usize, call: F) -> Figures
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for _ in 0..500 {
+        call().await; // warm-up
+    }
+    let mut latencies = Vec::with_capacity(sequential);
+    for _ in 0..sequential {
+        let started = Instant::now();
+        call().await;
+        latencies.push(started.elapsed());
+    }
+    latencies.sort_unstable();
+    let p50 = latencies[latencies.len() / 2];
+    let started = Instant::now();
+    futures::stream::iter(0..pipelined)
+        .map(|_| call())
+        .buffer_unordered(in_flight)
+        .for_each(|()| async {})
+        .await;
+    let throughput = pipelined as f64 / started.elapsed().as_secs_f64();
+    Figures { p50, throughput }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+async fn run() {
+    let rounds = env("BENCH_ROUNDS", 5);
+    let sequential = env("BENCH_SEQUENTIAL", 2_000);
+    let pipelined = env("BENCH_PIPELINED", 50_000);
+    let in_flight = env("BENCH_IN_FLIGHT", 64);
+    let server = BenchServers::start();
+    let mut child = std::process::Command::new(std::env::current_exe().expect("own path"))
+        .args(["--serve", &server.url()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start services");
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut ready,
+    )
+    .expect("services ready");
+    assert_eq!(ready.trim(), "ready");
+
+    install_recorder();
+    let (traces, metrics) = observe();
+    let observed = connect(&server.url(), metrics)
+        .await
+        .with_trace_propagation(traces);
+    let dark = NatsOptions::new(server.url())
+        .connect()
+        .await
+        .expect("connect")
+        .with_trace_propagation(false);
+    let observed = ObservedClient::new(&observed);
+    let dark = DarkClient::new(&dark);
+    let observed_call = || {
+        let client = observed.clone();
+        async move {
+            let request = EchoRequest {
+                message: String::from("hello"),
+            };
+            assert_eq!(client.echo(request).await.expect("call").echo, "hello");
+        }
+    };
+    let dark_call = || {
+        let client = dark.clone();
+        async move {
+            let request = EchoRequest {
+                message: String::from("hello"),
+            };
+            assert_eq!(client.echo(request).await.expect("call").echo, "hello");
+        }
+    };
+
+    println!(
+        "RPC echo on {}, on = traces {traces}, metrics {metrics}; {rounds} rounds; each block: 500 warm-up, {sequential} sequential, \
+         {pipelined} with {in_flight} in flight",
+        server.describe()
+    );
+    println!();
+    println!("| round | off req/s | on req/s | on / off | off p50 | on p50 | p50 on / off |");
+    println!("|---|---|---|---|---|---|---|");
+    let (mut throughput, mut p50) = (vec![], vec![]);
+    for round in 1..=rounds {
+        // Alternating order: a drift of the machine favours neither side.
+        let (off, on) = if round % 2 == 1 {
+            let off = measure(sequential, pipelined, in_flight, dark_call).await;
+            let on = measure(sequential, pipelined, in_flight, observed_call).await;
+            (off, on)
+        } else {
+            let on = measure(sequential, pipelined, in_flight, observed_call).await;
+            let off = measure(sequential, pipelined, in_flight, dark_call).await;
+            (off, on)
+        };
+        let ratio = on.throughput / off.throughput;
+        let p50_ratio = on.p50.as_secs_f64() / off.p50.as_secs_f64();
+        println!(
+            "| {round} | {:.0} | {:.0} | {ratio:.3}× | {:.0} µs | {:.0} µs | {p50_ratio:.3}× |",
+            off.throughput,
+            on.throughput,
+            off.p50.as_secs_f64() * 1e6,
+            on.p50.as_secs_f64() * 1e6,
+        );
+        throughput.push(ratio);
+        p50.push(p50_ratio);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    println!();
+    for (what, values) in [
+        ("throughput on / off (64 in flight)", &throughput),
+        ("sequential p50 on / off", &p50),
+    ] {
+        let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        println!(
+            "- {what}: median {:.3}× (range {low:.3}–{high:.3})",
+            median(values.clone())
+        );
+    }
+}
