@@ -28,11 +28,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::backend::Backend;
 use crate::domain::envelope::format_timestamp;
+use crate::domain::lease::Lease;
 use crate::ports::{BucketConfig, Clock, KvBuckets, KvOperation, KvStore, KvWatch, Metrics};
 use crate::{Error, InstanceId, Result};
 
@@ -165,16 +165,9 @@ impl Leadership {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Lease {
-    instance_id: String,
-    nonce: String,
-    acquired_at: String,
-}
-
 /// One campaign's lease value, and its nonce.
 struct Claim {
-    nonce: String,
+    lease: Lease,
     value: Bytes,
 }
 
@@ -184,16 +177,31 @@ impl Claim {
             instance_id: instance_id.to_owned(),
             nonce: crate::domain::envelope::new_id(),
             acquired_at: format_timestamp(clock.system_time()),
+            token: None,
         };
+        Claim::of(lease)
+    }
+
+    fn of(lease: Lease) -> Self {
         let value = serde_json::to_vec(&lease).expect("a lease serializes");
         Claim {
-            nonce: lease.nonce,
+            lease,
             value: value.into(),
         }
+    }
+
+    /// The same claim, saying its fencing token: renewals write it for readers
+    /// (`aegis::election::leader`), to whom the entry's revision no longer tells it.
+    fn with_token(&self, token: u64) -> Self {
+        Claim::of(Lease {
+            token: Some(token),
+            ..self.lease.clone()
+        })
     }
 }
 
 pub use crate::domain::subject::election_bucket;
+pub use crate::leader::{Leader, leader, leaders, watch_leader};
 
 /// One instance's participation in one group's election.
 pub(crate) struct Election {
@@ -315,7 +323,7 @@ impl Election {
     async fn read(&self) -> Option<(u64, String, bool)> {
         let entry = self.kv.get(&self.key).await.ok()??;
         let lease: Lease = serde_json::from_slice(&entry.value).ok()?;
-        let ours = lease.nonce == self.claim().nonce;
+        let ours = lease.nonce == self.claim().lease.nonce;
         Some((entry.revision, lease.instance_id, ours))
     }
 
@@ -392,6 +400,10 @@ impl Election {
     /// Renews until the lease is lost, the local deadline passes, or `stop` fires. The token
     /// stays that of the acquisition; only the deadline (and the revision to update) move.
     async fn hold(&self, mut lease: Leadership, stop: &mut watch::Receiver<bool>) -> Leadership {
+        if let Some(token) = lease.token {
+            let mut claim = self.claim();
+            *claim = claim.with_token(token);
+        }
         loop {
             self.set(lease.clone());
             let Some(deadline) = lease.deadline else {
@@ -718,6 +730,13 @@ mod tests {
                 let inner = self.0.open_bucket(config).await?;
                 Ok(Arc::new(LostReply(inner)) as Arc<dyn KvStore>)
             })
+        }
+
+        fn existing_bucket<'a>(
+            &'a self,
+            name: &'a str,
+        ) -> BoxFuture<'a, Result<Option<Arc<dyn KvStore>>>> {
+            self.0.existing_bucket(name)
         }
     }
 

@@ -23,6 +23,7 @@ mod error;
 pub mod events;
 mod handler;
 mod host;
+mod leader;
 #[cfg(feature = "otel")]
 pub mod otel;
 pub mod ports;
@@ -44,7 +45,7 @@ pub use handler::{HandlerOutput, IntoRpcError, Payload, Reply, RpcError};
 pub use host::{ServiceBuilder, ServiceConfig, ServiceHandle, Shutdown, shutdown_requested};
 pub use propagation::{current_trace, within_trace};
 pub use registry::health::Health;
-pub use rpc::client::DEFAULT_TIMEOUT;
+pub use rpc::client::{ClientCore, DEFAULT_TIMEOUT};
 pub use rpc::context::RequestContext;
 pub use rpc::deadline::{current_deadline, within_deadline};
 pub use rpc::retry::RetryPolicy;

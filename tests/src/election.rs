@@ -366,3 +366,93 @@ pub async fn the_registry_shows_active_and_standby_and_forgets_a_stopped_leader(
         handle.stop().await.expect("stops");
     }
 }
+
+/// `aegis::election::leader` and `watch_leader`, as an operator's tool uses them: nothing
+/// (and no bucket made) before any election; the leader and its token once elected, the same
+/// token after a renewal (written into the lease then); a graceful handover seen as it
+/// happens, with a larger token. `clock` moves the renewal in memory; on NATS the lease of
+/// `ttl` renews by itself.
+pub async fn outsiders_see_the_leader_and_follow_a_handover(
+    backend: &Backend,
+    clock: Option<&ManualClock>,
+    ttl: Duration,
+) {
+    use aegis::election::{leader, leaders as all_leaders, watch_leader};
+    use futures::StreamExt;
+
+    let service = <Single as aegis::Service>::NAME;
+    assert_eq!(leader(backend, service, "default").await.unwrap(), None);
+    assert!(all_leaders(backend, service).await.unwrap().is_empty());
+    let unwatchable = watch_leader(backend, service, "default").await.err();
+    assert!(
+        matches!(unwatchable, Some(Error::Invalid { .. })),
+        "{unwatchable:?}"
+    );
+
+    let handles = [
+        start(backend, config("a", ttl)).await,
+        start(backend, config("b", ttl)).await,
+    ];
+    wait_for(&handles, DEADLINE, "the election", || settled(&handles)).await;
+    let first = leaders(&handles).remove(0);
+    let token = token_of_leader(&handles).expect("token");
+    let seen = leader(backend, service, "default")
+        .await
+        .unwrap()
+        .expect("a leader");
+    assert_eq!(
+        (seen.instance_id.as_str(), seen.token),
+        (first.as_str(), token)
+    );
+    assert_eq!(all_leaders(backend, service).await.unwrap(), [seen.clone()]);
+
+    let mut changes = Box::pin(watch_leader(backend, service, "default").await.unwrap());
+    let now = tokio::time::timeout(DEADLINE, changes.next())
+        .await
+        .unwrap();
+    assert_eq!(
+        now.unwrap().unwrap().map(|l| l.instance_id),
+        Some(first.clone())
+    );
+
+    // A renewal moves the revision; the token read from outside stays.
+    let deadline = || {
+        handles
+            .iter()
+            .find_map(|h| h.leadership().and_then(|l| l.deadline))
+    };
+    let before = deadline();
+    if let Some(clock) = clock {
+        clock.advance(ttl / 3);
+    }
+    wait_for(&handles, DEADLINE, "a renew", || deadline() > before).await;
+    let renewed = leader(backend, service, "default")
+        .await
+        .unwrap()
+        .expect("a leader");
+    assert!(
+        renewed.revision > seen.revision,
+        "{renewed:?} after {seen:?}"
+    );
+    assert_eq!(
+        (renewed.instance_id.as_str(), renewed.token),
+        (first.as_str(), token)
+    );
+
+    let (leading, standby): (Vec<_>, Vec<_>) = handles.iter().cloned().partition(|h| h.is_active());
+    leading[0].stop().await.expect("stops");
+    let successor = tokio::time::timeout(DEADLINE, async {
+        loop {
+            // Renewals are not changes: the next item is a release or a new leader.
+            let change = changes.next().await.expect("the watch goes on").unwrap();
+            if let Some(next) = change {
+                return next;
+            }
+        }
+    })
+    .await
+    .expect("the handover is seen");
+    assert_eq!(successor.instance_id, standby[0].instance_id().as_str());
+    assert!(successor.token > token, "{successor:?} after token {token}");
+    standby[0].stop().await.expect("stops");
+}

@@ -458,6 +458,13 @@ impl aegis::ports::KvBuckets for Flaky {
             }) as Arc<dyn aegis::ports::KvStore>)
         })
     }
+
+    fn existing_bucket<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, aegis::Result<Option<Arc<dyn aegis::ports::KvStore>>>> {
+        self.inner.existing_bucket(name)
+    }
 }
 
 impl aegis::ports::KvStore for FlakyKv {

@@ -109,3 +109,9 @@ async fn a_paused_leader_fences_itself_and_a_successor_takes_a_higher_token() {
         handle.stop().await.expect("stops");
     }
 }
+
+#[tokio::test]
+async fn outsiders_see_the_leader_and_follow_a_handover() {
+    let clock = ManualClock::new();
+    election::outsiders_see_the_leader_and_follow_a_handover(&on(&clock), Some(&clock), TTL).await;
+}

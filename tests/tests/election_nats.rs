@@ -30,6 +30,15 @@ async fn the_leader_renews_and_keeps_its_lease() {
     election::the_leader_renews_and_keeps_its_lease(&server.backend().await, None, ttl, 9).await;
 }
 
+/// With a 2 s lease: its renewal comes within a second.
+#[tokio::test]
+async fn outsiders_see_the_leader_and_follow_a_handover() {
+    let server = NatsServer::start();
+    let ttl = Duration::from_secs(2);
+    election::outsiders_see_the_leader_and_follow_a_handover(&server.backend().await, None, ttl)
+        .await;
+}
+
 #[tokio::test]
 async fn graceful_stop_hands_over_without_waiting_for_the_ttl() {
     let server = NatsServer::start();

@@ -82,7 +82,7 @@ impl ServiceInstance {
     }
 }
 
-fn parse_timestamp(text: &str) -> Option<SystemTime> {
+pub(crate) fn parse_timestamp(text: &str) -> Option<SystemTime> {
     use time::format_description::well_known::{Iso8601, Rfc3339};
     if let Ok(at) = time::OffsetDateTime::parse(text, &Rfc3339) {
         return Some(at.into());

@@ -3,6 +3,7 @@
 pub mod envelope;
 pub mod headers;
 pub mod instance;
+pub mod lease;
 pub mod names;
 pub mod subject;
 pub mod trace;

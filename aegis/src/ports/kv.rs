@@ -147,11 +147,21 @@ impl BucketConfig {
     }
 }
 
-/// Opens (creating when missing) KV buckets.
+/// Opens KV buckets (creating them when missing, or only when they exist).
+///
+/// Contract (checked by `testing::kv`): `existing_bucket` finds a bucket `open_bucket` made,
+/// and gives `None` (creating nothing) for a name never opened.
 pub trait KvBuckets: Send + Sync + 'static {
     /// Opens the bucket described by `config`, creating it when missing.
     fn open_bucket(
         &self,
         config: BucketConfig,
     ) -> BoxFuture<'_, Result<std::sync::Arc<dyn KvStore>>>;
+
+    /// Opens the bucket `name` if it exists, `None` if not: for readers, which must not
+    /// create a bucket with settings its owner would then inherit.
+    fn existing_bucket<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<std::sync::Arc<dyn KvStore>>>>;
 }

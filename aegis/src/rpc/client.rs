@@ -27,6 +27,9 @@ use crate::{Error, Result};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Calls the methods of one service. Generated clients wrap it; cheap to clone.
+///
+/// Used directly, it is the untyped client: any method by name, with any serde parameters
+/// and result (`serde_json::Value` for both, as the `aegis call` command does).
 #[derive(Clone)]
 pub struct ClientCore {
     bus: Arc<dyn MessageBus>,
@@ -46,10 +49,15 @@ pub struct ClientCore {
     metrics: Option<ClientMetrics>,
 }
 
-/// Discovery plus strategy: calls go to the chosen instance's own subject.
-struct Routing {
-    discovery: Arc<dyn ServiceDiscovery>,
-    selector: Selector,
+/// Where calls go instead of the service's queue group: an instance's own subject.
+enum Routing {
+    /// The instance the strategy picks among those discovery finds.
+    Discovered {
+        discovery: Arc<dyn ServiceDiscovery>,
+        selector: Selector,
+    },
+    /// One instance, by id.
+    Pinned(Arc<str>),
 }
 
 impl fmt::Debug for ClientCore {
@@ -90,10 +98,17 @@ impl ClientCore {
         discovery: Arc<dyn ServiceDiscovery>,
         strategy: SelectionStrategy,
     ) {
-        self.routing = Some(Arc::new(Routing {
+        self.routing = Some(Arc::new(Routing::Discovered {
             discovery,
             selector: Selector::new(strategy),
         }));
+    }
+
+    /// Sends every call to the aegis instance `instance_id` on its own subject
+    /// `rpc.{service}.{method}.{instance_id}` (a missing instance: no responders). For
+    /// operators and tests; a Python instance has no such subject.
+    pub fn set_instance(&mut self, instance_id: impl Into<Arc<str>>) {
+        self.routing = Some(Arc::new(Routing::Pinned(instance_id.into())));
     }
 
     /// The per-call timeout.
@@ -308,11 +323,22 @@ impl ClientCore {
                 .await?;
             return decode_reply(&reply, || rpc_subject(self.service, method));
         };
+        let (discovery, selector) = match &**routing {
+            Routing::Discovered {
+                discovery,
+                selector,
+            } => (discovery, selector),
+            Routing::Pinned(instance) => {
+                let subject = || instance_subject(self.service, method, instance);
+                let reply = self.send(subject(), payload, headers, budget).await?;
+                return decode_reply(&reply, subject);
+            }
+        };
         // An instance that vanished since discovery answered: forget the cached answer and
         // choose again, once.
         for attempt in 0..2 {
-            let instances = routing.discovery.discover(self.service, true).await?;
-            let Some(instance) = routing.selector.select(&instances) else {
+            let instances = discovery.discover(self.service, true).await?;
+            let Some(instance) = selector.select(&instances) else {
                 return Err(Error::NoResponders {
                     subject: format!(
                         "{} (no healthy instance of `{}`)",
@@ -335,7 +361,7 @@ impl ClientCore {
                 .await
             {
                 Err(Error::NoResponders { .. }) if attempt == 0 => {
-                    routing.discovery.invalidate(self.service);
+                    discovery.invalidate(self.service);
                 }
                 result => return decode_reply(&result?, subject),
             }

@@ -444,3 +444,37 @@ pub async fn keys_are_unique_while_written(buckets: &dyn KvBuckets) {
     }
     writer.abort();
 }
+
+/// `existing_bucket` opens a bucket that exists, and neither finds nor creates one that
+/// does not.
+pub async fn existing_bucket_finds_only_what_exists(buckets: &dyn KvBuckets) {
+    let name = unique("conf_");
+    assert!(
+        buckets
+            .existing_bucket(&name)
+            .await
+            .expect("look up")
+            .is_none(),
+        "a bucket never opened must not be found"
+    );
+    assert!(
+        buckets
+            .existing_bucket(&name)
+            .await
+            .expect("look up")
+            .is_none(),
+        "looking a bucket up must not create it"
+    );
+    let kv = open(buckets, BucketConfig::new(name.clone())).await;
+    let revision = kv.put("k", Bytes::from_static(b"v")).await.expect("put");
+    let found = buckets
+        .existing_bucket(&name)
+        .await
+        .expect("look up")
+        .expect("the bucket was created");
+    let entry = found.get("k").await.expect("get").expect("a value");
+    assert_eq!(
+        (entry.value.as_ref(), entry.revision),
+        (&b"v"[..], revision)
+    );
+}

@@ -107,6 +107,7 @@ macro_rules! kv_conformance_tests {
             watch_sees_changes_in_revision_order,
             values_expire_after_max_age,
             expiry_is_announced_when_asked,
+            existing_bucket_finds_only_what_exists,
         );
     };
 }

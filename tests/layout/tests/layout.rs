@@ -15,7 +15,7 @@ const LAYERS: LayerTable<'static> = &[
     ("ports",        &["ports/**"]),
     ("backend",      &["backend.rs"]),
     ("adapters",     &["adapters/**", "testing/**"]),
-    ("coordination", &["election.rs", "registry/**", "discovery/**"]),
+    ("coordination", &["election.rs", "leader.rs", "registry/**", "discovery/**"]),
     ("kernel",       &["handler.rs", "rpc/retry.rs", "rpc/deadline.rs", "propagation.rs", "otel.rs", "rpc/metrics.rs"]),
     ("plumbing",     &["rpc/call.rs", "rpc/context.rs", "rpc/layer.rs", "rpc/interceptor.rs", "events/call.rs", "events/event.rs", "commands/call.rs", "commands/context.rs", "consumer.rs", "dead_letters.rs"]),
     ("service",      &["service.rs"]),

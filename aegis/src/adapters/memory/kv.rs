@@ -78,6 +78,20 @@ impl KvBuckets for MemoryKvBuckets {
         let bucket = self.bucket(config).map(|b| b as Arc<dyn KvStore>);
         Box::pin(async move { bucket })
     }
+
+    fn existing_bucket<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Arc<dyn KvStore>>>> {
+        let buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let found = buckets
+            .get(name)
+            .map(|bucket| Arc::clone(bucket) as Arc<dyn KvStore>);
+        Box::pin(async move { Ok(found) })
+    }
 }
 
 /// One in-memory bucket.

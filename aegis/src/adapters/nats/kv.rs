@@ -143,18 +143,58 @@ impl KvBuckets for NatsKvBuckets {
                 }
                 Err(_) => self.create_bucket(&config, &server).await?,
             };
-            let client = self.jetstream.client();
-            let timeout = client.timeout().unwrap_or(DEFAULT_TIMEOUT);
-            let direct_get =
-                DirectGet::new(client, Arc::clone(&self.stats), API_PREFIX, &store, timeout);
-            Ok(Arc::new(NatsKv {
-                store,
-                direct_get,
-                reconnects: self.stats.reconnects(),
-                stats: Arc::clone(&self.stats),
-            }) as Arc<dyn KvStore>)
+            Ok(self.wrap(store))
         })
     }
+
+    fn existing_bucket<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Arc<dyn KvStore>>>> {
+        Box::pin(async move {
+            let attempt = self.jetstream.get_key_value(name.to_owned());
+            let found = tokio::time::timeout(DEFAULT_TIMEOUT, attempt)
+                .await
+                .map_err(|_| Error::Timeout {
+                    subject: format!("$JS.API.STREAM.INFO.KV_{name}"),
+                    after: DEFAULT_TIMEOUT,
+                })?;
+            match found {
+                Ok(store) => Ok(Some(self.wrap(store))),
+                Err(error) if is_missing_bucket(&error) => Ok(None),
+                Err(error) => Err(Error::Transport(format!(
+                    "looking up bucket `{name}`: {error}"
+                ))),
+            }
+        })
+    }
+}
+
+impl NatsKvBuckets {
+    fn wrap(&self, store: kv::Store) -> Arc<dyn KvStore> {
+        let client = self.jetstream.client();
+        let timeout = client.timeout().unwrap_or(DEFAULT_TIMEOUT);
+        let direct_get =
+            DirectGet::new(client, Arc::clone(&self.stats), API_PREFIX, &store, timeout);
+        Arc::new(NatsKv {
+            store,
+            direct_get,
+            reconnects: self.stats.reconnects(),
+            stats: Arc::clone(&self.stats),
+        })
+    }
+}
+
+/// The bucket's stream does not exist (JetStream error 10059), as opposed to a failed look-up.
+fn is_missing_bucket(error: &jetstream::context::KeyValueError) -> bool {
+    use async_nats::jetstream::ErrorCode;
+    use async_nats::jetstream::context::{GetStreamError, GetStreamErrorKind};
+    std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<GetStreamError>())
+        .is_some_and(|source| {
+            matches!(source.kind(), GetStreamErrorKind::JetStream(js)
+                if js.error_code() == ErrorCode::STREAM_NOT_FOUND)
+        })
 }
 
 /// JetStream's shortest delete-marker lifetime.
