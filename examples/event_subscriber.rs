@@ -6,6 +6,10 @@
 //! cargo run --example event_publisher -- --count 10
 //! ```
 //!
+//! A free order (`total_cents` 0) is refused as a bad request and goes to the dead letters;
+//! a notifier run with `--accept-free-orders` confirms it when it is replayed
+//! (`aegis dlq replay`).
+//!
 //! Reads `NATS_URL` (default `nats://127.0.0.1:4222`) or `--server URL`; prints one line when ready; stops
 //! gracefully on SIGINT or SIGTERM.
 
@@ -23,6 +27,9 @@ struct Args {
     /// This instance's id [default: generated]
     #[arg(long, value_name = "ID", value_parser = aegis_examples::instance_id)]
     instance_id: Option<InstanceId>,
+    /// Confirm free orders (`total_cents` 0) instead of dead-lettering them
+    #[arg(long)]
+    accept_free_orders: bool,
 }
 
 #[tokio::main]
@@ -34,7 +41,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         config = config.instance_id(id);
     }
     let backend = args.connection.options().name("notifier").connect().await?;
-    let service = ServiceBuilder::new(Notifier::default())
+    let notifier = Notifier {
+        accept_free: args.accept_free_orders,
+        ..Notifier::default()
+    };
+    let service = ServiceBuilder::new(notifier)
         .config(config)
         .start(&backend)
         .await?;

@@ -67,6 +67,8 @@ pub(crate) async fn run(backend: &Backend, args: Args) -> anyhow::Result<()> {
 fn describe(error: &Error, service: &str, method: &str) -> String {
     match error {
         Error::Remote { code, message } => format!("{code} {message}"),
+        Error::BadRequest { message } => format!("400 bad request: {message}"),
+        Error::NotActive { message } => format!("503 not active: {message}"),
         Error::NoResponders { .. } => format!(
             "503 no instance of `{service}` serves `{method}` (run `aegis ls {service}` and `aegis info {service}`)"
         ),

@@ -404,7 +404,10 @@ pub async fn outsiders_see_the_leader_and_follow_a_handover(
         (seen.instance_id.as_str(), seen.token),
         (first.as_str(), token)
     );
-    assert_eq!(all_leaders(backend, service).await.unwrap(), std::slice::from_ref(&seen));
+    assert_eq!(
+        all_leaders(backend, service).await.unwrap(),
+        std::slice::from_ref(&seen)
+    );
 
     let mut changes = Box::pin(watch_leader(backend, service, "default").await.unwrap());
     let now = tokio::time::timeout(DEADLINE, changes.next())

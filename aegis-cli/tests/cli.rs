@@ -1,0 +1,334 @@
+//! `aegis` against a real nats-server and real service processes (`echo_service`,
+//! `order_processor`, `event_subscriber`), as an operator runs it.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use aegis_tests::nats_server::NatsServer;
+use aegis_tests::process::Running;
+use serde_json::Value;
+
+/// How long anything the tests wait for may take on a loaded machine.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// `aegis` with `args`, against `url`, with no other NATS or aegis settings.
+fn command(url: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aegis"));
+    for (var, _) in std::env::vars_os() {
+        let var = var.to_string_lossy().into_owned();
+        if var.starts_with("NATS_") || var.starts_with("AEGIS_") {
+            command.env_remove(var);
+        }
+    }
+    command.args(args).env("NATS_URL", url).stdin(Stdio::null());
+    command
+}
+
+fn aegis(url: &str, args: &[&str]) -> Output {
+    command(url, args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs `aegis args` until it succeeds and `done` holds for its JSON stdout; panics after
+/// [`DEADLINE`] with the last output.
+fn until(url: &str, args: &[&str], done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let output = aegis(url, args);
+        if output.status.success() {
+            let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+            if done(&value) {
+                return value;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`aegis {}` never gave what was expected; last: {output:?}",
+            args.join(" ")
+        );
+        std::thread::sleep(Duration::from_millis(100)); // polling with a deadline
+    }
+}
+
+/// A running `aegis` whose stdout and stderr lines arrive on channels.
+struct Streaming {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    errors: mpsc::Receiver<String>,
+}
+
+fn forward(from: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
+impl Streaming {
+    fn start(url: &str, args: &[&str]) -> Self {
+        let mut child = command(url, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = forward(child.stdout.take().unwrap());
+        let errors = forward(child.stderr.take().unwrap());
+        Streaming {
+            child,
+            lines,
+            errors,
+        }
+    }
+
+    /// The next line of stdout, as JSON.
+    fn next(&self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(DEADLINE)
+            .expect("a line within the deadline");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("`{line}`: {e}"))
+    }
+
+    /// Waits for a line of stderr that contains `text`.
+    fn wait_stderr(&self, text: &str) {
+        loop {
+            let line = self
+                .errors
+                .recv_timeout(DEADLINE)
+                .unwrap_or_else(|_| panic!("no `{text}` on stderr within the deadline"));
+            if line.contains(text) {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn help_is_there_for_every_command() {
+    let commands: [&[&str]; 8] = [
+        &[],
+        &["ls"],
+        &["info"],
+        &["call"],
+        &["leader"],
+        &["events", "tail"],
+        &["events", "publish"],
+        &["commands", "send"],
+    ];
+    for words in commands {
+        let mut args = words.to_vec();
+        args.push("--help");
+        let output = aegis("nats://127.0.0.1:1", &args);
+        let stdout = text(&output.stdout);
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        assert!(stdout.contains("Usage: aegis"), "{args:?}: {stdout}");
+    }
+    let unknown = aegis("nats://127.0.0.1:1", &["no-such-command"]);
+    assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
+}
+
+#[test]
+fn ls_info_and_call_against_running_services() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let (_echo, _) = Running::start("echo_service", &url, &[]);
+    let (_orders, _) = Running::start("order_processor", &url, &["--instance-id", "op-1"]);
+
+    let listed = until(&url, &["ls", "--json"], |v| {
+        v.as_array().unwrap().len() == 2
+    });
+    let echo = &listed[0];
+    assert_eq!(echo["service"], "echo-service");
+    assert_eq!(echo["status"], "ACTIVE");
+    assert_eq!(
+        (echo["srv"].as_bool(), echo["alive"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(echo["runtime"], "rust");
+    let orders = &listed[1];
+    assert_eq!(
+        (&orders["service"], &orders["instance"], &orders["group"]),
+        (
+            &Value::from("order-processor"),
+            &Value::from("op-1"),
+            &Value::from("default")
+        )
+    );
+    let only_orders = until(&url, &["ls", "order-processor", "--json"], |_| true);
+    assert_eq!(only_orders.as_array().unwrap().len(), 1, "{only_orders}");
+
+    let call = aegis(&url, &["call", "echo-service.echo", r#"{"message":"hi"}"#]);
+    assert!(call.status.success(), "{call:?}");
+    let stdout = text(&call.stdout);
+    assert!(stdout.contains(r#""echo": "hi""#), "{stdout}");
+    let json_codec = aegis(
+        &url,
+        &[
+            "call",
+            "echo-service.echo",
+            r#"{"message":"j"}"#,
+            "--codec",
+            "json",
+        ],
+    );
+    let reply: Value = serde_json::from_slice(&json_codec.stdout).unwrap();
+    assert_eq!(reply["echo"], "j", "{json_codec:?}");
+    let pinned = aegis(
+        &url,
+        &["call", "order-processor.health_check", "--instance", "op-1"],
+    );
+    assert!(pinned.status.success(), "{pinned:?}");
+    let elsewhere = aegis(
+        &url,
+        &["call", "order-processor.health_check", "--instance", "op-9"],
+    );
+    assert_eq!(elsewhere.status.code(), Some(1), "{elsewhere:?}");
+
+    let started = Instant::now();
+    let missing = aegis(&url, &["call", "echo-service.no_such_method", "{}"]);
+    let took = started.elapsed();
+    let stderr = text(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    assert!(stderr.contains("no_such_method"), "{stderr}");
+    let bad = aegis(&url, &["call", "echo-service.echo", r#"{"nope":1}"#]);
+    let stderr = text(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+    assert!(stderr.contains("error: 400"), "{stderr}");
+
+    let info = aegis(&url, &["info", "echo-service", "--json"]);
+    assert!(info.status.success(), "{info:?}");
+    let info: Value = serde_json::from_slice(&info.stdout).unwrap();
+    let endpoints = info["info"][0]["endpoints"].as_array().unwrap();
+    let names: Vec<&str> = endpoints
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"echo"), "{info}");
+    let requests: u64 = info["stats"][0]["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "echo")
+        .map(|e| e["num_requests"].as_u64().unwrap())
+        .sum();
+    assert!(requests >= 3, "{info}");
+    let table = aegis(&url, &["info", "echo-service"]);
+    assert!(
+        text(&table.stdout).contains("rpc.echo-service.echo"),
+        "{table:?}"
+    );
+}
+
+#[test]
+fn leader_names_the_active_instance_and_follows_a_failover() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let ttl = ["--leader-ttl-ms", "2000"];
+    let mut processes: Vec<(&str, Running)> = ["op-a", "op-b"]
+        .into_iter()
+        .map(|id| {
+            let args = [&["--instance-id", id][..], &ttl].concat();
+            (id, Running::start("order_processor", &url, &args).0)
+        })
+        .collect();
+    let leaders = until(&url, &["leader", "order-processor", "--json"], |v| {
+        v.as_array().is_some_and(|l| l.len() == 1)
+    });
+    let leader = &leaders[0];
+    assert_eq!(leader["group"], "default");
+    let active = leader["instance_id"].as_str().unwrap().to_owned();
+    let token = leader["token"].as_u64().unwrap();
+    // The registry agrees (its entry follows the election within a heartbeat).
+    until(&url, &["ls", "order-processor", "--json"], |v| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["instance"] == active.as_str() && i["status"] == "ACTIVE")
+    });
+    let at = processes.iter().position(|(id, _)| *id == active).unwrap();
+    let (_, leading) = processes.remove(at);
+    let (standby, _) = &processes[0];
+
+    let watch = Streaming::start(&url, &["leader", "order-processor", "--watch", "--json"]);
+    assert_eq!(watch.next()["instance_id"], active.as_str());
+    leading.signal("KILL");
+    let successor = loop {
+        let change = watch.next();
+        if !change["instance_id"].is_null() {
+            break change;
+        }
+    };
+    assert_eq!(successor["instance_id"], *standby);
+    assert!(successor["token"].as_u64().unwrap() > token, "{successor}");
+
+    let none = aegis(&url, &["leader", "echo-service"]);
+    assert_eq!(none.status.code(), Some(1), "{none:?}");
+}
+
+#[test]
+fn events_publish_reaches_tail_and_commands_send_prints_the_result() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let tail = Streaming::start(&url, &["events", "tail", "orders.*", "--json"]);
+    tail.wait_stderr("tailing events.orders.*");
+    let published = aegis(
+        &url,
+        &[
+            "events",
+            "publish",
+            "orders.placed",
+            r#"{"order_id":7,"total_cents":100}"#,
+            "--json",
+        ],
+    );
+    assert!(published.status.success(), "{published:?}");
+    let ack: Value = serde_json::from_slice(&published.stdout).unwrap();
+    assert_eq!(
+        (&ack["stream"], &ack["subject"], &ack["sequence"]),
+        (
+            &Value::from("EVENTS"),
+            &Value::from("events.orders.placed"),
+            &Value::from(1)
+        )
+    );
+    let seen = tail.next();
+    assert_eq!(seen["subject"], "events.orders.placed");
+    assert_eq!(seen["event"]["payload"]["order_id"], 7, "{seen}");
+    assert_eq!(seen["event"]["source"], "aegis-cli", "{seen}");
+
+    let (_worker, _) = Running::start("command_worker", &url, &[]);
+    let sent = aegis(
+        &url,
+        &[
+            "commands",
+            "send",
+            "report-builder.build",
+            r#"{"name":"q","sections":3,"section_millis":10}"#,
+        ],
+    );
+    assert!(sent.status.success(), "{sent:?}");
+    let result: Value = serde_json::from_slice(&sent.stdout).unwrap();
+    assert_eq!(
+        (&result["name"], &result["sections"]),
+        (&Value::from("q"), &Value::from(3))
+    );
+}
