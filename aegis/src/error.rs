@@ -83,6 +83,14 @@ pub enum Error {
         /// The subject the server named.
         subject: String,
     },
+    /// What was asked for by its name or number is not there (a dead letter, say).
+    #[error("{what} `{name}` not found")]
+    NotFound {
+        /// What was looked for ("dead letter", ...).
+        what: &'static str,
+        /// Its name or number.
+        name: String,
+    },
     /// The component was already stopped or closed.
     #[error("closed: {0}")]
     Closed(String),
@@ -146,6 +154,7 @@ impl Error {
             Error::Conflict { .. } => "conflict",
             Error::Invalid { .. } => "invalid",
             Error::PermissionDenied { .. } => "permission_denied",
+            Error::NotFound { .. } => "not_found",
             Error::Closed(_) => "closed",
             Error::Transport(_) => "transport",
         }

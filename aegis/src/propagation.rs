@@ -82,6 +82,7 @@ pub(crate) fn record_call_failure(span: &tracing::Span, error: &Error) {
         Error::PermissionDenied { .. } => "permission_denied",
         Error::Invalid { .. } => "invalid",
         Error::Conflict { .. } => "conflict",
+        Error::NotFound { .. } => "not_found",
         Error::Closed(_) => "closed",
         Error::Transport(_) => "transport",
     };

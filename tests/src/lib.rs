@@ -1,6 +1,7 @@
 //! Behaviour tests for aegis live in `tests/`; this library holds their harness.
 
 pub mod commands;
+pub mod dead_letters;
 pub mod election;
 pub mod events;
 pub mod logs;

@@ -17,5 +17,5 @@ pub use kv::{BucketConfig, KvBuckets, KvEntry, KvOperation, KvStore, KvWatch};
 pub use metrics::{Labels, Metrics, NoMetrics};
 pub use streams::{
     AckKind, Acker, ConsumerConfig, Deliveries, Delivery, DeliveryInfo, DeliverySource,
-    MSG_ID_HEADER, PendingAck, PubAck, Retention, StartAt, StreamConfig, Streams,
+    MSG_ID_HEADER, PendingAck, PubAck, Retention, StartAt, StoredMessage, StreamConfig, Streams,
 };

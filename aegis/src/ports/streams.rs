@@ -89,6 +89,17 @@ pub struct PubAck {
     pub duplicate: bool,
 }
 
+/// A message as a stream holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMessage {
+    /// Its sequence in the stream.
+    pub sequence: u64,
+    /// The message as published (subject, headers, payload; no reply subject).
+    pub message: Message,
+    /// When the stream stored it.
+    pub published: SystemTime,
+}
+
 /// A publish on its way: resolves once the stream has stored the message (or refused it).
 pub struct PendingAck(BoxFuture<'static, Result<PubAck>>);
 
@@ -259,7 +270,12 @@ impl fmt::Debug for Deliveries {
 ///   `delivered` counting up; acked and terminated ones never come again;
 /// - in a work queue, acked and terminated messages are removed from the stream, a full
 ///   one refuses publishes, and consumers start with the first message and do not overlap;
-/// - `purge_subject` removes every message of one subject, and nothing else.
+/// - `purge_subject` removes every message of one subject, and nothing else;
+/// - `next_message` reads without consuming: the first message at or after a sequence whose
+///   subject matches a filter (wildcards allowed), `None` past the last one or when the
+///   stream does not exist;
+/// - `delete_message` removes one message (pending deliveries of it never come again);
+///   `false` when it is not there, or the stream does not exist.
 pub trait Streams: Send + Sync + 'static {
     /// Creates the stream if it does not exist.
     fn ensure_stream(&self, config: StreamConfig) -> BoxFuture<'_, Result<()>>;
@@ -282,4 +298,17 @@ pub trait Streams: Send + Sync + 'static {
     /// there were.
     fn purge_subject<'a>(&'a self, stream: &'a str, subject: &'a str)
     -> BoxFuture<'a, Result<u64>>;
+
+    /// The first message of `stream` at or after sequence `from` whose subject matches
+    /// `filter` (wildcards allowed); `None` when there is none, or no such stream.
+    fn next_message<'a>(
+        &'a self,
+        stream: &'a str,
+        from: u64,
+        filter: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredMessage>>>;
+
+    /// Removes the message at `sequence` from `stream`; `false` when it is not there, or
+    /// there is no such stream.
+    fn delete_message<'a>(&'a self, stream: &'a str, sequence: u64) -> BoxFuture<'a, Result<bool>>;
 }

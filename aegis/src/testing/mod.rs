@@ -140,6 +140,8 @@ macro_rules! streams_conformance_tests {
             stop_ends_the_stream_and_unsettled_come_again,
             delete_consumer_forgets_the_position,
             purge_subject_removes_only_that_subject,
+            next_message_reads_by_sequence_and_filter,
+            delete_message_removes_one_message,
         );
     };
 }

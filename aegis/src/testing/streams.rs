@@ -25,6 +25,9 @@ const ACK_WAIT: Duration = Duration::from_secs(1);
 /// before the client sees the delivery or sends the settle.
 const EARLY: Duration = Duration::from_millis(100);
 
+/// How far the stream's clock may be from ours (a server's on another machine).
+const CLOCK_SLACK: Duration = Duration::from_secs(2);
+
 /// An ack wait no check outlives: nothing is redelivered unless the check asks for it.
 const LONG_ACK_WAIT: Duration = Duration::from_secs(60);
 
@@ -749,4 +752,109 @@ pub async fn purge_subject_removes_only_that_subject(streams: &dyn Streams) {
     // Asked for at once, yet it is gone.
     let _ = delivery.nak(Duration::ZERO).await;
     nothing_within(&mut deliveries, Duration::from_millis(300), "a purged job").await;
+}
+
+/// `next_message` reads without consuming: the first message at or after a sequence whose
+/// subject matches the filter, with its headers, payload and time; `None` past the last one
+/// and on a missing stream.
+pub async fn next_message_reads_by_sequence_and_filter(streams: &dyn Streams) {
+    let fixture = &Fixture::limits(streams).await;
+    let before = SystemTime::now() - CLOCK_SLACK;
+    let mut headers = Headers::new();
+    headers.insert("X-Kind", "first");
+    let first = publish(
+        streams,
+        Message {
+            headers: headers.clone(),
+            ..Message::new(fixture.subject("a.x"), b"one".to_vec())
+        },
+    )
+    .await
+    .expect("publish a.x");
+    let other = fixture.publish("b.x", b"two").await;
+    let third = fixture.publish("a.y", b"three").await;
+    let after = SystemTime::now() + CLOCK_SLACK;
+    let read = |from, filter: String| async move {
+        streams
+            .next_message(fixture.name(), from, &filter)
+            .await
+            .unwrap_or_else(|e| panic!("next_message from {from} `{filter}`: {e}"))
+    };
+    let found = read(0, fixture.subject(">"))
+        .await
+        .expect("the first message");
+    assert_eq!(found.sequence, first.sequence);
+    assert_eq!(found.message.subject, fixture.subject("a.x"));
+    assert_eq!(&found.message.payload[..], b"one");
+    assert_eq!(found.message.headers.get("X-Kind"), Some("first"));
+    assert!(
+        (before..=after).contains(&found.published),
+        "stored at {:?}, published between {before:?} and {after:?}",
+        found.published
+    );
+    let later = read(first.sequence + 1, fixture.subject("a.*")).await;
+    assert_eq!(later.map(|m| m.sequence), Some(third.sequence), "skips b.x");
+    let exact = read(other.sequence, fixture.subject("b.x")).await;
+    assert_eq!(exact.map(|m| m.sequence), Some(other.sequence), "at `from`");
+    assert_eq!(read(third.sequence + 1, fixture.subject(">")).await, None);
+    assert_eq!(read(0, fixture.subject("c.>")).await, None);
+    let missing = streams
+        .next_message(&unique("MISSING_"), 1, ">")
+        .await
+        .expect("a missing stream is no error");
+    assert_eq!(missing, None);
+    // Reading consumed nothing.
+    let mut deliveries = fixture.consume(fixture.consumer(StartAt::First)).await;
+    assert_eq!(
+        next(&mut deliveries, "after reads")
+            .await
+            .info
+            .stream_sequence,
+        first.sequence
+    );
+}
+
+/// `delete_message` removes one message, which a consumer then never gets, nor gets again
+/// when it was pending; a second delete, a missing sequence or stream is `false`.
+pub async fn delete_message_removes_one_message(streams: &dyn Streams) {
+    let fixture = &Fixture::limits(streams).await;
+    let acks = fixture.publish_n("a", 3).await;
+    let delete = |sequence| async move {
+        streams
+            .delete_message(fixture.name(), sequence)
+            .await
+            .unwrap_or_else(|e| panic!("delete {sequence}: {e}"))
+    };
+    assert!(delete(acks[1].sequence).await, "a stored message");
+    assert!(!delete(acks[1].sequence).await, "deleted twice");
+    assert!(!delete(acks[2].sequence + 100).await, "never stored");
+    let missing = streams
+        .delete_message(&unique("MISSING_"), 1)
+        .await
+        .expect("a missing stream is no error");
+    assert!(!missing);
+    fixture.wait_for_len(2, "after a delete").await;
+    let left = streams
+        .next_message(fixture.name(), acks[1].sequence, &fixture.subject(">"))
+        .await
+        .expect("next_message");
+    assert_eq!(left.map(|m| m.sequence), Some(acks[2].sequence));
+    let mut deliveries = fixture.consume(fixture.consumer(StartAt::First)).await;
+    let pending = next(&mut deliveries, "the first message").await;
+    assert_eq!(pending.info.stream_sequence, acks[0].sequence);
+    let last = next(&mut deliveries, "the message after the deleted one").await;
+    assert_eq!(last.info.stream_sequence, acks[2].sequence);
+    settle(last.ack().await, "ack");
+    assert!(delete(acks[0].sequence).await, "a pending message");
+    fixture
+        .wait_for_len(1, "after deleting the pending message")
+        .await;
+    // Asked for at once, yet it is gone.
+    let _ = pending.nak(Duration::ZERO).await;
+    nothing_within(
+        &mut deliveries,
+        Duration::from_millis(300),
+        "a deleted message",
+    )
+    .await;
 }

@@ -17,7 +17,7 @@ const LAYERS: LayerTable<'static> = &[
     ("adapters",     &["adapters/**", "testing/**"]),
     ("coordination", &["election.rs", "leader.rs", "registry/**", "discovery/**"]),
     ("kernel",       &["handler.rs", "rpc/retry.rs", "rpc/deadline.rs", "propagation.rs", "otel.rs", "rpc/metrics.rs"]),
-    ("plumbing",     &["rpc/call.rs", "rpc/context.rs", "rpc/layer.rs", "rpc/interceptor.rs", "events/call.rs", "events/event.rs", "commands/call.rs", "commands/context.rs", "consumer.rs", "dead_letters.rs"]),
+    ("plumbing",     &["rpc/call.rs", "rpc/context.rs", "rpc/layer.rs", "rpc/interceptor.rs", "events/call.rs", "events/event.rs", "commands/call.rs", "commands/context.rs", "consumer.rs", "dead_letters/**"]),
     ("service",      &["service.rs"]),
     ("engines",      &["rpc/server.rs", "rpc/control.rs", "rpc/client.rs", "events/publisher.rs", "events/subscriber.rs", "commands/sender.rs", "commands/worker.rs"]),
     ("host",         &["host/**"]),

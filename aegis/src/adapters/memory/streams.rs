@@ -13,8 +13,8 @@ use tokio::sync::Notify;
 use crate::domain::subject::{subject_matches, subjects_collide, validate_subject};
 use crate::ports::{
     AckKind, Acker, BoxFuture, Clock, ConsumerConfig, Deliveries, Delivery, DeliveryInfo,
-    DeliverySource, MSG_ID_HEADER, Message, PendingAck, PubAck, Retention, StartAt, StreamConfig,
-    Streams, SystemClock,
+    DeliverySource, MSG_ID_HEADER, Message, PendingAck, PubAck, Retention, StartAt, StoredMessage,
+    StreamConfig, Streams, SystemClock,
 };
 use crate::{Error, Result};
 
@@ -628,6 +628,30 @@ impl Shared {
         }
         Ok(purged.len() as u64)
     }
+
+    fn next_message(&self, name: &str, from: u64, filter: &str) -> Option<StoredMessage> {
+        let state = self.state();
+        let stream = state.streams.get(name)?;
+        stream
+            .messages
+            .range(from..)
+            .find(|(_, stored)| subject_matches(filter, &stored.message.subject))
+            .map(|(&sequence, stored)| StoredMessage {
+                sequence,
+                message: stored.message.clone(),
+                published: stored.published,
+            })
+    }
+
+    fn delete_message(&self, name: &str, sequence: u64) -> bool {
+        let mut state = self.state();
+        let Some(stream) = state.streams.get_mut(name) else {
+            return false;
+        };
+        let there = stream.messages.contains_key(&sequence);
+        stream.evict(sequence);
+        there
+    }
 }
 
 impl Streams for MemoryStreams {
@@ -669,6 +693,22 @@ impl Streams for MemoryStreams {
         let result = validate_subject(subject, false)
             .and_then(|()| self.shared.purge_subject(stream, subject));
         Box::pin(async move { result })
+    }
+
+    fn next_message<'a>(
+        &'a self,
+        stream: &'a str,
+        from: u64,
+        filter: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredMessage>>> {
+        let result =
+            validate_subject(filter, true).map(|()| self.shared.next_message(stream, from, filter));
+        Box::pin(async move { result })
+    }
+
+    fn delete_message<'a>(&'a self, stream: &'a str, sequence: u64) -> BoxFuture<'a, Result<bool>> {
+        let deleted = self.shared.delete_message(stream, sequence);
+        Box::pin(async move { Ok(deleted) })
     }
 }
 

@@ -15,6 +15,7 @@ mod error;
 mod kv;
 mod placement;
 mod stats;
+mod stored;
 mod streams;
 
 pub use bus::NatsBus;

@@ -26,7 +26,7 @@ use crate::domain::subject::{
 };
 use crate::ports::{
     AckKind, Acker, BoxFuture, ConsumerConfig, Deliveries, Delivery, DeliveryInfo, DeliverySource,
-    Message, PendingAck, PubAck, Retention, StartAt, StreamConfig, Streams,
+    Message, PendingAck, PubAck, Retention, StartAt, StoredMessage, StreamConfig, Streams,
 };
 use crate::{Error, Result};
 
@@ -568,6 +568,26 @@ impl Streams for NatsStreams {
                     Err(error::jetstream_api(&context(), &error))
                 }
             }
+        })
+    }
+
+    fn next_message<'a>(
+        &'a self,
+        stream: &'a str,
+        from: u64,
+        filter: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredMessage>>> {
+        Box::pin(async move {
+            validate_subject_token("stream name", stream)?;
+            validate_subject(filter, true)?;
+            super::stored::next_message(&self.jetstream, stream, from, filter).await
+        })
+    }
+
+    fn delete_message<'a>(&'a self, stream: &'a str, sequence: u64) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            validate_subject_token("stream name", stream)?;
+            super::stored::delete_message(&self.jetstream, stream, sequence).await
         })
     }
 }

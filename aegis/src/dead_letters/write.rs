@@ -1,14 +1,10 @@
-//! Where events and commands go when their handlers give up on them: the `DEAD_LETTERS`
-//! stream, subject `deadletter.{service}.{original subject}`, the original payload, and
-//! headers saying why.
-
-pub use crate::domain::headers::dead_letter as headers;
-pub use crate::domain::subject::{DEAD_LETTER_STREAM, dead_letter_subject};
+//! Writing dead letters: what a subscriber or worker does when it gives up on a message.
 
 use std::time::Duration;
 
 use crate::domain::envelope::header_value;
-use crate::domain::subject::DEAD_LETTER_SUBJECTS;
+use crate::domain::headers::dead_letter as headers;
+use crate::domain::subject::{DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECTS, dead_letter_subject};
 use crate::handler::RpcError;
 use crate::ports::{Delivery, Headers, MSG_ID_HEADER, Message, StreamConfig, Streams};
 
