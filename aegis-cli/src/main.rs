@@ -8,6 +8,7 @@ mod call;
 mod commands;
 mod connection;
 mod control;
+mod dlq;
 
 mod events;
 mod info;
@@ -46,6 +47,9 @@ enum Command {
     /// Send commands and follow their progress
     #[command(subcommand)]
     Commands(commands::Command),
+    /// Dead letters: list, show, replay or purge (stream `DEAD_LETTERS`)
+    #[command(subcommand)]
+    Dlq(dlq::Command),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +76,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Leader(args) => leader::run(&backend, args).await,
         Command::Events(command) => events::run(&backend, command).await,
         Command::Commands(command) => commands::run(&backend, command).await,
+        Command::Dlq(command) => dlq::run(&backend, command).await,
     }
 }
 

@@ -77,7 +77,18 @@ fn forward(from: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> 
 
 impl Streaming {
     fn start(url: &str, args: &[&str]) -> Self {
-        let mut child = command(url, args)
+        Self::spawn(command(url, args))
+    }
+
+    /// Example `name`, with `args`, against `url`.
+    fn example(name: &str, url: &str, args: &[&str]) -> Self {
+        let mut command = Command::new(aegis_tests::process::example(name));
+        command.args(args).env("NATS_URL", url).stdin(Stdio::null());
+        Self::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -93,11 +104,20 @@ impl Streaming {
 
     /// The next line of stdout, as JSON.
     fn next(&self) -> Value {
-        let line = self
-            .lines
-            .recv_timeout(DEADLINE)
-            .expect("a line within the deadline");
+        let line = self.line();
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("`{line}`: {e}"))
+    }
+
+    /// The next line of stdout.
+    fn line(&self) -> String {
+        self.lines
+            .recv_timeout(DEADLINE)
+            .expect("a line within the deadline")
+    }
+
+    /// Waits for a line of stdout that contains `text`.
+    fn wait_stdout(&self, text: &str) {
+        while !self.line().contains(text) {}
     }
 
     /// Waits for a line of stderr that contains `text`.
@@ -123,7 +143,7 @@ impl Drop for Streaming {
 
 #[test]
 fn help_is_there_for_every_command() {
-    let commands: [&[&str]; 8] = [
+    let commands: [&[&str]; 12] = [
         &[],
         &["ls"],
         &["info"],
@@ -132,6 +152,10 @@ fn help_is_there_for_every_command() {
         &["events", "tail"],
         &["events", "publish"],
         &["commands", "send"],
+        &["dlq", "ls"],
+        &["dlq", "show"],
+        &["dlq", "replay"],
+        &["dlq", "purge"],
     ];
     for words in commands {
         let mut args = words.to_vec();
@@ -331,4 +355,78 @@ fn events_publish_reaches_tail_and_commands_send_prints_the_result() {
         (&result["name"], &result["sections"]),
         (&Value::from("q"), &Value::from(3))
     );
+}
+
+#[test]
+fn a_poison_event_is_listed_shown_and_replayed_once_the_fix_is_deployed() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let empty = aegis(&url, &["dlq", "ls", "--json"]);
+    assert!(empty.status.success(), "{empty:?}");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&empty.stdout).unwrap(),
+        Value::Array(vec![])
+    );
+
+    // This release refuses free orders: a bad request, dead-lettered at once.
+    let notifier = Streaming::example("event_subscriber", &url, &["--instance-id", "n-1"]);
+    notifier.wait_stdout("notifier ready");
+    let free = r#"{"order_id":13,"total_cents":0}"#;
+    let published = aegis(&url, &["events", "publish", "orders.placed", free]);
+    assert!(published.status.success(), "{published:?}");
+    let letters = until(&url, &["dlq", "ls", "notifier", "--json"], |v| {
+        !v.as_array().unwrap().is_empty()
+    });
+    let letter = &letters[0];
+    assert_eq!(letter["service"], "notifier", "{letter}");
+    assert_eq!(letter["subject"], "events.orders.placed", "{letter}");
+    assert_eq!(letter["code"], 400, "{letter}");
+    assert!(
+        letter["reason"].as_str().unwrap().contains("free"),
+        "{letter}"
+    );
+    let sequence = letter["sequence"].as_u64().unwrap().to_string();
+    let others = aegis(&url, &["dlq", "ls", "echo-service", "--json"]);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&others.stdout).unwrap(),
+        Value::Array(vec![])
+    );
+
+    let shown = aegis(&url, &["dlq", "show", &sequence, "--json"]);
+    assert!(shown.status.success(), "{shown:?}");
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["decoded"]["payload"]["order_id"], 13, "{shown}");
+    let table = aegis(&url, &["dlq", "ls"]);
+    assert!(
+        text(&table.stdout).contains("an order cannot be free"),
+        "{table:?}"
+    );
+
+    // The fix: a release that accepts free orders; then the replay.
+    drop(notifier);
+    let fixed = Streaming::example(
+        "event_subscriber",
+        &url,
+        &["--instance-id", "n-2", "--accept-free-orders"],
+    );
+    fixed.wait_stdout("notifier ready");
+    let replayed = aegis(&url, &["dlq", "replay", &sequence, "--json"]);
+    assert!(replayed.status.success(), "{replayed:?}");
+    let replayed: Value = serde_json::from_slice(&replayed.stdout).unwrap();
+    assert_eq!(
+        replayed[0]["replayed"]["subject"], "events.orders.placed",
+        "{replayed}"
+    );
+    fixed.wait_stdout("confirm order 13 (0 cents)");
+    let after = aegis(&url, &["dlq", "ls", "--json"]);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&after.stdout).unwrap(),
+        Value::Array(vec![])
+    );
+
+    let again = aegis(&url, &["dlq", "replay", &sequence]);
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    assert!(text(&again.stderr).contains(&sequence), "{again:?}");
+    let missing = aegis(&url, &["dlq", "purge", &sequence]);
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
 }
