@@ -88,6 +88,11 @@ use proc_macro::TokenStream;
 /// and an alias with another name (`type MyResult<T> = Result<T, MyError>`) is a plain value:
 /// name it `Result`, or write `Result<T, MyError>`.
 ///
+/// The service is also registered, at link time, in the binary's catalogue
+/// (`aegis::catalog()`): its handlers with their kinds, subjects, payload and result type
+/// names (as written) and the first paragraph of their doc comments, which running instances
+/// publish in `$SRV.INFO` metadata too.
+///
 /// Rpc method names and command names are unique within a service (each on its own: an rpc
 /// method and a command may share a name).
 #[proc_macro_attribute]

@@ -86,6 +86,41 @@ impl Handler {
         }
     }
 
+    /// What the handler answers, for the catalogue: `T` of a fallible `Result<T, ..>`, else
+    /// the return type as written, `()` when there is none.
+    pub(crate) fn reply_type(&self) -> syn::Type {
+        match (
+            &self.output,
+            self.fallible.then(|| self.ok_type()).flatten(),
+        ) {
+            (_, Some(ok)) => ok.clone(),
+            (syn::ReturnType::Type(_, ty), None) => (**ty).clone(),
+            (syn::ReturnType::Default, None) => syn::parse_quote!(()),
+        }
+    }
+
+    /// The event type of a `#[subscribe]` handler, for the catalogue: `T` of an argument
+    /// written `Event<T>` (any path ending so), else the argument's type.
+    pub(crate) fn event_type(&self) -> Option<&syn::Type> {
+        let ty = self.payload()?;
+        let event = match ty {
+            syn::Type::Path(path) if path.qself.is_none() => path.path.segments.last(),
+            _ => None,
+        };
+        let inner = event
+            .filter(|segment| segment.ident == "Event")
+            .and_then(|segment| match &segment.arguments {
+                syn::PathArguments::AngleBracketed(args) => {
+                    args.args.iter().find_map(|a| match a {
+                        syn::GenericArgument::Type(ty) => Some(ty),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            });
+        Some(inner.unwrap_or(ty))
+    }
+
     /// `T` of a fallible `Result<T, ..>` return type (see [`is_fallible`]).
     pub(crate) fn ok_type(&self) -> Option<&syn::Type> {
         let syn::ReturnType::Type(_, ty) = &self.output else {

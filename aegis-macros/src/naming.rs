@@ -30,6 +30,32 @@ pub(crate) fn is_valid_version(version: &str) -> bool {
             .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
 }
 
+/// A type as written, on one line: the spaces of its token stream removed, except between
+/// two words (`dyn Trait`, `&'a mut T`) and after `,` and `;` (`HashMap<String, u32>`).
+pub(crate) fn type_name(ty: &impl quote::ToTokens) -> String {
+    let tokens = ty.to_token_stream().to_string();
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '\'';
+    let mut name = String::with_capacity(tokens.len());
+    let mut chars = tokens.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_whitespace() {
+            let after_word = name.chars().next_back().is_some_and(is_word);
+            if after_word && chars.peek().copied().is_some_and(is_word) {
+                name.push(' ');
+            }
+            continue;
+        }
+        if matches!(c, ')' | ']' | '>') && name.ends_with(' ') {
+            name.pop();
+        }
+        name.push(c);
+        if matches!(c, ',' | ';') {
+            name.push(' ');
+        }
+    }
+    name.trim_end().to_owned()
+}
+
 /// What is wrong with a `#[subscribe]` pattern (the part after `events.`), if anything:
 /// `aegis::domain::subject::event_filter`'s rules, checked in the same order.
 pub(crate) fn event_pattern_error(pattern: &str) -> Option<String> {
@@ -239,6 +265,28 @@ mod tests {
         ] {
             let error = event_pattern_error(bad).unwrap_or_default();
             assert!(error.contains(why), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn type_names_read_as_written() {
+        let cases: [(syn::Type, &str); 7] = [
+            (syn::parse_quote!(Order), "Order"),
+            (
+                syn::parse_quote!(Vec<crate::orders::Order>),
+                "Vec<crate::orders::Order>",
+            ),
+            (
+                syn::parse_quote!(HashMap<String,u32>),
+                "HashMap<String, u32>",
+            ),
+            (syn::parse_quote!((u32, String)), "(u32, String)"),
+            (syn::parse_quote!([u8; 4]), "[u8; 4]"),
+            (syn::parse_quote!(&'static str), "&'static str"),
+            (syn::parse_quote!(Option<(u32,)>), "Option<(u32,)>"),
+        ];
+        for (ty, expected) in cases {
+            assert_eq!(type_name(&ty), expected);
         }
     }
 }

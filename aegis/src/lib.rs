@@ -12,6 +12,7 @@
 
 pub mod adapters;
 mod backend;
+pub mod catalog;
 mod codec;
 pub mod commands;
 mod consumer;
@@ -35,6 +36,8 @@ mod service;
 pub mod testing;
 
 pub use backend::Backend;
+#[doc(inline)]
+pub use catalog::services as catalog;
 pub use codec::Codec;
 pub use commands::CommandContext;
 pub use domain::names::InstanceId;
@@ -67,6 +70,7 @@ pub use aegis_macros::{command, exclusive_rpc, rpc, service, subscribe};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::macro_support::*;
+    pub use ::inventory;
     pub use ::serde;
 }
 

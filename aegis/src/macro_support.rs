@@ -10,6 +10,8 @@ pub use ::std::sync::Arc;
 pub use ::std::time::Duration;
 pub use ::std::vec::Vec;
 
+pub use crate::catalog::Registered;
+pub use crate::catalog::schema::{Contract, NoSchema, SchemaProbe, ViaJsonSchema};
 pub use crate::commands::call::{CommandCall, CommandOutcome, CommandSpec, guard_command};
 pub use crate::events::SubscriptionMode;
 pub use crate::events::call::{EventCall, EventOutcome, SubscriptionSpec, guard_event};
@@ -17,7 +19,9 @@ pub use crate::handler::{HandlerFailure, HandlerOutput};
 pub use crate::ports::BoxFuture;
 pub use crate::rpc::call::{Call, EncodedReply, guard};
 pub use crate::rpc::client::ClientCore;
-pub use crate::service::{MethodKind, MethodSpec};
+pub use crate::service::{
+    CommandDecl, MethodDecl, MethodKind, MethodSpec, ServiceDecl, SubscriptionDecl, TypeDecl,
+};
 
 /// Params for methods that take no payload: any params map is accepted and ignored.
 pub type NoPayload = ::serde::de::IgnoredAny;

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::commands::call::{CommandCall, CommandOutcome, CommandSpec};
+use crate::events::SubscriptionMode;
 use crate::events::call::{EventCall, EventOutcome, SubscriptionSpec};
 use crate::ports::BoxFuture;
 use crate::rpc::call::{Call, EncodedReply};
@@ -21,6 +22,17 @@ pub trait Service: Send + Sync + 'static {
     /// What the service does, for `$SRV.INFO`: `#[service(description = "...")]`, else the
     /// first paragraph of the `impl` block's doc comment.
     const DESCRIPTION: &'static str = "";
+
+    /// What the service declares, for the catalogue (`aegis::catalog`) and `$SRV.INFO`.
+    #[doc(hidden)]
+    const __CATALOG: &'static ServiceDecl = &ServiceDecl {
+        name: Self::NAME,
+        version: Self::VERSION,
+        description: Self::DESCRIPTION,
+        methods: &[],
+        subscriptions: &[],
+        commands: &[],
+    };
 
     #[doc(hidden)]
     fn __methods() -> Vec<MethodSpec>;
@@ -105,6 +117,61 @@ impl MethodSpec {
             kind: MethodKind::Rpc,
         }
     }
+}
+
+/// What `#[service]` declares about a service, as static data that the macro writes (and
+/// `inventory` collects): the source of `aegis::catalog`'s descriptors. Not public API.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ServiceDecl {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub description: &'static str,
+    pub methods: &'static [MethodDecl],
+    pub subscriptions: &'static [SubscriptionDecl],
+    pub commands: &'static [CommandDecl],
+}
+
+/// An `#[rpc]` or `#[exclusive_rpc]` method, as declared. Not public API.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct MethodDecl {
+    pub name: &'static str,
+    pub kind: MethodKind,
+    pub request: Option<TypeDecl>,
+    pub response: TypeDecl,
+    pub doc: &'static str,
+}
+
+/// A `#[subscribe]` handler, as declared. Not public API.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct SubscriptionDecl {
+    pub handler: &'static str,
+    pub pattern: &'static str,
+    pub mode: SubscriptionMode,
+    pub payload: TypeDecl,
+    pub doc: &'static str,
+}
+
+/// A `#[command]` handler, as declared. Not public API.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct CommandDecl {
+    pub name: &'static str,
+    pub payload: Option<TypeDecl>,
+    pub result: TypeDecl,
+    pub doc: &'static str,
+}
+
+/// A payload or result type: its name as written, and its JSON Schema when the `schemars`
+/// feature is on and the type implements `JsonSchema` (a fn: schemas are built at run time).
+/// Not public API.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct TypeDecl {
+    pub name: &'static str,
+    pub schema: fn() -> Option<serde_json::Value>,
 }
 
 /// Where a service is in its life (the Python AegisSDK's lifecycle state machine).

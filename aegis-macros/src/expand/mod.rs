@@ -1,5 +1,6 @@
 //! Code generation. Never fails: every error was reported before.
 
+pub(crate) mod catalog;
 pub(crate) mod client;
 pub(crate) mod fallback;
 pub(crate) mod server;
@@ -12,6 +13,7 @@ use crate::model::Service;
 pub(crate) fn expand(service: &Service) -> TokenStream {
     let item = &service.item;
     let service_impl = server::impl_service(service);
+    let submit = catalog::submit(service);
     let client = if service.client {
         client::struct_client(service)
     } else {
@@ -22,6 +24,7 @@ pub(crate) fn expand(service: &Service) -> TokenStream {
         #[doc(hidden)]
         const _: () = {
             #service_impl
+            #submit
         };
         #client
     }

@@ -5,6 +5,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
+use crate::expand::catalog::const_catalog;
 use crate::expand::respan;
 use crate::model::{Arg, Handler, Service};
 use crate::parse::method_attr::{HandlerKind, SubscriptionMode};
@@ -19,6 +20,7 @@ pub(crate) fn impl_service(service: &Service) -> TokenStream {
         let description = &service.description;
         quote!(const DESCRIPTION: &'static str = #description;)
     });
+    let catalog = const_catalog(service);
     let tables = TABLES
         .iter()
         .map(|table| fns_table(&private, table, &service.handlers));
@@ -27,6 +29,7 @@ pub(crate) fn impl_service(service: &Service) -> TokenStream {
             const NAME: &'static str = #name;
             const VERSION: &'static str = #version;
             #description
+            #catalog
 
             #(#tables)*
         }

@@ -109,7 +109,13 @@ pub fn event_filter(pattern: &str) -> Result<String> {
             ),
         ));
     }
-    Ok(format!("events.{pattern}"))
+    Ok(event_pattern_subject(pattern))
+}
+
+/// `events.{pattern}`: the subject filter of a `#[subscribe]` pattern (the caller has
+/// validated it, or the macro did).
+pub fn event_pattern_subject(pattern: &str) -> String {
+    format!("events.{pattern}")
 }
 
 /// Checks a KV key: `[-/_=.a-zA-Z0-9]+`, not starting or ending with `.` (JetStream KV's

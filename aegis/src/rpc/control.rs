@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::catalog::{MethodDescriptor, ServiceDescriptor, TypeDescriptor};
 use crate::domain::subject::{control_subjects, rpc_queue_group, rpc_subject};
 use crate::service::MethodKind;
 
@@ -78,8 +79,8 @@ pub(crate) struct Identity<'a> {
     pub(crate) instance_id: &'a str,
     pub(crate) started: &'a str,
     pub(crate) endpoints: &'a [(&'static str, EndpointStats)],
-    /// Each endpoint's kind, in the order of `endpoints`.
-    pub(crate) kinds: &'a [MethodKind],
+    /// Each endpoint's metadata, in the order of `endpoints` ([`endpoint_metadata`]).
+    pub(crate) endpoint_metadata: &'a [Vec<(&'static str, String)>],
     pub(crate) description: &'a str,
     /// The service's metadata (the same in every response, as ADR-32 asks).
     pub(crate) metadata: &'a [(&'static str, String)],
@@ -87,11 +88,107 @@ pub(crate) struct Identity<'a> {
 
 impl Identity<'_> {
     fn metadata(&self) -> HashMap<String, String> {
-        self.metadata
-            .iter()
-            .map(|(key, value)| ((*key).to_owned(), value.clone()))
-            .collect()
+        to_map(self.metadata)
     }
+}
+
+fn to_map(metadata: &[(&'static str, String)]) -> HashMap<String, String> {
+    metadata
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), value.clone()))
+        .collect()
+}
+
+/// The service's metadata, the same in every `$SRV` response: `aegis.version`; the
+/// single-active `group` of a service with exclusive methods (`aegis.group`); its
+/// subscriptions and commands as compact JSON arrays (`aegis.events`, `aegis.commands`),
+/// when it has any. Docs and schemas stay out (`PING` carries this too): they are on the
+/// endpoints, and in the binary's `aegis::catalog()`.
+pub(crate) fn service_metadata(
+    descriptor: &ServiceDescriptor,
+    group: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut metadata = vec![("aegis.version", env!("CARGO_PKG_VERSION").to_owned())];
+    if let Some(group) = group {
+        metadata.push(("aegis.group", group.to_owned()));
+    }
+    if !descriptor.events.is_empty() {
+        let events: Vec<EventMetadata<'_>> = descriptor
+            .events
+            .iter()
+            .map(|event| EventMetadata {
+                handler: event.handler,
+                subject: &event.subject,
+                mode: event.mode.to_string(),
+                payload: event.payload.name,
+            })
+            .collect();
+        metadata.push(("aegis.events", to_json(&events)));
+    }
+    if !descriptor.commands.is_empty() {
+        let commands: Vec<CommandMetadata<'_>> = descriptor
+            .commands
+            .iter()
+            .map(|command| CommandMetadata {
+                name: command.name,
+                subject: &command.subject,
+                payload: command.payload.as_ref().map(|ty| ty.name),
+                result: command.result.name,
+            })
+            .collect();
+        metadata.push(("aegis.commands", to_json(&commands)));
+    }
+    metadata
+}
+
+/// One endpoint's metadata: `aegis.kind`; from its descriptor, when known, the type names
+/// (`aegis.request`, absent without a payload; `aegis.response`), the doc (`aegis.doc`, when
+/// any) and the JSON Schemas (`aegis.request_schema`, `aegis.response_schema`, feature
+/// `schemars`, when the types implement `JsonSchema`).
+pub(crate) fn endpoint_metadata(
+    kind: MethodKind,
+    method: Option<&MethodDescriptor>,
+) -> Vec<(&'static str, String)> {
+    let mut metadata = vec![("aegis.kind", kind.attribute().to_owned())];
+    let Some(method) = method else {
+        return metadata;
+    };
+    let mut type_metadata = |name: &'static str, schema: &'static str, ty: &TypeDescriptor| {
+        metadata.push((name, ty.name.to_owned()));
+        if let Some(value) = &ty.schema {
+            metadata.push((schema, to_json(value)));
+        }
+    };
+    if let Some(request) = &method.request {
+        type_metadata("aegis.request", "aegis.request_schema", request);
+    }
+    type_metadata("aegis.response", "aegis.response_schema", &method.response);
+    if !method.doc.is_empty() {
+        metadata.push(("aegis.doc", method.doc.to_owned()));
+    }
+    metadata
+}
+
+#[derive(Serialize)]
+struct EventMetadata<'a> {
+    handler: &'a str,
+    subject: &'a str,
+    mode: String,
+    payload: &'a str,
+}
+
+#[derive(Serialize)]
+struct CommandMetadata<'a> {
+    name: &'a str,
+    subject: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<&'a str>,
+    result: &'a str,
+}
+
+/// Compact JSON; serializing strings and JSON values cannot fail.
+fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 #[derive(Serialize)]
@@ -168,15 +265,12 @@ pub(crate) fn respond(kind: ControlKind, id: &Identity<'_>) -> Vec<u8> {
             endpoints: id
                 .endpoints
                 .iter()
-                .zip(id.kinds)
-                .map(|((name, _), kind)| EndpointInfo {
+                .zip(id.endpoint_metadata)
+                .map(|((name, _), metadata)| EndpointInfo {
                     name,
                     subject: rpc_subject(id.service, name),
                     queue_group: rpc_queue_group(id.service),
-                    metadata: HashMap::from([(
-                        "aegis.kind".to_owned(),
-                        kind.attribute().to_owned(),
-                    )]),
+                    metadata: to_map(metadata),
                 })
                 .collect(),
         }),
@@ -245,7 +339,7 @@ mod tests {
             instance_id: "echo-1",
             started: "2026-11-27T00:00:00Z",
             endpoints: &endpoints,
-            kinds: &[MethodKind::Rpc],
+            endpoint_metadata: &[endpoint_metadata(MethodKind::Rpc, None)],
             description: "Echoes.",
             metadata: &[("aegis.version", "0.1.0".to_owned())],
         };

@@ -12,6 +12,7 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::watch;
 use tracing::Instrument;
 
+use crate::catalog::ServiceDescriptor;
 use crate::codec::Codec;
 use crate::domain::envelope::{codes, timestamp_now};
 use crate::domain::headers::MALFORMED_HEADERS_HEADER;
@@ -48,8 +49,10 @@ pub(crate) struct ServerState {
     pub(crate) service: &'static str,
     pub(crate) version: &'static str,
     pub(crate) description: &'static str,
-    /// `$SRV` metadata: the aegis version, and the group of a single-active service.
+    /// `$SRV` metadata of the service (`control::service_metadata`) and of each endpoint, in
+    /// the order of `endpoints` (`control::endpoint_metadata`).
     pub(crate) metadata: Vec<(&'static str, String)>,
+    pub(crate) endpoint_metadata: Vec<Vec<(&'static str, String)>>,
     pub(crate) instance_id: InstanceId,
     pub(crate) started: String,
     pub(crate) endpoints: Vec<(&'static str, EndpointStats)>,
@@ -70,15 +73,21 @@ impl ServerState {
         group: &str,
         metrics: &Arc<dyn Metrics>,
     ) -> Self {
-        let mut metadata = vec![("aegis.version", env!("CARGO_PKG_VERSION").to_owned())];
-        if methods.iter().any(|m| m.kind == MethodKind::Exclusive) {
-            metadata.push(("aegis.group", group.to_owned()));
-        }
+        let descriptor = ServiceDescriptor::of::<S>();
+        let exclusive = methods.iter().any(|m| m.kind == MethodKind::Exclusive);
+        let endpoint_metadata = methods
+            .iter()
+            .map(|spec| {
+                let method = descriptor.methods.iter().find(|m| m.name == spec.name);
+                control::endpoint_metadata(spec.kind, method)
+            })
+            .collect();
         ServerState {
             service: S::NAME,
             version: S::VERSION,
             description: S::DESCRIPTION,
-            metadata,
+            metadata: control::service_metadata(&descriptor, exclusive.then_some(group)),
+            endpoint_metadata,
             instance_id,
             started: timestamp_now(),
             endpoints: methods
@@ -319,7 +328,7 @@ impl<S: Service> Dispatcher<S> {
             instance_id: self.shared.instance_id.as_str(),
             started: &self.shared.started,
             endpoints: &self.shared.endpoints,
-            kinds: &self.shared.kinds,
+            endpoint_metadata: &self.shared.endpoint_metadata,
             description: self.shared.description,
             metadata: &self.shared.metadata,
         };

@@ -19,6 +19,7 @@ const LAYERS: LayerTable<'static> = &[
     ("kernel",       &["handler.rs", "rpc/retry.rs", "rpc/deadline.rs", "propagation.rs", "otel.rs", "rpc/metrics.rs"]),
     ("plumbing",     &["rpc/call.rs", "rpc/context.rs", "rpc/layer.rs", "rpc/interceptor.rs", "events/call.rs", "events/event.rs", "commands/call.rs", "commands/context.rs", "consumer.rs", "dead_letters/**"]),
     ("service",      &["service.rs"]),
+    ("catalog",      &["catalog/**"]),
     ("engines",      &["rpc/server.rs", "rpc/control.rs", "rpc/client.rs", "events/publisher.rs", "events/subscriber.rs", "commands/sender.rs", "commands/worker.rs"]),
     ("host",         &["host/**"]),
     ("faces",        &["rpc/mod.rs", "events/mod.rs", "commands/mod.rs", "lib.rs", "macro_support.rs"]),

@@ -35,4 +35,9 @@ fn main() {
     let _ = use_client;
     assert_eq!(<Renamed as my_aegis::Service>::__subscriptions().len(), 1);
     assert_eq!(<Renamed as my_aegis::Service>::__commands().len(), 1);
+    // Registered at link time through the renamed crate.
+    let catalog = my_aegis::catalog();
+    let names: Vec<&str> = catalog.iter().map(|s| s.name).collect();
+    assert_eq!(names, ["renamed"]);
+    assert_eq!(catalog[0].commands[0].payload.as_ref().map(|t| t.name), Some("u32"));
 }
