@@ -69,8 +69,11 @@ pub(crate) async fn run(backend: &Backend, args: Args) -> anyhow::Result<()> {
     if let Some(description) = info["description"].as_str().filter(|d| !d.is_empty()) {
         println!("{description}");
     }
-    for (key, value) in info["metadata"].as_object().into_iter().flatten() {
-        println!("  {key}: {}", text(value));
+    let metadata = &info["metadata"];
+    for (key, value) in metadata.as_object().into_iter().flatten() {
+        if !LISTS.contains(&key.as_str()) {
+            println!("  {key}: {}", text(value));
+        }
     }
     println!();
     let mut table = Table::new(&[
@@ -95,8 +98,46 @@ pub(crate) async fn run(backend: &Backend, args: Args) -> anyhow::Result<()> {
         ]);
     }
     table.print();
+    // The catalogue's events and commands (aegis 0.1 services and later), as JSON text.
+    let list = |key: &str| -> Vec<Value> {
+        metadata[key]
+            .as_str()
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default()
+    };
+    let events = list("aegis.events");
+    if !events.is_empty() {
+        println!();
+        let mut table = Table::new(&["EVENT HANDLER", "MODE", "SUBJECT", "PAYLOAD"]);
+        for event in &events {
+            table.row(vec![
+                text(&event["handler"]),
+                text(&event["mode"]),
+                text(&event["subject"]),
+                text(&event["payload"]),
+            ]);
+        }
+        table.print();
+    }
+    let commands = list("aegis.commands");
+    if !commands.is_empty() {
+        println!();
+        let mut table = Table::new(&["COMMAND", "SUBJECT", "PAYLOAD", "RESULT"]);
+        for command in &commands {
+            table.row(vec![
+                text(&command["name"]),
+                text(&command["subject"]),
+                text(&command["payload"]),
+                text(&command["result"]),
+            ]);
+        }
+        table.print();
+    }
     Ok(())
 }
+
+/// Service metadata that holds lists, shown as tables of their own.
+const LISTS: [&str; 2] = ["aegis.events", "aegis.commands"];
 
 /// A JSON value as text: strings bare, `-` for null.
 fn text(value: &Value) -> String {

@@ -255,11 +255,17 @@ fn ls_info_and_call_against_running_services() {
         .map(|e| e["num_requests"].as_u64().unwrap())
         .sum();
     assert!(requests >= 3, "{info}");
-    let table = aegis(&url, &["info", "echo-service"]);
-    assert!(
-        text(&table.stdout).contains("rpc.echo-service.echo"),
-        "{table:?}"
-    );
+    let echo = endpoints.iter().find(|e| e["name"] == "echo").unwrap();
+    assert_eq!(echo["metadata"]["aegis.request"], "EchoRequest", "{echo}");
+    assert_eq!(echo["metadata"]["aegis.response"], "EchoReply", "{echo}");
+    let table = text(&aegis(&url, &["info", "echo-service"]).stdout);
+    let row = table
+        .lines()
+        .find(|line| line.starts_with("echo "))
+        .unwrap_or_else(|| panic!("{table}"));
+    for cell in ["rpc", "rpc.echo-service.echo", "EchoRequest", "EchoReply"] {
+        assert!(row.split_whitespace().any(|c| c == cell), "{cell}: {row}");
+    }
 }
 
 #[test]
@@ -355,6 +361,12 @@ fn events_publish_reaches_tail_and_commands_send_prints_the_result() {
         (&result["name"], &result["sections"]),
         (&Value::from("q"), &Value::from(3))
     );
+    let info = text(&aegis(&url, &["info", "report-builder"]).stdout);
+    let command = info
+        .lines()
+        .find(|line| line.starts_with("build "))
+        .unwrap_or_else(|| panic!("{info}"));
+    assert!(command.contains("commands.report-builder.build"), "{info}");
 }
 
 #[test]
