@@ -97,7 +97,11 @@ pub(crate) async fn run(backend: &Backend, args: Args) -> anyhow::Result<()> {
             average.unwrap_or_else(|| "-".to_owned()),
         ]);
     }
-    table.print();
+    if info["endpoints"].as_array().is_some_and(|e| !e.is_empty()) {
+        table.print();
+    } else {
+        println!("(no RPC methods)");
+    }
     // The catalogue's events and commands (aegis 0.1 services and later), as JSON text.
     let list = |key: &str| -> Vec<Value> {
         metadata[key]
