@@ -1,7 +1,7 @@
 //! The [`Metrics`] port on the `metrics` crate facade: install any metrics-rs recorder or
 //! exporter and aegis's counters, gauges and histograms appear there, with their labels.
 
-use crate::ports::{Labels, Metrics};
+use crate::ports::{CounterSeries, Labels, Metrics, ValueSeries};
 
 /// Forwards to `metrics::counter!`, `metrics::gauge!` and `metrics::histogram!`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -27,6 +27,22 @@ impl Metrics for MetricsRs {
     fn observe(&self, name: &'static str, with: Labels<'_>, value: f64) {
         metrics::histogram!(name, labels(with)).record(value);
     }
+
+    // The facade's handles: the recorder looks the series up once, not on every request.
+    fn counter_series(&self, name: &'static str, with: Labels<'_>) -> Option<CounterSeries> {
+        let counter = metrics::counter!(name, labels(with));
+        Some(CounterSeries::new(move |by| counter.increment(by)))
+    }
+
+    fn histogram_series(&self, name: &'static str, with: Labels<'_>) -> Option<ValueSeries> {
+        let histogram = metrics::histogram!(name, labels(with));
+        Some(ValueSeries::new(move |value| histogram.record(value)))
+    }
+
+    fn gauge_series(&self, name: &'static str, with: Labels<'_>) -> Option<ValueSeries> {
+        let gauge = metrics::gauge!(name, labels(with));
+        Some(ValueSeries::new(move |value| gauge.set(value)))
+    }
 }
 
 #[cfg(test)]
@@ -50,6 +66,15 @@ mod tests {
             );
             MetricsRs.gauge("aegis_test_size", &[("service", "svc")], 4.0);
             MetricsRs.observe("aegis_test_latency_seconds", &[], 0.5);
+            // Resolved series land in the same series as the plain calls.
+            let hits = MetricsRs
+                .counter_series("aegis_test_hits_total", &ok)
+                .expect("a handle");
+            hits.increment(4);
+            let size = MetricsRs.gauge_series("aegis_test_size", &[("service", "svc")]);
+            size.expect("a handle").record(5.0);
+            let latency = MetricsRs.histogram_series("aegis_test_latency_seconds", &[]);
+            latency.expect("a handle").record(0.25);
         });
         let mut seen = Vec::new();
         for (key, _, _, value) in snapshotter.snapshot().into_vec() {
@@ -72,10 +97,10 @@ mod tests {
         assert_eq!(
             seen,
             [
-                "aegis_test_hits_total{service=svc,code=200} 3",
+                "aegis_test_hits_total{service=svc,code=200} 7",
                 "aegis_test_hits_total{service=svc,code=404} 1",
-                "aegis_test_latency_seconds{} [0.5]",
-                "aegis_test_size{service=svc} 4",
+                "aegis_test_latency_seconds{} [0.5, 0.25]",
+                "aegis_test_size{service=svc} 5",
             ]
         );
     }

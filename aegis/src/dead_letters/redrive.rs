@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::letter::DeadLetter;
 use crate::backend::Backend;
 use crate::domain::names::validate_service_name;
-use crate::domain::subject::{DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECTS};
+use crate::domain::subject::{DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECTS, dead_letter_subject};
 use crate::ports::{MSG_ID_HEADER, Message, Streams};
 use crate::{Error, Result};
 
@@ -197,7 +197,7 @@ fn subjects_of(service: Option<&str>) -> Result<String> {
     match service {
         Some(service) => {
             validate_service_name(service)?;
-            Ok(format!("deadletter.{service}.>"))
+            Ok(dead_letter_subject(service, ">"))
         }
         None => Ok(DEAD_LETTER_SUBJECTS.to_owned()),
     }

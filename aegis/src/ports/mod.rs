@@ -14,7 +14,7 @@ pub use bus::{Headers, Message, MessageBus, MessageSource, ServerInfo, Subscript
 pub use clock::{Clock, SystemClock};
 pub use future::BoxFuture;
 pub use kv::{BucketConfig, KvBuckets, KvEntry, KvOperation, KvStore, KvWatch};
-pub use metrics::{Labels, Metrics, NoMetrics};
+pub use metrics::{CounterSeries, Labels, Metrics, NoMetrics, ValueSeries};
 pub use streams::{
     AckKind, Acker, ConsumerConfig, Deliveries, Delivery, DeliveryInfo, DeliverySource,
     MSG_ID_HEADER, PendingAck, PubAck, Retention, StartAt, StoredMessage, StreamConfig, Streams,

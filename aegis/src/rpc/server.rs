@@ -97,7 +97,11 @@ impl ServerState {
             kinds: methods.iter().map(|spec| spec.kind).collect(),
             election: OnceLock::new(),
             in_flight: AtomicUsize::new(0),
-            metrics: ServerMetrics::new(metrics, S::NAME),
+            metrics: ServerMetrics::new(
+                metrics,
+                S::NAME,
+                &methods.iter().map(|spec| spec.name).collect::<Vec<_>>(),
+            ),
         }
     }
 
@@ -406,7 +410,7 @@ impl<S: Service> Dispatcher<S> {
             let elapsed = started.elapsed();
             shared.endpoints[index].1.record(elapsed, error);
             if let Some(metrics) = &shared.metrics {
-                metrics.request(method, error.map(|(code, _)| code), elapsed);
+                metrics.request(index, error.map(|(code, _)| code), elapsed);
             }
             if let Some((layers, seen)) = seen
                 && let Some(context) = seen.get()
