@@ -10,13 +10,12 @@
 //! on its own connection; the clients here, each on its own.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use aegis::adapters::MetricsRs;
 use aegis::adapters::nats::NatsOptions;
 use aegis::{RequestContext, RpcError, ServiceBuilder};
 use aegis_tests::BenchServers;
-use futures::StreamExt;
+use aegis_tests::bench::{Block, block, summary};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -66,13 +65,21 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// The metrics facade with a Prometheus recorder, as `--metrics-addr` installs it.
+/// The metrics facade with a Prometheus recorder, as `--metrics-addr` installs it: with its
+/// upkeep every 5 s, which folds histogram samples into their buckets (without it they pile
+/// up until a scrape, which nothing here makes).
 fn install_recorder() {
-    metrics_exporter_prometheus::PrometheusBuilder::new()
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets(&[0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0])
         .expect("buckets")
         .install_recorder()
         .expect("recorder");
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            handle.run_upkeep();
+        }
+    });
 }
 
 /// `BENCH_OBSERVE`: what the "on" side turns on: `all` (default), `traces` or `metrics`.
@@ -118,42 +125,6 @@ async fn serve(url: &str) {
     std::future::pending::<()>().await;
 }
 
-struct Figures {
-    p50: Duration,
-    throughput: f64,
-}
-
-async fn measure<F, Fut>(sequential: usize, pipelined: usize, in_flight: usize, call: F) -> Figures
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for _ in 0..500 {
-        call().await; // warm-up
-    }
-    let mut latencies = Vec::with_capacity(sequential);
-    for _ in 0..sequential {
-        let started = Instant::now();
-        call().await;
-        latencies.push(started.elapsed());
-    }
-    latencies.sort_unstable();
-    let p50 = latencies[latencies.len() / 2];
-    let started = Instant::now();
-    futures::stream::iter(0..pipelined)
-        .map(|_| call())
-        .buffer_unordered(in_flight)
-        .for_each(|()| async {})
-        .await;
-    let throughput = pipelined as f64 / started.elapsed().as_secs_f64();
-    Figures { p50, throughput }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 async fn run() {
     let rounds = env("BENCH_ROUNDS", 5);
     let sequential = env("BENCH_SEQUENTIAL", 2_000);
@@ -172,6 +143,7 @@ async fn run() {
     )
     .expect("services ready");
     assert_eq!(ready.trim(), "ready");
+    let peer = child.id();
 
     install_recorder();
     let (traces, metrics) = observe();
@@ -210,31 +182,41 @@ async fn run() {
         server.describe()
     );
     println!();
-    println!("| round | off req/s | on req/s | on / off | off p50 | on p50 | p50 on / off |");
-    println!("|---|---|---|---|---|---|---|");
-    let (mut throughput, mut p50) = (vec![], vec![]);
+    println!(
+        "| round | off req/s | on req/s | on / off | off p50 | on p50 | p50 on / off | client CPU per call off / on | service CPU per call off / on |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let (mut throughput, mut p50, mut client_cpu, mut service_cpu) =
+        (vec![], vec![], vec![], vec![]);
+    let micros = |d: std::time::Duration| d.as_secs_f64() * 1e6;
     for round in 1..=rounds {
         // Alternating order: a drift of the machine favours neither side.
-        let (off, on) = if round % 2 == 1 {
-            let off = measure(sequential, pipelined, in_flight, dark_call).await;
-            let on = measure(sequential, pipelined, in_flight, observed_call).await;
+        let (off, on): (Block, Block) = if round % 2 == 1 {
+            let off = block(sequential, pipelined, in_flight, peer, &dark_call).await;
+            let on = block(sequential, pipelined, in_flight, peer, &observed_call).await;
             (off, on)
         } else {
-            let on = measure(sequential, pipelined, in_flight, observed_call).await;
-            let off = measure(sequential, pipelined, in_flight, dark_call).await;
+            let on = block(sequential, pipelined, in_flight, peer, &observed_call).await;
+            let off = block(sequential, pipelined, in_flight, peer, &dark_call).await;
             (off, on)
         };
-        let ratio = on.throughput / off.throughput;
-        let p50_ratio = on.p50.as_secs_f64() / off.p50.as_secs_f64();
+        let ratio = on.figures.throughput / off.figures.throughput;
+        let p50_ratio = on.figures.p50.as_secs_f64() / off.figures.p50.as_secs_f64();
         println!(
-            "| {round} | {:.0} | {:.0} | {ratio:.3}× | {:.0} µs | {:.0} µs | {p50_ratio:.3}× |",
-            off.throughput,
-            on.throughput,
-            off.p50.as_secs_f64() * 1e6,
-            on.p50.as_secs_f64() * 1e6,
+            "| {round} | {:.0} | {:.0} | {ratio:.3}× | {:.0} µs | {:.0} µs | {p50_ratio:.3}× | {:.1} / {:.1} µs | {:.1} / {:.1} µs |",
+            off.figures.throughput,
+            on.figures.throughput,
+            micros(off.figures.p50),
+            micros(on.figures.p50),
+            micros(off.client_cpu),
+            micros(on.client_cpu),
+            micros(off.service_cpu),
+            micros(on.service_cpu),
         );
         throughput.push(ratio);
         p50.push(p50_ratio);
+        client_cpu.push(micros(on.client_cpu) / micros(off.client_cpu));
+        service_cpu.push(micros(on.service_cpu) / micros(off.service_cpu));
     }
     let _ = child.kill();
     let _ = child.wait();
@@ -242,12 +224,9 @@ async fn run() {
     for (what, values) in [
         ("throughput on / off (64 in flight)", &throughput),
         ("sequential p50 on / off", &p50),
+        ("client CPU per call on / off", &client_cpu),
+        ("service CPU per call on / off", &service_cpu),
     ] {
-        let low = values.iter().copied().fold(f64::INFINITY, f64::min);
-        let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        println!(
-            "- {what}: median {:.3}× (range {low:.3}–{high:.3})",
-            median(values.clone())
-        );
+        println!("- {what}: median {}×", summary(values, 3));
     }
 }

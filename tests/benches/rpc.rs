@@ -8,11 +8,10 @@
 //! side alone). The responders run in a child process (this binary, `--serve`), the
 //! callers here: separate processes and connections, as services and clients are.
 
-use std::time::{Duration, Instant};
-
 use aegis::adapters::nats::NatsOptions;
 use aegis::{RequestContext, RpcError, ServiceBuilder};
 use aegis_tests::BenchServers;
+use aegis_tests::bench::{block, measure, summary};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -45,37 +44,6 @@ fn env(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-struct Figures {
-    p50: Duration,
-    throughput: f64,
-}
-
-async fn measure<F, Fut>(sequential: usize, pipelined: usize, in_flight: usize, call: &F) -> Figures
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for _ in 0..500 {
-        call().await; // warm-up
-    }
-    let mut latencies = Vec::with_capacity(sequential);
-    for _ in 0..sequential {
-        let started = Instant::now();
-        call().await;
-        latencies.push(started.elapsed());
-    }
-    latencies.sort_unstable();
-    let p50 = latencies[latencies.len() / 2];
-    let started = Instant::now();
-    futures::stream::iter(0..pipelined)
-        .map(|_| call())
-        .buffer_unordered(in_flight)
-        .for_each(|()| async {})
-        .await;
-    let throughput = pipelined as f64 / started.elapsed().as_secs_f64();
-    Figures { p50, throughput }
 }
 
 fn main() {
@@ -141,57 +109,6 @@ async fn serve(url: &str) {
     std::future::pending::<()>().await;
 }
 
-/// One block's figures and the CPU this process spent on its pipelined part, per call.
-struct Block {
-    figures: Figures,
-    cpu_per_call: Duration,
-}
-
-/// User + system CPU time of this process so far, all threads (`/proc/self/stat`, in clock
-/// ticks: 10 ms, against blocks of a second or more).
-fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    // After the command name in parentheses: state is field 3, utime 14, stime 15.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .expect("stat format")
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: u64 =
-        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-    Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second())
-}
-
-fn clock_ticks_per_second() -> f64 {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        std::process::Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|out| String::from_utf8(out.stdout).ok())
-            .and_then(|text| text.trim().parse().ok())
-            .unwrap_or(100.0)
-    })
-}
-
-async fn block<F, Fut>(sequential: usize, pipelined: usize, in_flight: usize, call: F) -> Block
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    // Every call of the block counts: warm-up, sequential and pipelined.
-    let before = process_cpu();
-    let figures = measure(sequential, pipelined, in_flight, &call).await;
-    let total = process_cpu().saturating_sub(before);
-    let calls = u32::try_from(500 + sequential + pipelined).unwrap_or(u32::MAX);
-    Block {
-        figures,
-        cpu_per_call: total / calls,
-    }
-}
-
 /// An AegisSDK request envelope for `bench-echo.echo`, as a Python caller sends it.
 fn envelope() -> bytes::Bytes {
     let request = serde_json::json!({
@@ -206,17 +123,6 @@ fn envelope() -> bytes::Bytes {
         "timeout": 5.0,
     });
     bytes::Bytes::from(rmp_serde::to_vec_named(&request).expect("msgpack"))
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn range(values: &[f64]) -> (f64, f64) {
-    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    (min, max)
 }
 
 async fn run() {
@@ -237,6 +143,7 @@ async fn run() {
     )
     .expect("responders ready");
     assert_eq!(ready.trim(), "ready");
+    let peer = child.id();
 
     let raw = async_nats::connect(server.urls()).await.expect("connect");
     let payload = bytes::Bytes::from(vec![b'x'; 64]);
@@ -291,42 +198,48 @@ async fn run() {
     );
     println!();
     println!(
-        "| round | raw req/s | aegis req/s | aegis / raw | raw → aegis service req/s | service / raw | raw p50 | aegis p50 | p50 aegis / raw | client CPU per call raw / aegis |"
+        "| round | raw req/s | aegis req/s | aegis / raw | raw → aegis service req/s | service / raw | raw p50 | aegis p50 | p50 aegis / raw | client CPU per call raw / aegis | service CPU per call raw / aegis |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let (mut throughput, mut p50, mut service, mut cpu_raw, mut cpu_aegis) =
         (vec![], vec![], vec![], vec![], vec![]);
+    let (mut service_cpu_raw, mut service_cpu_aegis) = (vec![], vec![]);
+    let micros = |d: std::time::Duration| d.as_secs_f64() * 1e6;
     for round in 1..=rounds {
         // Alternating order: a drift of the machine favours neither side.
         let (raw_block, aegis_block, service_block) = if round % 2 == 1 {
-            let r = block(sequential, pipelined, in_flight, raw_call).await;
-            let a = block(sequential, pipelined, in_flight, aegis_call).await;
-            let s = block(sequential, pipelined, in_flight, service_call).await;
+            let r = block(sequential, pipelined, in_flight, peer, &raw_call).await;
+            let a = block(sequential, pipelined, in_flight, peer, &aegis_call).await;
+            let s = block(sequential, pipelined, in_flight, peer, &service_call).await;
             (r, a, s)
         } else {
-            let s = block(sequential, pipelined, in_flight, service_call).await;
-            let a = block(sequential, pipelined, in_flight, aegis_call).await;
-            let r = block(sequential, pipelined, in_flight, raw_call).await;
+            let s = block(sequential, pipelined, in_flight, peer, &service_call).await;
+            let a = block(sequential, pipelined, in_flight, peer, &aegis_call).await;
+            let r = block(sequential, pipelined, in_flight, peer, &raw_call).await;
             (r, a, s)
         };
         let ratio = aegis_block.figures.throughput / raw_block.figures.throughput;
         let p50_ratio = aegis_block.figures.p50.as_secs_f64() / raw_block.figures.p50.as_secs_f64();
         let service_ratio = service_block.figures.throughput / raw_block.figures.throughput;
         println!(
-            "| {round} | {:.0} | {:.0} | {ratio:.2}× | {:.0} | {service_ratio:.2}× | {:.0} µs | {:.0} µs | {p50_ratio:.2}× | {:.1} / {:.1} µs |",
+            "| {round} | {:.0} | {:.0} | {ratio:.2}× | {:.0} | {service_ratio:.2}× | {:.0} µs | {:.0} µs | {p50_ratio:.2}× | {:.1} / {:.1} µs | {:.1} / {:.1} µs |",
             raw_block.figures.throughput,
             aegis_block.figures.throughput,
             service_block.figures.throughput,
             raw_block.figures.p50.as_secs_f64() * 1e6,
             aegis_block.figures.p50.as_secs_f64() * 1e6,
-            raw_block.cpu_per_call.as_secs_f64() * 1e6,
-            aegis_block.cpu_per_call.as_secs_f64() * 1e6,
+            micros(raw_block.client_cpu),
+            micros(aegis_block.client_cpu),
+            micros(raw_block.service_cpu),
+            micros(aegis_block.service_cpu),
         );
         throughput.push(ratio);
         p50.push(p50_ratio);
         service.push(service_ratio);
-        cpu_raw.push(raw_block.cpu_per_call.as_secs_f64() * 1e6);
-        cpu_aegis.push(aegis_block.cpu_per_call.as_secs_f64() * 1e6);
+        cpu_raw.push(micros(raw_block.client_cpu));
+        cpu_aegis.push(micros(aegis_block.client_cpu));
+        service_cpu_raw.push(micros(raw_block.service_cpu));
+        service_cpu_aegis.push(micros(aegis_block.service_cpu));
     }
     let _ = child.kill();
     let _ = child.wait();
@@ -341,11 +254,17 @@ async fn run() {
         ),
         ("client CPU per call, raw", &cpu_raw, " µs"),
         ("client CPU per call, aegis", &cpu_aegis, " µs"),
+        (
+            "service CPU per call, raw responder",
+            &service_cpu_raw,
+            " µs",
+        ),
+        (
+            "service CPU per call, aegis service",
+            &service_cpu_aegis,
+            " µs",
+        ),
     ] {
-        let (low, high) = range(values);
-        println!(
-            "- {what}: median {:.2}{unit} (range {low:.2}–{high:.2})",
-            median(values.clone())
-        );
+        println!("- {what}: median {}{unit}", summary(values, 2));
     }
 }

@@ -1,5 +1,6 @@
 //! Behaviour tests for aegis live in `tests/`; this library holds their harness.
 
+pub mod bench;
 pub mod commands;
 pub mod dead_letters;
 pub mod election;
