@@ -73,10 +73,15 @@ impl TraceContext {
 
     /// The `traceparent` header value naming this span: `00-{trace}-{span}-{flags}`.
     pub fn traceparent(&self) -> String {
-        format!(
-            "00-{:032x}-{:016x}-{:02x}",
-            self.trace_id, self.span_id, self.flags
-        )
+        // By hand, not `format!`: it runs for every request, call, event and command sent.
+        let mut out = [0u8; 55];
+        out[..3].copy_from_slice(b"00-");
+        put_hex(&mut out[3..35], self.trace_id);
+        out[35] = b'-';
+        put_hex(&mut out[36..52], u128::from(self.span_id));
+        out[52] = b'-';
+        put_hex(&mut out[53..55], u128::from(self.flags));
+        ascii(&out)
     }
 
     /// The vendor data of the `tracestate` header, as received.
@@ -86,12 +91,16 @@ impl TraceContext {
 
     /// The trace id: 32 lowercase hex digits.
     pub fn trace_id(&self) -> String {
-        format!("{:032x}", self.trace_id)
+        let mut out = [0u8; 32];
+        put_hex(&mut out, self.trace_id);
+        ascii(&out)
     }
 
     /// This span's id: 16 lowercase hex digits.
     pub fn span_id(&self) -> String {
-        format!("{:016x}", self.span_id)
+        let mut out = [0u8; 16];
+        put_hex(&mut out, u128::from(self.span_id));
+        ascii(&out)
     }
 
     /// The id of the span this one is a child of, when it has one (16 hex digits).
@@ -151,6 +160,22 @@ fn nonzero<T: PartialEq + Default>(draw: impl Fn() -> T) -> T {
 }
 
 /// Lowercase hex only, as the specification requires.
+/// Writes the low `out.len()` hex digits of `value`, lowercase, most significant first.
+fn put_hex(out: &mut [u8], mut value: u128) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in out.iter_mut().rev() {
+        *byte = DIGITS[(value & 0xf) as usize];
+        value >>= 4;
+    }
+}
+
+/// Bytes that [`put_hex`] and ASCII literals wrote, as a `String`.
+fn ascii(bytes: &[u8]) -> String {
+    std::str::from_utf8(bytes)
+        .map(str::to_owned)
+        .unwrap_or_default()
+}
+
 fn hex<T: TryFrom<u128>>(digits: &[u8]) -> Option<T> {
     let mut value: u128 = 0;
     for &digit in digits {
@@ -167,6 +192,25 @@ fn hex<T: TryFrom<u128>>(digits: &[u8]) -> Option<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_written_as_format_writes_them() {
+        for _ in 0..1000 {
+            let trace = TraceContext::root().child();
+            let (trace_id, span_id) = trace.ids();
+            assert_eq!(
+                trace.traceparent(),
+                format!("00-{trace_id:032x}-{span_id:016x}-01")
+            );
+            assert_eq!(trace.trace_id(), format!("{trace_id:032x}"));
+            assert_eq!(trace.span_id(), format!("{span_id:016x}"));
+        }
+        let small = TraceContext::root().with_ids(0xab, 0x1);
+        assert_eq!(
+            small.traceparent(),
+            "00-000000000000000000000000000000ab-0000000000000001-01"
+        );
+    }
 
     const EXAMPLE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
