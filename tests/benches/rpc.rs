@@ -2,7 +2,8 @@
 //! request/reply, in the same run, on one nats-server started for the purpose.
 //!
 //! `cargo bench -p aegis-tests --bench rpc` (env: `BENCH_ROUNDS`, `BENCH_SEQUENTIAL`,
-//! `BENCH_PIPELINED`, `BENCH_IN_FLIGHT`; `BENCH_CLUSTER=3` for a 3-node cluster). Each round
+//! `BENCH_PIPELINED`, `BENCH_IN_FLIGHT`; `BENCH_CLUSTER=3` for a 3-node cluster; `BENCH_PROPAGATE=0`
+//! with `--load URL`: calls without `traceparent`). Each round
 //! runs three blocks, in alternating order: raw requester → raw responder, generated client →
 //! aegis service, and raw requester sending AegisSDK envelopes → aegis service (the service
 //! side alone). The responders run in a child process (this binary, `--serve`), the
@@ -60,7 +61,13 @@ fn main() {
 }
 
 async fn load(url: &str) {
-    let backend = NatsOptions::new(url).connect().await.expect("connect");
+    // `BENCH_PROPAGATE=0`: no `traceparent`, to profile the client with and without it.
+    let propagate = env("BENCH_PROPAGATE", 1) != 0;
+    let backend = NatsOptions::new(url)
+        .connect()
+        .await
+        .expect("connect")
+        .with_trace_propagation(propagate);
     let client = EchoClient::new(&backend);
     let figures = measure(
         1_000,
