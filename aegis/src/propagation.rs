@@ -112,9 +112,9 @@ pub(crate) fn inject(headers: &mut Headers, propagate: bool) -> TraceContext {
     if !propagate {
         return trace;
     }
-    headers.insert(TRACEPARENT_HEADER, trace.traceparent());
+    headers.insert_static(TRACEPARENT_HEADER, trace.traceparent());
     if let Some(state) = trace.tracestate() {
-        headers.insert(TRACESTATE_HEADER, state);
+        headers.insert_static(TRACESTATE_HEADER, state);
     }
     trace
 }

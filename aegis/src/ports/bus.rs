@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,7 +12,7 @@ use crate::Result;
 
 /// Message headers: an ordered list of name/value pairs (names compare case-sensitively, as NATS).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Headers(Vec<(String, String)>);
+pub struct Headers(Vec<(Cow<'static, str>, String)>);
 
 impl Headers {
     /// No headers.
@@ -21,7 +22,13 @@ impl Headers {
 
     /// Appends a header.
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.0.push((name.into(), value.into()));
+        self.0.push((Cow::Owned(name.into()), value.into()));
+    }
+
+    /// Appends a header whose name is a constant: the name is not copied (headers aegis sets
+    /// on every message, such as `traceparent`).
+    pub fn insert_static(&mut self, name: &'static str, value: impl Into<String>) {
+        self.0.push((Cow::Borrowed(name), value.into()));
     }
 
     /// First value of `name`, if any.
@@ -32,6 +39,11 @@ impl Headers {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The headers by value, names as given (borrowed when constant), in insertion order.
+    pub(crate) fn into_entries(self) -> impl Iterator<Item = (Cow<'static, str>, String)> {
+        self.0.into_iter()
+    }
+
     /// `true` when there are no headers.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -39,7 +51,7 @@ impl Headers {
 
     /// All headers in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.0.iter().map(|(n, v)| (n.as_ref(), v.as_str()))
     }
 
     /// Checks what NATS can carry: names of visible ASCII without `:`, values without line
@@ -230,6 +242,21 @@ impl Stream for Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn constant_names_are_headers_like_any_other() {
+        let mut constant = Headers::new();
+        constant.insert_static("traceparent", "00-1-2-01");
+        let mut copied = Headers::new();
+        copied.insert(String::from("traceparent"), "00-1-2-01");
+        assert_eq!(constant, copied);
+        assert_eq!(constant.get("traceparent"), Some("00-1-2-01"));
+        let entries: Vec<_> = constant.into_entries().collect();
+        assert!(matches!(entries[0].0, Cow::Borrowed("traceparent")));
+        let mut invalid = Headers::new();
+        invalid.insert_static("bad name", "v");
+        assert!(invalid.validate().is_err());
+    }
 
     #[test]
     fn cas_safety_by_version() {

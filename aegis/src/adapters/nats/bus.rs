@@ -77,6 +77,23 @@ pub(super) fn to_nats_headers(headers: &Headers) -> Result<async_nats::HeaderMap
     Ok(map)
 }
 
+/// [`to_nats_headers`] for headers the caller gives up: values are moved, constant names are
+/// not copied (a request's `traceparent` costs no copy of either).
+fn into_nats_headers(headers: Headers) -> Result<async_nats::HeaderMap> {
+    headers.validate()?;
+    let mut map = async_nats::HeaderMap::new();
+    for (name, value) in headers.into_entries() {
+        let name = match name {
+            std::borrow::Cow::Borrowed(name) => async_nats::HeaderName::from_static(name),
+            std::borrow::Cow::Owned(name) => {
+                async_nats::header::IntoHeaderName::into_header_name(name)
+            }
+        };
+        map.append(name, async_nats::HeaderValue::from(value));
+    }
+    Ok(map)
+}
+
 pub(super) fn from_nats_headers(map: &async_nats::HeaderMap) -> Headers {
     let mut headers = Headers::new();
     for (name, values) in map.iter() {
@@ -183,7 +200,7 @@ impl MessageBus for NatsBus {
                 .payload(message.payload)
                 .timeout(Some(timeout));
             if !message.headers.is_empty() {
-                request = request.headers(to_nats_headers(&message.headers)?);
+                request = request.headers(into_nats_headers(message.headers)?);
             }
             // Shares the bytes: the copies kept for errors cost no allocation.
             let subject = async_nats::Subject::from(message.subject);
