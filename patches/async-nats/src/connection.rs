@@ -473,12 +473,10 @@ impl Connection {
 
                 match headers {
                     Some(headers) if !headers.is_empty() => {
-                        let headers = headers.to_bytes();
-
-                        let headers_len = headers.len();
+                        let headers_len = headers.wire_len();
                         let total_len = headers_len + payload.len();
                         small_write!("{headers_len} {total_len}\r\n");
-                        self.write(headers);
+                        self.write_headers(headers, headers_len);
                     }
                     _ => {
                         let payload_len = payload.len();
@@ -679,6 +677,20 @@ impl Connection {
 
             self.write_buf.push_back(buf);
         }
+    }
+
+    /// Aegis patch: writes the header block of a message, `len` bytes (its `wire_len`),
+    /// straight into the small writes buffer when it is small, as [`Connection::write`]
+    /// would after copying it there: no intermediate `Vec` (and its reallocations) per
+    /// HPUB.
+    fn write_headers(&mut self, headers: &HeaderMap, len: usize) {
+        if len >= WRITE_FLATTEN_THRESHOLD {
+            self.write(headers.to_bytes());
+            return;
+        }
+        self.write_buf_len += len;
+        self.flattened_writes.reserve(len);
+        headers.write_to(&mut self.flattened_writes);
     }
 
     /// Obtain an [`fmt::Write`]r for the small writes buffer.

@@ -267,18 +267,24 @@ impl HeaderMap {
     }
 
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        let mut buf = vec![];
-        buf.extend_from_slice(b"NATS/1.0\r\n");
+        // Aegis patch: sized once (it grew from empty, reallocating several times).
+        let mut buf = Vec::with_capacity(self.wire_len());
+        self.write_to(&mut buf);
+        buf
+    }
+
+    /// Aegis patch: appends the serialized header block (`wire_len` bytes) to `buf`.
+    pub(crate) fn write_to(&self, buf: &mut impl bytes::BufMut) {
+        buf.put_slice(b"NATS/1.0\r\n");
         for (k, vs) in &self.inner {
             for v in vs.iter() {
-                buf.extend_from_slice(k.as_str().as_bytes());
-                buf.extend_from_slice(b": ");
-                buf.extend_from_slice(v.inner.as_bytes());
-                buf.extend_from_slice(b"\r\n");
+                buf.put_slice(k.as_str().as_bytes());
+                buf.put_slice(b": ");
+                buf.put_slice(v.inner.as_bytes());
+                buf.put_slice(b"\r\n");
             }
         }
-        buf.extend_from_slice(b"\r\n");
-        buf
+        buf.put_slice(b"\r\n");
     }
 }
 
