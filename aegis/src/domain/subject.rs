@@ -167,7 +167,8 @@ pub(crate) fn subjects_collide(a: &str, b: &str) -> bool {
 
 /// `rpc.{service}.{method}`: the load-balanced subject of an RPC method.
 pub fn rpc_subject(service: &str, method: &str) -> String {
-    format!("rpc.{service}.{method}")
+    // One allocation, no formatting machinery: built for every call.
+    ["rpc.", service, ".", method].concat()
 }
 
 /// `rpc.{service}.{method}.{instance_id}`: the method on one instance only, for clients that

@@ -96,6 +96,13 @@ impl TraceContext {
         ascii(&out)
     }
 
+    /// [`trace_id`](Self::trace_id) without allocating, for the envelope of every call.
+    pub(crate) fn trace_id_hex(&self) -> TraceIdHex {
+        let mut out = [0u8; 32];
+        put_hex(&mut out, self.trace_id);
+        TraceIdHex(out)
+    }
+
     /// This span's id: 16 lowercase hex digits.
     pub fn span_id(&self) -> String {
         let mut out = [0u8; 16];
@@ -150,6 +157,16 @@ impl fmt::Display for TraceContext {
 }
 
 /// Ids of all zeroes are invalid: draw again.
+/// A trace id as 32 lowercase hex digits, on the stack.
+pub(crate) struct TraceIdHex([u8; 32]);
+
+impl TraceIdHex {
+    pub(crate) fn as_str(&self) -> &str {
+        // `put_hex` writes ASCII hex digits only.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
 fn nonzero<T: PartialEq + Default>(draw: impl Fn() -> T) -> T {
     loop {
         let id = draw();
@@ -203,6 +220,7 @@ mod tests {
                 format!("00-{trace_id:032x}-{span_id:016x}-01")
             );
             assert_eq!(trace.trace_id(), format!("{trace_id:032x}"));
+            assert_eq!(trace.trace_id_hex().as_str(), format!("{trace_id:032x}"));
             assert_eq!(trace.span_id(), format!("{span_id:016x}"));
         }
         let small = TraceContext::root().with_ids(0xab, 0x1);

@@ -302,11 +302,11 @@ impl ClientCore {
         }
         let mut headers = self.headers(method)?;
         // The envelope's `trace_id` is the W3C trace's, so that logs on both sides match.
-        let trace_id = propagation::inject(&mut headers, self.propagate).trace_id();
+        let trace_id = propagation::inject(&mut headers, self.propagate).trace_id_hex();
         let (message_id, timestamp) = (Id::new(), Timestamp::now());
         let request = OutgoingRequest {
             message_id: message_id.as_str(),
-            trace_id: &trace_id,
+            trace_id: trace_id.as_str(),
             correlation_id: None,
             timestamp: timestamp.as_str(),
             source: self.source.as_deref(),

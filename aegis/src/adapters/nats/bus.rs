@@ -106,8 +106,9 @@ pub(super) fn from_nats_headers(map: &async_nats::HeaderMap) -> Headers {
 
 fn from_nats(message: async_nats::Message) -> Message {
     Message {
-        subject: message.subject.to_string(),
-        reply: message.reply.map(|r| r.to_string()),
+        // Copied as `str`, not through `Display` (`to_string`): this runs for every message.
+        subject: String::from(message.subject.as_str()),
+        reply: message.reply.as_deref().map(String::from),
         headers: message
             .headers
             .as_ref()

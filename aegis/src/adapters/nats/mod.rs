@@ -10,6 +10,7 @@
 mod bus;
 mod connect;
 mod context;
+mod denials;
 mod direct_get;
 mod error;
 mod kv;

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::broadcast::error::RecvError;
-
+use super::denials::{Denial, DenialLog};
 use crate::Error;
 use crate::ports::Metrics;
 
@@ -22,7 +21,7 @@ pub struct ConnectionStats {
     /// The last connection attempt refused for a reason retrying cannot fix.
     refused: tokio::sync::watch::Sender<Option<String>>,
     /// Operations the server refused for lack of permission, as it reports them.
-    denied: tokio::sync::broadcast::Sender<Denial>,
+    denied: Arc<DenialLog>,
     /// Where reconnects and disconnects are counted too (`NatsOptions::metrics`).
     metrics: Reported,
 }
@@ -37,48 +36,6 @@ impl std::fmt::Debug for Reported {
     }
 }
 
-const PUBLISH: &str = "publish to";
-const SUBSCRIBE: &str = "subscribe to";
-const REPLY: &str = "use as a reply subject";
-
-/// A publish or subscription the server refused (`-ERR 'Permissions Violation for ...'`).
-/// The server does not say which message it was, only the operation and subject.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Denial {
-    operation: &'static str,
-    subject: String,
-}
-
-impl Denial {
-    /// `Permissions Violation for Publish to "x"`, `... for Subscription to "x" [using queue
-    /// "q"]`, `... for Publish with Reply of "x"` (nats-server's `client.go`).
-    fn parse(text: &str) -> Option<Denial> {
-        let rest = text.strip_prefix("Permissions Violation for ")?;
-        let operation = if rest.starts_with("Publish with Reply of ") {
-            REPLY
-        } else if rest.starts_with("Publish to ") {
-            PUBLISH
-        } else if rest.starts_with("Subscription to ") {
-            SUBSCRIBE
-        } else {
-            return None;
-        };
-        let (_, quoted) = rest.split_once('"')?;
-        let (subject, _) = quoted.split_once('"')?;
-        Some(Denial {
-            operation,
-            subject: subject.to_owned(),
-        })
-    }
-
-    fn into_error(self) -> Error {
-        Error::PermissionDenied {
-            operation: self.operation,
-            subject: self.subject,
-        }
-    }
-}
-
 impl Default for ConnectionStats {
     fn default() -> Self {
         ConnectionStats {
@@ -89,7 +46,7 @@ impl Default for ConnectionStats {
             lame_duck: tokio::sync::watch::channel(0).0,
             errors: AtomicU64::default(),
             refused: tokio::sync::watch::channel(None).0,
-            denied: tokio::sync::broadcast::channel(64).0,
+            denied: Arc::default(),
             metrics: Reported::default(),
         }
     }
@@ -153,7 +110,7 @@ impl ConnectionStats {
                             subject = %denial.subject,
                             "nats: permission denied by the server"
                         );
-                        let _ = self.denied.send(denial);
+                        self.denied.record(denial);
                     }
                     None => tracing::warn!(error = %text, "nats: server error"),
                 }
@@ -179,24 +136,7 @@ impl ConnectionStats {
         &self,
         subject: S,
     ) -> impl Future<Output = Error> + use<S> {
-        let mut denials = self.denied.subscribe();
-        async move {
-            let subject = subject.as_ref();
-            loop {
-                match denials.recv().await {
-                    // A refused reply subject is one of this connection's inboxes, and
-                    // every request on it is refused alike.
-                    Ok(denial)
-                        if denial.operation == REPLY
-                            || (denial.operation == PUBLISH && denial.subject == subject) =>
-                    {
-                        return denial.into_error();
-                    }
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => std::future::pending().await,
-                }
-            }
-        }
+        self.denied.refusal(subject)
     }
 
     /// `work` (a publish to `subject` and what follows it), failing at once with
@@ -269,24 +209,6 @@ fn is_refusal(reason: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_servers_permission_errors_name_operation_and_subject() {
-        let denial = |text| Denial::parse(text).map(|d| (d.operation, d.subject));
-        assert_eq!(
-            denial(r#"Permissions Violation for Publish to "rpc.x.y""#),
-            Some(("publish to", "rpc.x.y".to_owned()))
-        );
-        assert_eq!(
-            denial(r#"Permissions Violation for Subscription to "rpc.x.>" using queue "rpc.x""#),
-            Some(("subscribe to", "rpc.x.>".to_owned()))
-        );
-        assert_eq!(
-            denial(r#"Permissions Violation for Publish with Reply of "_INBOX.a.b""#),
-            Some(("use as a reply subject", "_INBOX.a.b".to_owned()))
-        );
-        assert_eq!(denial("Maximum Payload Violation"), None);
-    }
 
     #[test]
     fn connects_after_the_first_count_as_reconnects() {
