@@ -95,10 +95,19 @@ fn into_nats_headers(headers: Headers) -> Result<async_nats::HeaderMap> {
 }
 
 pub(super) fn from_nats_headers(map: &async_nats::HeaderMap) -> Headers {
+    use crate::domain::headers::{TRACEPARENT_HEADER, TRACESTATE_HEADER};
     let mut headers = Headers::new();
     for (name, values) in map.iter() {
+        let name = AsRef::<str>::as_ref(name);
+        // The names on every traced message are not copied.
+        let constant = [TRACEPARENT_HEADER, TRACESTATE_HEADER]
+            .into_iter()
+            .find(|constant| *constant == name);
         for value in values {
-            headers.insert(AsRef::<str>::as_ref(name), value.as_str());
+            match constant {
+                Some(name) => headers.insert_static(name, value.as_str()),
+                None => headers.insert(name, value.as_str()),
+            }
         }
     }
     headers
