@@ -15,7 +15,8 @@ use aegis::adapters::MetricsRs;
 use aegis::adapters::nats::NatsOptions;
 use aegis::{RequestContext, RpcError, ServiceBuilder};
 use aegis_tests::BenchServers;
-use aegis_tests::bench::{Block, block, summary};
+use aegis_tests::bench::{Block, Peers, block, summary};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -82,13 +83,19 @@ fn install_recorder() {
     });
 }
 
-/// `BENCH_OBSERVE`: what the "on" side turns on: `all` (default), `traces` or `metrics`.
+/// `BENCH_OBSERVE`: what the "on" side turns on: `all` (default), `traces` or `metrics`;
+/// `raw-header` compares raw async-nats requests with and without a `traceparent` header
+/// instead (what the header costs with no aegis at all).
 fn observe() -> (bool, bool) {
     match std::env::var("BENCH_OBSERVE").as_deref() {
         Ok("traces") => (true, false),
         Ok("metrics") => (false, true),
         _ => (true, true),
     }
+}
+
+fn raw_header() -> bool {
+    std::env::var("BENCH_OBSERVE").as_deref() == Ok("raw-header")
 }
 
 /// Connects, with `MetricsRs` if `metrics`.
@@ -121,6 +128,20 @@ async fn serve(url: &str) {
         .await
         .expect("start");
     let _dark = ServiceBuilder::new(Dark).start(&dark).await.expect("start");
+    let servers: Vec<&str> = url.split(',').collect();
+    let responder = async_nats::connect(servers.as_slice())
+        .await
+        .expect("connect");
+    let mut requests = responder.subscribe("bench.raw").await.expect("subscribe");
+    responder.flush().await.expect("flush");
+    tokio::spawn(async move {
+        // Replies are sent inside the subscription loop: no task per request.
+        while let Some(request) = requests.next().await {
+            if let Some(reply) = request.reply {
+                let _ = responder.publish(reply, request.payload).await;
+            }
+        }
+    });
     println!("ready");
     std::future::pending::<()>().await;
 }
@@ -143,7 +164,10 @@ async fn run() {
     )
     .expect("services ready");
     assert_eq!(ready.trim(), "ready");
-    let peer = child.id();
+    let peers = Peers {
+        service: child.id(),
+        servers: server.pids(),
+    };
 
     install_recorder();
     let (traces, metrics) = observe();
@@ -176,34 +200,98 @@ async fn run() {
         }
     };
 
-    println!(
-        "RPC echo on {}, on = traces {traces}, metrics {metrics}; {rounds} rounds; each block: 500 warm-up, {sequential} sequential, \
-         {pipelined} with {in_flight} in flight",
-        server.describe()
-    );
+    if raw_header() {
+        let raw = async_nats::connect(server.urls()).await.expect("connect");
+        let payload = bytes::Bytes::from(vec![b'x'; 64]);
+        let plain_call = || {
+            let raw = raw.clone();
+            let payload = payload.clone();
+            async move {
+                raw.request("bench.raw", payload)
+                    .await
+                    .expect("raw request");
+            }
+        };
+        let header_call = || {
+            let raw = raw.clone();
+            let payload = payload.clone();
+            async move {
+                let mut headers = async_nats::HeaderMap::new();
+                let traceparent = aegis::TraceContext::root().traceparent();
+                headers.insert(
+                    async_nats::HeaderName::from_static("traceparent"),
+                    traceparent,
+                );
+                raw.request_with_headers("bench.raw", headers, payload)
+                    .await
+                    .expect("raw request");
+            }
+        };
+        println!(
+            "Raw async-nats echo on {}, on = a `traceparent` header on each request; {rounds} rounds; each block: 500 warm-up, {sequential} sequential, \
+             {pipelined} with {in_flight} in flight",
+            server.describe()
+        );
+        compare(
+            &plain_call,
+            &header_call,
+            &peers,
+            [rounds, sequential, pipelined, in_flight],
+        )
+        .await;
+    } else {
+        println!(
+            "RPC echo on {}, on = traces {traces}, metrics {metrics}; {rounds} rounds; each block: 500 warm-up, {sequential} sequential, \
+             {pipelined} with {in_flight} in flight",
+            server.describe()
+        );
+        compare(
+            &dark_call,
+            &observed_call,
+            &peers,
+            [rounds, sequential, pipelined, in_flight],
+        )
+        .await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Runs `rounds` of an "off" and an "on" block, alternating, and prints their figures.
+async fn compare<Off, OffFut, On, OnFut>(
+    off_call: &Off,
+    on_call: &On,
+    peers: &Peers,
+    [rounds, sequential, pipelined, in_flight]: [usize; 4],
+) where
+    Off: Fn() -> OffFut,
+    OffFut: std::future::Future<Output = ()>,
+    On: Fn() -> OnFut,
+    OnFut: std::future::Future<Output = ()>,
+{
     println!();
     println!(
-        "| round | off req/s | on req/s | on / off | off p50 | on p50 | p50 on / off | client CPU per call off / on | service CPU per call off / on |"
+        "| round | off req/s | on req/s | on / off | off p50 | on p50 | p50 on / off | client CPU per call off / on | service CPU per call off / on | nats-server CPU per call off / on |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    let (mut throughput, mut p50, mut client_cpu, mut service_cpu) =
-        (vec![], vec![], vec![], vec![]);
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let (mut throughput, mut p50, mut client_cpu, mut service_cpu, mut server_cpu) =
+        (vec![], vec![], vec![], vec![], vec![]);
     let micros = |d: std::time::Duration| d.as_secs_f64() * 1e6;
     for round in 1..=rounds {
         // Alternating order: a drift of the machine favours neither side.
         let (off, on): (Block, Block) = if round % 2 == 1 {
-            let off = block(sequential, pipelined, in_flight, peer, &dark_call).await;
-            let on = block(sequential, pipelined, in_flight, peer, &observed_call).await;
+            let off = block(sequential, pipelined, in_flight, peers, off_call).await;
+            let on = block(sequential, pipelined, in_flight, peers, on_call).await;
             (off, on)
         } else {
-            let on = block(sequential, pipelined, in_flight, peer, &observed_call).await;
-            let off = block(sequential, pipelined, in_flight, peer, &dark_call).await;
+            let on = block(sequential, pipelined, in_flight, peers, on_call).await;
+            let off = block(sequential, pipelined, in_flight, peers, off_call).await;
             (off, on)
         };
         let ratio = on.figures.throughput / off.figures.throughput;
         let p50_ratio = on.figures.p50.as_secs_f64() / off.figures.p50.as_secs_f64();
         println!(
-            "| {round} | {:.0} | {:.0} | {ratio:.3}× | {:.0} µs | {:.0} µs | {p50_ratio:.3}× | {:.1} / {:.1} µs | {:.1} / {:.1} µs |",
+            "| {round} | {:.0} | {:.0} | {ratio:.3}× | {:.0} µs | {:.0} µs | {p50_ratio:.3}× | {:.1} / {:.1} µs | {:.1} / {:.1} µs | {:.1} / {:.1} µs |",
             off.figures.throughput,
             on.figures.throughput,
             micros(off.figures.p50),
@@ -212,20 +300,22 @@ async fn run() {
             micros(on.client_cpu),
             micros(off.service_cpu),
             micros(on.service_cpu),
+            micros(off.server_cpu),
+            micros(on.server_cpu),
         );
         throughput.push(ratio);
         p50.push(p50_ratio);
         client_cpu.push(micros(on.client_cpu) / micros(off.client_cpu));
         service_cpu.push(micros(on.service_cpu) / micros(off.service_cpu));
+        server_cpu.push(micros(on.server_cpu) / micros(off.server_cpu));
     }
-    let _ = child.kill();
-    let _ = child.wait();
     println!();
     for (what, values) in [
         ("throughput on / off (64 in flight)", &throughput),
         ("sequential p50 on / off", &p50),
         ("client CPU per call on / off", &client_cpu),
         ("service CPU per call on / off", &service_cpu),
+        ("nats-server CPU per call on / off", &server_cpu),
     ] {
         println!("- {what}: median {}×", summary(values, 3));
     }

@@ -3,16 +3,24 @@
 //!
 //! `cargo bench -p aegis-tests --bench rpc` (env: `BENCH_ROUNDS`, `BENCH_SEQUENTIAL`,
 //! `BENCH_PIPELINED`, `BENCH_IN_FLIGHT`; `BENCH_CLUSTER=3` for a 3-node cluster; `BENCH_PROPAGATE=0`
-//! with `--load URL`: calls without `traceparent`). Each round
-//! runs three blocks, in alternating order: raw requester → raw responder, generated client →
-//! aegis service, and raw requester sending AegisSDK envelopes → aegis service (the service
-//! side alone). The responders run in a child process (this binary, `--serve`), the
-//! callers here: separate processes and connections, as services and clients are.
+//! with `--load URL`: calls without `traceparent`). Each round runs five blocks, in
+//! alternating order:
+//! - raw requester → raw responder (64 bytes each way);
+//! - generated client → aegis service;
+//! - raw requester sending a fixed AegisSDK envelope → aegis service (the service side alone);
+//! - the wire floor: raw async-nats on both sides speaking the AegisSDK wire as aegis does
+//!   (`aegis_tests::wire_floor`: envelopes with fresh ids, timestamps and trace ids, the
+//!   `traceparent` header), and nothing else;
+//! - the fixed envelope → the wire floor's responder (its service side alone).
+//!
+//! The responders run in a child process (this binary, `--serve`), the callers here: separate
+//! processes and connections, as services and clients are.
 
 use aegis::adapters::nats::NatsOptions;
 use aegis::{RequestContext, RpcError, ServiceBuilder};
 use aegis_tests::BenchServers;
-use aegis_tests::bench::{block, measure, summary};
+use aegis_tests::bench::{Block, Peers, block, measure, summary};
+use aegis_tests::wire_floor;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -107,6 +115,17 @@ async fn serve(url: &str) {
             }
         }
     });
+    let floor = async_nats::connect(servers.as_slice())
+        .await
+        .expect("connect");
+    tokio::spawn(wire_floor::serve(
+        floor,
+        "bench.wire",
+        |request: EchoRequest| EchoReply {
+            echo: request.message,
+            instance_id: String::from("bench-echo-floor"),
+        },
+    ));
     let backend = NatsOptions::new(url).connect().await.expect("connect");
     let _service = ServiceBuilder::new(Echo)
         .start(&backend)
@@ -132,6 +151,18 @@ fn envelope() -> bytes::Bytes {
     bytes::Bytes::from(rmp_serde::to_vec_named(&request).expect("msgpack"))
 }
 
+/// One of a block's CPU figures.
+type CpuOf = fn(&Block) -> std::time::Duration;
+
+/// The figures of one round, one block per way of calling.
+struct Round {
+    raw: Block,
+    aegis: Block,
+    service: Block,
+    wire: Block,
+    wire_service: Block,
+}
+
 async fn run() {
     let rounds = env("BENCH_ROUNDS", 5);
     let sequential = env("BENCH_SEQUENTIAL", 2_000);
@@ -150,22 +181,28 @@ async fn run() {
     )
     .expect("responders ready");
     assert_eq!(ready.trim(), "ready");
-    let peer = child.id();
+    let peers = Peers {
+        service: child.id(),
+        servers: server.pids(),
+    };
 
     let raw = async_nats::connect(server.urls()).await.expect("connect");
     let payload = bytes::Bytes::from(vec![b'x'; 64]);
     let envelope = envelope();
-    let answer = raw
-        .request("rpc.bench-echo.echo", envelope.clone())
-        .await
-        .expect("the service answers an envelope");
-    let answer: serde_json::Value = rmp_serde::from_slice(&answer.payload).expect("msgpack");
-    assert_eq!(answer["result"]["echo"], "hello", "{answer}");
+    for subject in ["rpc.bench-echo.echo", "bench.wire"] {
+        let answer = raw
+            .request(subject, envelope.clone())
+            .await
+            .expect("the service answers an envelope");
+        let answer: serde_json::Value = rmp_serde::from_slice(&answer.payload).expect("msgpack");
+        assert_eq!(answer["result"]["echo"], "hello", "{subject}: {answer}");
+    }
     let client_backend = NatsOptions::new(server.url())
         .connect()
         .await
         .expect("connect");
     let client = EchoClient::new(&client_backend);
+    let floor = async_nats::connect(server.urls()).await.expect("connect");
 
     let raw_call = || {
         let raw = raw.clone();
@@ -188,13 +225,30 @@ async fn run() {
             assert_eq!(reply.echo, "hello");
         }
     };
-    let service_call = || {
+    let envelope_to = |subject: &'static str| {
         let raw = raw.clone();
         let envelope = envelope.clone();
+        move || {
+            let raw = raw.clone();
+            let envelope = envelope.clone();
+            async move {
+                raw.request(subject, envelope)
+                    .await
+                    .expect("envelope request");
+            }
+        }
+    };
+    let service_call = envelope_to("rpc.bench-echo.echo");
+    let wire_service_call = envelope_to("bench.wire");
+    let wire_call = || {
+        let floor = floor.clone();
         async move {
-            raw.request("rpc.bench-echo.echo", envelope)
-                .await
-                .expect("envelope request");
+            let request = EchoRequest {
+                message: String::from("hello"),
+            };
+            let reply: EchoReply =
+                wire_floor::call(&floor, "bench.wire", "bench-echo", "echo", &request).await;
+            assert_eq!(reply.echo, "hello");
         }
     };
 
@@ -205,73 +259,132 @@ async fn run() {
     );
     println!();
     println!(
-        "| round | raw req/s | aegis req/s | aegis / raw | raw → aegis service req/s | service / raw | raw p50 | aegis p50 | p50 aegis / raw | client CPU per call raw / aegis | service CPU per call raw / aegis |"
+        "| round | raw req/s | aegis / raw | service alone / raw | wire floor / raw | floor service alone / raw | p50 raw / aegis / floor | client CPU per call raw / aegis / floor | service CPU per call raw / aegis / floor | nats-server CPU per call raw / aegis / floor |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
-    let (mut throughput, mut p50, mut service, mut cpu_raw, mut cpu_aegis) =
-        (vec![], vec![], vec![], vec![], vec![]);
-    let (mut service_cpu_raw, mut service_cpu_aegis) = (vec![], vec![]);
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let micros = |d: std::time::Duration| d.as_secs_f64() * 1e6;
-    for round in 1..=rounds {
-        // Alternating order: a drift of the machine favours neither side.
-        let (raw_block, aegis_block, service_block) = if round % 2 == 1 {
-            let r = block(sequential, pipelined, in_flight, peer, &raw_call).await;
-            let a = block(sequential, pipelined, in_flight, peer, &aegis_call).await;
-            let s = block(sequential, pipelined, in_flight, peer, &service_call).await;
-            (r, a, s)
+    let mut results = Vec::new();
+    for number in 1..=rounds {
+        // Alternating order: a drift of the machine favours no block.
+        let mut blocks: [Option<Block>; 5] = [None; 5];
+        let order = if number % 2 == 1 {
+            [0, 1, 2, 3, 4]
         } else {
-            let s = block(sequential, pipelined, in_flight, peer, &service_call).await;
-            let a = block(sequential, pipelined, in_flight, peer, &aegis_call).await;
-            let r = block(sequential, pipelined, in_flight, peer, &raw_call).await;
-            (r, a, s)
+            [4, 3, 2, 1, 0]
         };
-        let ratio = aegis_block.figures.throughput / raw_block.figures.throughput;
-        let p50_ratio = aegis_block.figures.p50.as_secs_f64() / raw_block.figures.p50.as_secs_f64();
-        let service_ratio = service_block.figures.throughput / raw_block.figures.throughput;
+        for which in order {
+            blocks[which] = Some(match which {
+                0 => block(sequential, pipelined, in_flight, &peers, &raw_call).await,
+                1 => block(sequential, pipelined, in_flight, &peers, &aegis_call).await,
+                2 => block(sequential, pipelined, in_flight, &peers, &service_call).await,
+                3 => block(sequential, pipelined, in_flight, &peers, &wire_call).await,
+                _ => block(sequential, pipelined, in_flight, &peers, &wire_service_call).await,
+            });
+        }
+        let [raw, aegis, service, wire, wire_service] = blocks.map(|b| b.expect("ran"));
+        let round = Round {
+            raw,
+            aegis,
+            service,
+            wire,
+            wire_service,
+        };
+        let per_raw = |b: &Block| b.figures.throughput / round.raw.figures.throughput;
+        let cpu = |f: CpuOf| {
+            format!(
+                "{:.1} / {:.1} / {:.1} µs",
+                micros(f(&round.raw)),
+                micros(f(&round.aegis)),
+                micros(f(&round.wire))
+            )
+        };
         println!(
-            "| {round} | {:.0} | {:.0} | {ratio:.2}× | {:.0} | {service_ratio:.2}× | {:.0} µs | {:.0} µs | {p50_ratio:.2}× | {:.1} / {:.1} µs | {:.1} / {:.1} µs |",
-            raw_block.figures.throughput,
-            aegis_block.figures.throughput,
-            service_block.figures.throughput,
-            raw_block.figures.p50.as_secs_f64() * 1e6,
-            aegis_block.figures.p50.as_secs_f64() * 1e6,
-            micros(raw_block.client_cpu),
-            micros(aegis_block.client_cpu),
-            micros(raw_block.service_cpu),
-            micros(aegis_block.service_cpu),
+            "| {number} | {:.0} | {:.2}× | {:.2}× | {:.2}× | {:.2}× | {:.0} / {:.0} / {:.0} µs | {} | {} | {} |",
+            round.raw.figures.throughput,
+            per_raw(&round.aegis),
+            per_raw(&round.service),
+            per_raw(&round.wire),
+            per_raw(&round.wire_service),
+            micros(round.raw.figures.p50),
+            micros(round.aegis.figures.p50),
+            micros(round.wire.figures.p50),
+            cpu(|b| b.client_cpu),
+            cpu(|b| b.service_cpu),
+            cpu(|b| b.server_cpu),
         );
-        throughput.push(ratio);
-        p50.push(p50_ratio);
-        service.push(service_ratio);
-        cpu_raw.push(micros(raw_block.client_cpu));
-        cpu_aegis.push(micros(aegis_block.client_cpu));
-        service_cpu_raw.push(micros(raw_block.service_cpu));
-        service_cpu_aegis.push(micros(aegis_block.service_cpu));
+        results.push(round);
     }
     let _ = child.kill();
     let _ = child.wait();
     println!();
-    for (what, values, unit) in [
-        ("throughput aegis / raw (64 in flight)", &throughput, "×"),
-        ("sequential p50 aegis / raw", &p50, "×"),
+    let throughput = |of: fn(&Round) -> &Block, to: fn(&Round) -> &Block| -> Vec<f64> {
+        results
+            .iter()
+            .map(|r| of(r).figures.throughput / to(r).figures.throughput)
+            .collect()
+    };
+    let p50 = |of: fn(&Round) -> &Block, to: fn(&Round) -> &Block| -> Vec<f64> {
+        results
+            .iter()
+            .map(|r| of(r).figures.p50.as_secs_f64() / to(r).figures.p50.as_secs_f64())
+            .collect()
+    };
+    let cpu = |of: fn(&Round) -> &Block, what: CpuOf| -> Vec<f64> {
+        results.iter().map(|r| micros(what(of(r)))).collect()
+    };
+    let ratios = [
+        (
+            "throughput aegis / raw (64 in flight)",
+            throughput(|r| &r.aegis, |r| &r.raw),
+        ),
+        ("sequential p50 aegis / raw", p50(|r| &r.aegis, |r| &r.raw)),
         (
             "service side alone: raw → aegis service / raw",
-            &service,
-            "×",
-        ),
-        ("client CPU per call, raw", &cpu_raw, " µs"),
-        ("client CPU per call, aegis", &cpu_aegis, " µs"),
-        (
-            "service CPU per call, raw responder",
-            &service_cpu_raw,
-            " µs",
+            throughput(|r| &r.service, |r| &r.raw),
         ),
         (
-            "service CPU per call, aegis service",
-            &service_cpu_aegis,
-            " µs",
+            "wire floor: throughput / raw",
+            throughput(|r| &r.wire, |r| &r.raw),
         ),
-    ] {
-        println!("- {what}: median {}{unit}", summary(values, 2));
+        (
+            "wire floor: sequential p50 / raw",
+            p50(|r| &r.wire, |r| &r.raw),
+        ),
+        (
+            "wire floor, service side alone / raw",
+            throughput(|r| &r.wire_service, |r| &r.raw),
+        ),
+        (
+            "throughput aegis / wire floor",
+            throughput(|r| &r.aegis, |r| &r.wire),
+        ),
+        (
+            "sequential p50 aegis / wire floor",
+            p50(|r| &r.aegis, |r| &r.wire),
+        ),
+        (
+            "service side alone, aegis / wire floor",
+            throughput(|r| &r.service, |r| &r.wire_service),
+        ),
+    ];
+    for (what, values) in &ratios {
+        println!("- {what}: median {}×", summary(values, 2));
+    }
+    let sides: [(&str, CpuOf); 3] = [
+        ("client", |b| b.client_cpu),
+        ("service", |b| b.service_cpu),
+        ("nats-server", |b| b.server_cpu),
+    ];
+    for (side, what) in sides {
+        for (name, of) in [
+            ("raw", (|r| &r.raw) as fn(&Round) -> &Block),
+            ("aegis", |r| &r.aegis),
+            ("wire floor", |r| &r.wire),
+        ] {
+            println!(
+                "- {side} CPU per call, {name}: median {} µs",
+                summary(&cpu(of, what), 2)
+            );
+        }
     }
 }

@@ -98,8 +98,17 @@ fn clock_ticks_per_second() -> f64 {
     })
 }
 
-/// A block's figures and the CPU per call of this process and of `peer` (the process
-/// serving the calls) over the whole block, warm-up included.
+/// The processes a block's calls go through besides this one.
+#[derive(Debug, Clone)]
+pub struct Peers {
+    /// The process serving the calls.
+    pub service: u32,
+    /// The nats-servers carrying them.
+    pub servers: Vec<u32>,
+}
+
+/// A block's figures and the CPU per call of this process, of the process serving the calls
+/// and of the nats-servers, over the whole block, warm-up included.
 #[derive(Debug, Clone, Copy)]
 pub struct Block {
     /// Latency and throughput.
@@ -108,26 +117,40 @@ pub struct Block {
     pub client_cpu: Duration,
     /// The serving process.
     pub service_cpu: Duration,
+    /// The nats-servers, together.
+    pub server_cpu: Duration,
 }
 
-/// Runs [`measure`] and reads the CPU both processes spent on it.
+/// Runs [`measure`] and reads the CPU each process spent on it.
 pub async fn block<F, Fut>(
     sequential: usize,
     pipelined: usize,
     in_flight: usize,
-    peer: u32,
+    peers: &Peers,
     call: &F,
 ) -> Block
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let (client, service) = (process_cpu(None), process_cpu(Some(peer)));
+    let servers = || {
+        peers
+            .servers
+            .iter()
+            .map(|pid| process_cpu(Some(*pid)))
+            .sum::<Duration>()
+    };
+    let (client, service, server) = (
+        process_cpu(None),
+        process_cpu(Some(peers.service)),
+        servers(),
+    );
     let figures = measure(sequential, pipelined, in_flight, call).await;
     let calls = u32::try_from(WARM_UP + sequential + pipelined).unwrap_or(u32::MAX);
     Block {
         figures,
         client_cpu: process_cpu(None).saturating_sub(client) / calls,
-        service_cpu: process_cpu(Some(peer)).saturating_sub(service) / calls,
+        service_cpu: process_cpu(Some(peers.service)).saturating_sub(service) / calls,
+        server_cpu: servers().saturating_sub(server) / calls,
     }
 }

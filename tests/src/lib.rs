@@ -17,6 +17,7 @@ pub mod propagation;
 pub mod python_commands;
 pub mod rpc;
 pub mod temp_dir;
+pub mod wire_floor;
 
 /// Connects with `options` (no retry of the first connect: the server runs), starts the echo
 /// service and calls `echo` once through it: a round trip with the options' credentials and
@@ -123,6 +124,16 @@ impl BenchServers {
     /// The URLs one by one, for raw async-nats.
     pub fn urls(&self) -> Vec<String> {
         self.url().split(',').map(str::to_owned).collect()
+    }
+
+    /// The servers' process ids (for the CPU they spend).
+    pub fn pids(&self) -> Vec<u32> {
+        match self {
+            BenchServers::One(server) => server.pid().into_iter().collect(),
+            BenchServers::Cluster(cluster) => (0..cluster.node_count())
+                .filter_map(|i| cluster.pid(i))
+                .collect(),
+        }
     }
 
     /// What it is, for the report.
