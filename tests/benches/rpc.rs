@@ -2,8 +2,9 @@
 //! request/reply, in the same run, on one nats-server started for the purpose.
 //!
 //! `cargo bench -p aegis-tests --bench rpc` (env: `BENCH_ROUNDS`, `BENCH_SEQUENTIAL`,
-//! `BENCH_PIPELINED`, `BENCH_IN_FLIGHT`; `BENCH_CLUSTER=3` for a 3-node cluster; `BENCH_PROPAGATE=0`
-//! with `--load URL`: calls without `traceparent`). Each round runs five blocks, in
+//! `BENCH_PIPELINED`, `BENCH_IN_FLIGHT`; `BENCH_CLUSTER=3` for a 3-node cluster; `BENCH_PROPAGATE=0`:
+//! aegis and the wire floor send no `traceparent`, here and with `--load URL`). Each round
+//! runs five blocks, in
 //! alternating order:
 //! - raw requester → raw responder (64 bytes each way);
 //! - generated client → aegis service;
@@ -197,10 +198,12 @@ async fn run() {
         let answer: serde_json::Value = rmp_serde::from_slice(&answer.payload).expect("msgpack");
         assert_eq!(answer["result"]["echo"], "hello", "{subject}: {answer}");
     }
+    let propagate = env("BENCH_PROPAGATE", 1) != 0;
     let client_backend = NatsOptions::new(server.url())
         .connect()
         .await
-        .expect("connect");
+        .expect("connect")
+        .with_trace_propagation(propagate);
     let client = EchoClient::new(&client_backend);
     let floor = async_nats::connect(server.urls()).await.expect("connect");
 
@@ -246,15 +249,22 @@ async fn run() {
             let request = EchoRequest {
                 message: String::from("hello"),
             };
-            let reply: EchoReply =
-                wire_floor::call(&floor, "bench.wire", "bench-echo", "echo", &request).await;
+            let reply: EchoReply = wire_floor::call(
+                &floor,
+                "bench.wire",
+                "bench-echo",
+                "echo",
+                &request,
+                propagate,
+            )
+            .await;
             assert_eq!(reply.echo, "hello");
         }
     };
 
     println!(
         "RPC echo on {}, {rounds} rounds; each block: 500 warm-up, {sequential} sequential, \
-         {pipelined} with {in_flight} in flight",
+         {pipelined} with {in_flight} in flight; traceparent sent by aegis and the floor: {propagate}",
         server.describe()
     );
     println!();

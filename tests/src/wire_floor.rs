@@ -67,23 +67,46 @@ fn message_id() -> [u8; 36] {
     id
 }
 
+/// Room for an envelope up front (as aegis's codec does): growing from empty costs copies.
+const ENVELOPE_CAPACITY: usize = 256;
+
+fn encode(value: &impl Serialize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ENVELOPE_CAPACITY);
+    rmp_serde::encode::write_named(&mut out, value).expect("encode");
+    out
+}
+
+/// A trace id as 32 lowercase hex digits, on the stack.
+fn trace_id(trace: &TraceContext) -> [u8; 32] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let (mut id, _) = trace.ids();
+    let mut out = [0u8; 32];
+    for digit in out.iter_mut().rev() {
+        *digit = DIGITS[(id & 0xf) as usize];
+        id >>= 4;
+    }
+    out
+}
+
 fn ascii(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).expect("ASCII")
 }
 
-/// Calls `method` of `target` on `subject`, starting a trace, and decodes the result.
+/// Calls `method` of `target` on `subject`, starting a trace (named in a `traceparent`
+/// header if `traceparent`), and decodes the result.
 pub async fn call<P: Serialize, R: DeserializeOwned>(
     client: &Client,
     subject: &'static str,
     target: &str,
     method: &str,
     params: &P,
+    traceparent: bool,
 ) -> R {
     let trace = TraceContext::root();
-    let (id, trace_id, timestamp) = (message_id(), trace.trace_id(), timestamp_now());
-    let body = rmp_serde::to_vec_named(&Request {
+    let (id, trace_id, timestamp) = (message_id(), trace_id(&trace), timestamp_now());
+    let body = encode(&Request {
         message_id: ascii(&id),
-        trace_id: &trace_id,
+        trace_id: ascii(&trace_id),
         correlation_id: None,
         timestamp: &timestamp,
         source: None,
@@ -91,14 +114,17 @@ pub async fn call<P: Serialize, R: DeserializeOwned>(
         method,
         params,
         timeout: 5.0,
-    })
-    .expect("encode the request");
-    let mut headers = HeaderMap::new();
-    headers.insert(HeaderName::from_static(TRACEPARENT), trace.traceparent());
-    let reply = client
-        .request_with_headers(subject, headers, body.into())
-        .await
-        .expect("wire request");
+    });
+    let reply = if traceparent {
+        let mut headers = HeaderMap::new();
+        headers.insert(HeaderName::from_static(TRACEPARENT), trace.traceparent());
+        client
+            .request_with_headers(subject, headers, body.into())
+            .await
+    } else {
+        client.request(subject, body.into()).await
+    }
+    .expect("wire request");
     let response: IncomingResponse<R> =
         rmp_serde::from_slice(&reply.payload).expect("decode the response");
     assert!(response.success, "{:?}", response.error);
@@ -130,7 +156,7 @@ where
             rmp_serde::from_slice(&request.payload).expect("decode the request");
         let result = handler(incoming.params);
         let (id, timestamp) = (message_id(), timestamp_now());
-        let body = rmp_serde::to_vec_named(&Response {
+        let body = encode(&Response {
             message_id: ascii(&id),
             trace_id: incoming.trace_id,
             correlation_id: Some(incoming.message_id),
@@ -140,8 +166,7 @@ where
             success: true,
             result: Some(&result),
             error: None,
-        })
-        .expect("encode the response");
+        });
         let _ = client.publish(reply, body.into()).await;
     }
 }
