@@ -15,8 +15,7 @@ use aegis::adapters::MetricsRs;
 use aegis::adapters::nats::NatsOptions;
 use aegis::{RequestContext, RpcError, ServiceBuilder};
 use aegis_tests::BenchServers;
-use aegis_tests::bench::{Block, Peers, block, summary};
-use futures::StreamExt;
+use aegis_tests::bench::{Block, Peers, block, spawn_raw_echo, summary};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -128,20 +127,7 @@ async fn serve(url: &str) {
         .await
         .expect("start");
     let _dark = ServiceBuilder::new(Dark).start(&dark).await.expect("start");
-    let servers: Vec<&str> = url.split(',').collect();
-    let responder = async_nats::connect(servers.as_slice())
-        .await
-        .expect("connect");
-    let mut requests = responder.subscribe("bench.raw").await.expect("subscribe");
-    responder.flush().await.expect("flush");
-    tokio::spawn(async move {
-        // Replies are sent inside the subscription loop: no task per request.
-        while let Some(request) = requests.next().await {
-            if let Some(reply) = request.reply {
-                let _ = responder.publish(reply, request.payload).await;
-            }
-        }
-    });
+    spawn_raw_echo(url, "bench.raw").await;
     println!("ready");
     std::future::pending::<()>().await;
 }

@@ -20,9 +20,8 @@
 use aegis::adapters::nats::NatsOptions;
 use aegis::{RequestContext, RpcError, ServiceBuilder};
 use aegis_tests::BenchServers;
-use aegis_tests::bench::{Block, Peers, block, measure, summary};
+use aegis_tests::bench::{Block, Peers, block, measure, spawn_raw_echo, summary};
 use aegis_tests::wire_floor;
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -96,26 +95,12 @@ async fn load(url: &str) {
     println!("{:.0} req/s", figures.throughput);
 }
 
-/// The child process: a raw echo responder on `bench.raw` and the aegis service, each on its
-/// own connection; prints `ready` and serves until killed.
+/// The child process: a raw echo responder on `bench.raw`, the bare wire's responder on
+/// `bench.wire` and the aegis service, each on its own connection; prints `ready` and serves
+/// until killed.
 async fn serve(url: &str) {
+    spawn_raw_echo(url, "bench.raw").await;
     let servers: Vec<&str> = url.split(',').collect();
-    let responder = async_nats::connect(servers.as_slice())
-        .await
-        .expect("connect");
-    let mut requests = responder.subscribe("bench.raw").await.expect("subscribe");
-    responder.flush().await.expect("flush");
-    tokio::spawn({
-        let responder = responder.clone();
-        async move {
-            // Replies are sent inside the subscription loop: no task per request.
-            while let Some(request) = requests.next().await {
-                if let Some(reply) = request.reply {
-                    let _ = responder.publish(reply, request.payload).await;
-                }
-            }
-        }
-    });
     let floor = async_nats::connect(servers.as_slice())
         .await
         .expect("connect");

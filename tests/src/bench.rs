@@ -154,3 +154,22 @@ where
         server_cpu: servers().saturating_sub(server) / calls,
     }
 }
+
+/// Connects to `url` (comma-separated for a cluster) and echoes every request on `subject`
+/// from inside the subscription loop (no task per request): the raw responder the benches
+/// measure aegis against. Returns once it is subscribed.
+pub async fn spawn_raw_echo(url: &str, subject: &'static str) {
+    let servers: Vec<&str> = url.split(',').collect();
+    let responder = async_nats::connect(servers.as_slice())
+        .await
+        .expect("connect");
+    let mut requests = responder.subscribe(subject).await.expect("subscribe");
+    responder.flush().await.expect("flush");
+    tokio::spawn(async move {
+        while let Some(request) = requests.next().await {
+            if let Some(reply) = request.reply {
+                let _ = responder.publish(reply, request.payload).await;
+            }
+        }
+    });
+}
