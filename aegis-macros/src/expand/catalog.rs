@@ -4,9 +4,11 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use crate::expand::mode_variant;
+
 use crate::model::{Handler, Service, doc_summary};
 use crate::naming::type_name;
-use crate::parse::method_attr::{HandlerKind, SubscriptionMode};
+use crate::parse::method_attr::HandlerKind;
 
 /// `const __CATALOG: &'static ServiceDecl = &ServiceDecl { .. };`, one entry per handler
 /// (under the handler's `#[cfg]`s).
@@ -82,10 +84,7 @@ fn subscription_decl(private: &TokenStream, handler: &Handler) -> Option<TokenSt
     let name = &handler.wire_name;
     let subscription = handler.subscription.as_ref()?;
     let pattern = &subscription.pattern;
-    let mode = match subscription.mode {
-        SubscriptionMode::Compete => quote!(Compete),
-        SubscriptionMode::Broadcast => quote!(Broadcast),
-    };
+    let mode = mode_variant(subscription.mode);
     let payload = type_decl(private, handler.event_type()?, Contract::Deserialize);
     let doc = doc_summary(&handler.docs);
     Some(quote! {

@@ -9,6 +9,7 @@ use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::quote;
 
 use crate::model::Service;
+use crate::parse::method_attr::SubscriptionMode;
 
 pub(crate) fn expand(service: &Service) -> TokenStream {
     let item = &service.item;
@@ -27,6 +28,14 @@ pub(crate) fn expand(service: &Service) -> TokenStream {
             #submit
         };
         #client
+    }
+}
+
+/// The runtime's `SubscriptionMode` variant of `mode`, as a bare identifier.
+pub(crate) fn mode_variant(mode: SubscriptionMode) -> TokenStream {
+    match mode {
+        SubscriptionMode::Compete => quote!(Compete),
+        SubscriptionMode::Broadcast => quote!(Broadcast),
     }
 }
 

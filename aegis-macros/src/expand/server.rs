@@ -6,9 +6,9 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::expand::catalog::const_catalog;
-use crate::expand::respan;
+use crate::expand::{mode_variant, respan};
 use crate::model::{Arg, Handler, Service};
-use crate::parse::method_attr::{HandlerKind, SubscriptionMode};
+use crate::parse::method_attr::HandlerKind;
 
 pub(crate) fn impl_service(service: &Service) -> TokenStream {
     let krate = &service.krate;
@@ -249,10 +249,7 @@ fn subscription_spec(private: &TokenStream, handler: &Handler) -> Option<TokenSt
     let name = &handler.wire_name;
     let subscription = handler.subscription.as_ref()?;
     let pattern = &subscription.pattern;
-    let mode = match subscription.mode {
-        SubscriptionMode::Compete => quote!(Compete),
-        SubscriptionMode::Broadcast => quote!(Broadcast),
-    };
+    let mode = mode_variant(subscription.mode);
     Some(quote! {
         #private::SubscriptionSpec::new(
             #name,

@@ -91,9 +91,7 @@ impl TraceContext {
 
     /// The trace id: 32 lowercase hex digits.
     pub fn trace_id(&self) -> String {
-        let mut out = [0u8; 32];
-        put_hex(&mut out, self.trace_id);
-        ascii(&out)
+        self.trace_id_hex().as_str().to_owned()
     }
 
     /// [`trace_id`](Self::trace_id) without allocating, for the envelope of every call.
